@@ -1,0 +1,14 @@
+"""Layer classes of the book, forward/backward on numba kernels.
+
+``from fastnn.layers import *`` stands where ``from common.layers import *``
+stood: it also brings ``np`` and the functions of ``fastnn.functions``, as
+the book's chapter scripts expect.
+"""
+import numpy as np  # noqa: F401  (the book's scripts get np through the star import)
+
+from ..functions import *  # noqa: F401,F403
+from ..functions import __all__ as _functions_all
+from .activation import Relu, Sigmoid
+from .base import Layer
+
+__all__ = ["np", "Layer", "Relu", "Sigmoid"] + list(_functions_all)

@@ -1,0 +1,8 @@
+"""Plain-NumPy twins of every fastnn kernel: the test oracle and the benchmark baseline.
+
+Written for reading, not for speed: each function is the textbook formula in
+NumPy, computed in the dtype of its input (float64 in, float64 out; float32
+in, float32 out). This package depends on NumPy only. Its modules mirror
+``fastnn.kernels``; every public name is re-exported here.
+"""
+from .activation import *  # noqa: F401,F403

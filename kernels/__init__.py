@@ -1,0 +1,17 @@
+"""numba kernels of fastnn, installed as ``fastnn.kernels``.
+
+One module per op family. Rules (see DESIGN.md):
+
+* imports numpy and numba only; no validation, no Python objects, no state;
+* inputs are C-contiguous float32 or float64 arrays that the caller has
+  checked (shapes agree, indices in range): a kernel never checks bounds;
+* every kernel is ``@njit(cache=True)`` and type-generic, so it compiles
+  lazily, once per dtype, on first use, and is cached on disk;
+* a kernel never calls a cached ``@njit`` function from *another* module
+  (numba's cache would keep the old callee after an edit; see GROUND.md);
+  shared helpers live in the module that uses them;
+* results go into ``out`` arrays the caller passes (so layers can reuse
+  buffers) unless the docstring says otherwise.
+
+Importing this package compiles nothing.
+"""

@@ -1,0 +1,48 @@
+"""Element-wise activations: ReLU and sigmoid, forward and backward.
+
+All kernels take 1-D C-contiguous arrays (the caller passes ``arr.ravel()``
+of a contiguous array, so one compiled version serves every rank) of a single
+float dtype, float32 or float64, and write into ``out``.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def relu_forward(x, out, mask):
+    """out = max(x, 0); mask[i] = x[i] > 0 (kept for the backward pass). Shapes (n,)."""
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        v = x[i]
+        pos = v > zero
+        mask[i] = pos
+        out[i] = v if pos else zero
+
+
+@njit(cache=True)
+def relu_backward(dout, mask, dx):
+    """dx = dout where the forward input was > 0, else 0. Shapes (n,)."""
+    zero = dout.dtype.type(0)
+    for i in range(dout.size):
+        dx[i] = dout[i] if mask[i] else zero
+
+
+@njit(cache=True)
+def sigmoid_forward(x, out):
+    """out = 1 / (1 + exp(-x)), evaluated so that it never overflows. Shapes (n,)."""
+    one = x.dtype.type(1)
+    for i in range(x.size):
+        v = x[i]
+        if v >= 0:
+            out[i] = one / (one + np.exp(-v))
+        else:
+            e = np.exp(v)
+            out[i] = e / (one + e)
+
+
+@njit(cache=True)
+def sigmoid_backward(dout, y, dx):
+    """dx = dout * y * (1 - y), with y the forward output. Shapes (n,)."""
+    one = y.dtype.type(1)
+    for i in range(y.size):
+        dx[i] = dout[i] * (one - y[i]) * y[i]

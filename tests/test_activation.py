@@ -1,0 +1,78 @@
+"""Relu and Sigmoid: kernels and layers against fastnn.reference, and backprop against numerical gradients."""
+import numpy as np
+import pytest
+
+from fastnn import reference as ref
+from fastnn.layers import Relu, Sigmoid
+from fastnn.testing import assert_allclose_dtype, layer_gradient_errors
+
+SHAPES = [(1, 1), (1, 7), (5, 3), (3, 4, 5), (2, 3, 4, 5), (17,)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_relu_matches_reference(shape, dtype, rng):
+    x = rng.standard_normal(shape).astype(dtype)
+    dout = rng.standard_normal(shape).astype(dtype)
+    layer = Relu()
+    y = layer.forward(x)
+    y_ref, mask = ref.relu_forward(x)
+    assert_allclose_dtype(y, y_ref)
+    assert_allclose_dtype(layer.backward(dout), ref.relu_backward(dout, mask))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_sigmoid_matches_reference(shape, dtype, rng):
+    x = (rng.standard_normal(shape) * 10).astype(dtype)
+    dout = rng.standard_normal(shape).astype(dtype)
+    layer = Sigmoid()
+    y = layer.forward(x)
+    assert_allclose_dtype(y, ref.sigmoid_forward(x))
+    assert_allclose_dtype(layer.backward(dout), ref.sigmoid_backward(dout, ref.sigmoid_forward(x)))
+
+
+def test_non_contiguous_input(rng):
+    base = rng.standard_normal((6, 8))
+    x = base[::2, ::3]  # a strided view
+    y = Relu().forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    y = Sigmoid().forward(x.T)
+    assert_allclose_dtype(y, ref.sigmoid_forward(np.ascontiguousarray(x.T)))
+
+
+def test_sigmoid_extremes_are_finite_and_silent():
+    x = np.array([-1e4, -800.0, 0.0, 800.0, 1e4])
+    with np.errstate(all="raise"):
+        y = Sigmoid().forward(x)
+    assert np.all(np.isfinite(y))
+    assert y[0] == 0.0 and y[2] == 0.5 and y[-1] == 1.0
+
+
+def test_relu_backward_leaves_dout_alone(rng):
+    layer = Relu()
+    layer.forward(rng.standard_normal((4, 5)))
+    dout = rng.standard_normal((4, 5))
+    before = dout.copy()
+    layer.backward(dout)
+    np.testing.assert_array_equal(dout, before)
+
+
+@pytest.mark.parametrize("layer_cls", [Relu, Sigmoid])
+def test_backprop_matches_numerical_gradient(layer_cls, rng):
+    x = rng.standard_normal((3, 5))
+    x[np.abs(x) < 1e-3] = 0.5  # keep ReLU's kink away from the finite differences
+    errors = layer_gradient_errors(layer_cls(), x)
+    assert errors["x"] < 1e-7, errors
+
+
+@pytest.mark.parametrize("layer_cls", [Relu, Sigmoid])
+def test_rejects_bad_input(layer_cls):
+    with pytest.raises(TypeError, match="x must be"):
+        layer_cls().forward(np.array([1, 2, 3]))
+    with pytest.raises(TypeError, match="x must be"):
+        layer_cls().forward(np.array(["a"], dtype=object))
+    layer = layer_cls()
+    layer.forward(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="dout must have the shape"):
+        layer.backward(np.zeros((3, 2)))
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer_cls().backward(np.zeros((2, 3)))
