@@ -13,10 +13,14 @@ _SUBMODULES = {
     "reference", "datasets", "perceptron", "testing", "kernels", "compat",
 }
 
-__all__ = sorted(_SUBMODULES) + ["__version__"]
+_THREAD_FUNCTIONS = {"set_num_threads", "get_num_threads"}
+
+__all__ = sorted(_SUBMODULES | _THREAD_FUNCTIONS) + ["__version__"]
 
 
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _THREAD_FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}._threads"), name)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")

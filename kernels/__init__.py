@@ -15,3 +15,14 @@ One module per op family. Rules (see DESIGN.md):
 
 Importing this package compiles nothing.
 """
+
+import os as _os
+
+# numba's threading layer: OpenMP first, then workqueue (needs nothing
+# installed); TBB last, since it often fails to load. The user's
+# environment variables win. (Kept here so every kernel sees it; numba
+# picks the layer at the first parallel launch.)
+if "NUMBA_THREADING_LAYER" not in _os.environ and "NUMBA_THREADING_LAYER_PRIORITY" not in _os.environ:
+    import numba as _numba
+
+    _numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]

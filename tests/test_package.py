@@ -1,0 +1,90 @@
+"""The package itself: cheap import, kernel hygiene, numba's disk cache, the thread policy."""
+import ast
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import fastnn
+import fastnn.kernels
+
+KERNEL_DIR = pathlib.Path(fastnn.kernels.__file__).parent
+KERNEL_FILES = sorted(p for p in KERNEL_DIR.glob("*.py") if p.name != "__init__.py")
+
+
+def _run(code, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=cwd, check=True).stdout
+
+
+def test_import_compiles_nothing_and_does_not_load_numba():
+    out = _run("import sys, fastnn; print('numba' in sys.modules, 'fastnn.layers' in sys.modules)")
+    assert out.split() == ["False", "False"]
+
+
+def test_submodules_load_on_first_use():
+    assert fastnn.layers.Relu is not None
+    with pytest.raises(AttributeError, match="no attribute"):
+        fastnn.no_such_thing
+
+
+def _decorator_name(dec):
+    target = dec.func if isinstance(dec, ast.Call) else dec
+    return target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+
+
+@pytest.mark.parametrize("path", KERNEL_FILES, ids=lambda p: p.name)
+def test_kernel_modules_follow_the_rules(path):
+    """numpy/numba imports only, cache=True everywhere, no boundscheck, no cross-module kernel calls."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                assert alias.name.split(".")[0] in {"numpy", "numba", "math"}, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path.name} imports from another kernels module (stale-cache trap)"
+            assert node.module.split(".")[0] in {"numpy", "numba", "math"}, node.module
+        elif isinstance(node, ast.FunctionDef):
+            for dec in node.decorator_list:
+                if _decorator_name(dec) == "njit":
+                    assert isinstance(dec, ast.Call), f"{node.name}: use @njit(cache=True)"
+                    kw = {k.arg: k.value for k in dec.keywords}
+                    assert "cache" in kw and kw["cache"].value is True, f"{node.name}: cache=True missing"
+                    assert "boundscheck" not in kw, f"{node.name}: boundscheck in production code"
+
+
+def test_numba_disk_cache_in_a_normal_install(tmp_path):
+    """`pip install .` (not editable) gives a working fastnn.kernels whose kernels load from cache."""
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(repo)], check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(target)
+    code = ("import numpy as np, fastnn.kernels.activation as K, fastnn; "
+            "assert fastnn.__file__.startswith(%r); "
+            "x = np.ones(3); K.sigmoid_forward(x, np.empty(3)); "
+            "print(K.sigmoid_forward.stats.cache_hits.most_common(1))") % str(target)
+    first = _run(code, env=env, cwd=tmp_path)
+    second = _run(code, env=env, cwd=tmp_path)
+    assert first.strip() == "[]"          # compiled and written to the cache
+    assert "1)" in second                 # loaded from the cache
+    assert list((target / "fastnn" / "kernels" / "__pycache__").glob("activation.sigmoid_forward*.nbi"))
+
+
+def test_set_num_threads_sets_numba_and_blas():
+    code = ("import fastnn; fastnn.set_num_threads(1); print(fastnn.get_num_threads()); "
+            "fastnn.set_num_threads(2); print(fastnn.get_num_threads())")
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    one, two = _run(code, env=env).strip().splitlines()
+    one, two = eval(one), eval(two)
+    assert one["numba"] == 1 and one["blas"] and set(one["blas"]) == {1}
+    assert two["numba"] == 2 and set(two["blas"]) == {2}
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (10**6, ValueError)])
+def test_set_num_threads_rejects_bad_counts(bad, exc):
+    with pytest.raises(exc, match="n must"):
+        fastnn.set_num_threads(bad)
