@@ -1,0 +1,124 @@
+"""Dropout as the book defines it, on numba kernels, with a seedable mask."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._validate import check_scalar
+from ..kernels import dropout as K
+from .base import Layer
+
+
+class Dropout(Layer):
+    """Dropout (Srivastava et al., 2014) as the book has it — not inverted.
+
+    ``forward(x, train_flg=True)`` keeps each unit with probability
+    ``1 - dropout_ratio`` (a unit is kept where a uniform draw in [0, 1)
+    exceeds the ratio, as the book's ``np.random.rand(*x.shape) > ratio``)
+    and does not rescale; ``forward(x, train_flg=False)`` returns
+    ``x * (1 - dropout_ratio)``. ``backward(dout)`` returns ``dout * mask``
+    after a training forward and ``dout * (1 - dropout_ratio)`` after an
+    inference forward. Any shape, float32 or float64.
+
+    Parameters
+    ----------
+    dropout_ratio : float in [0, 1)
+        Probability of dropping a unit.
+    seed : None, int or numpy.random.Generator
+        Where the uniforms come from. None (the default): NumPy's legacy
+        global state, ``np.random.rand``, exactly as the book — so
+        ``np.random.seed(...)`` makes a run reproducible and gives the book's
+        masks. An int: a private ``np.random.default_rng(seed)``. A Generator:
+        that generator (shared with the caller).
+
+    Attributes
+    ----------
+    mask : bool array or None
+        The mask of the last training forward; ``backward`` uses it, so
+        assigning ``layer.mask`` between forward and backward (as one could
+        with the book's layer) changes the gradient.
+    fixed_mask : bool array or None
+        Set by ``fix_mask``: while set, every training forward uses it
+        instead of drawing (for gradient checks, which run forward many times).
+    """
+
+    takes_train_flg = True
+
+    def __init__(self, dropout_ratio=0.5, seed=None):
+        self.dropout_ratio = check_scalar(dropout_ratio, "dropout_ratio", nonnegative=True, below=1.0)
+        if seed is None or isinstance(seed, np.random.Generator):
+            self._rng = seed
+        elif isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool):
+            if seed < 0:
+                raise ValueError(f"seed must be >= 0, got {seed}")
+            self._rng = np.random.default_rng(int(seed))
+        else:
+            raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+        self.mask = None
+        self.fixed_mask = None
+        self._shape = self._dtype = None
+        self._trained = False
+
+    def _uniforms(self, shape) -> np.ndarray:
+        """float64 uniforms in [0, 1) of ``shape``, from the layer's source of randomness."""
+        if self._rng is None:
+            return np.random.random_sample(shape)  # the stream of the book's np.random.rand(*shape)
+        return self._rng.random(shape)
+
+    def fix_mask(self, mask=None):
+        """Use one mask for every training forward until ``unfix_mask()``.
+
+        ``mask``: bool or 0/1 array of the input's shape. Without it, the mask
+        drawn by the last training forward is fixed. Returns the fixed mask.
+        """
+        if mask is None:
+            if self.mask is None:
+                raise RuntimeError("Dropout.fix_mask() without a mask needs a training forward first")
+            mask = self.mask
+        mask = np.asarray(mask)
+        if mask.dtype != np.bool_:
+            if mask.dtype.kind not in "iuf" or not np.all((mask == 0) | (mask == 1)):
+                raise ValueError(f"mask must be bool or hold only 0 and 1, got dtype {mask.dtype}")
+        self.fixed_mask = np.ascontiguousarray(mask, dtype=np.bool_).copy()
+        return self.fixed_mask
+
+    def unfix_mask(self):
+        """Draw a fresh mask at every training forward again."""
+        self.fixed_mask = None
+
+    def forward(self, x, train_flg=True):
+        """Return the dropped-out (training) or scaled (inference) ``x``, same shape and dtype."""
+        x = self._check_input(x, allow_empty=True)
+        out = np.empty_like(x)
+        self._trained = bool(train_flg)
+        if self._trained:
+            if self.fixed_mask is not None:
+                if self.fixed_mask.shape != x.shape:
+                    raise ValueError(f"the fixed mask has shape {self.fixed_mask.shape}, "
+                                     f"but x has shape {x.shape}")
+                self.mask = self.fixed_mask.copy()
+                K.dropout_backward(x.ravel(), self.mask.ravel(), out.ravel())
+            else:
+                u = self._uniforms(x.shape)
+                self.mask = np.empty(x.shape, dtype=np.bool_)
+                K.dropout_forward_train(x.ravel(), u.ravel(), self.dropout_ratio, out.ravel(), self.mask.ravel())
+        else:
+            K.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
+        self._shape, self._dtype = x.shape, x.dtype
+        return out
+
+    def backward(self, dout):
+        """Return ``dout * mask`` (after training) or ``dout * (1 - ratio)`` (after inference)."""
+        dout = self._check_dout(dout, self._shape, self._dtype)
+        dx = np.empty_like(dout)
+        if not self._trained:
+            K.dropout_forward_infer(dout.ravel(), self.dropout_ratio, dx.ravel())
+            return dx
+        mask = np.asarray(self.mask)
+        if mask.shape != dout.shape:
+            raise ValueError(f"mask must have the shape of the forward output {dout.shape}, got {mask.shape}")
+        if mask.dtype != np.bool_:
+            mask = mask != 0
+        K.dropout_backward(dout.ravel(), np.ascontiguousarray(mask).ravel(), dx.ravel())
+        return dx
