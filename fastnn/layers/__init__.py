@@ -10,7 +10,8 @@ from ..functions import *  # noqa: F401,F403
 from ..functions import __all__ as _functions_all
 from .activation import Relu, Sigmoid
 from .base import Layer
+from .dense import Affine, AddLayer, MulLayer, SoftmaxWithLoss
 from .dropout import Dropout
 from .norm import BatchNormalization
 
-__all__ = ["np", "Layer", "Relu", "Sigmoid", "Dropout", "BatchNormalization"] + list(_functions_all)
+__all__ = ["np", "Layer", "MulLayer", "AddLayer", "Affine", "SoftmaxWithLoss", "Relu", "Sigmoid", "Dropout", "BatchNormalization"] + list(_functions_all)

@@ -6,5 +6,7 @@ in, float32 out). This package depends on NumPy only. Its modules mirror
 ``fastnn.kernels``; every public name is re-exported here.
 """
 from .activation import *  # noqa: F401,F403
+from .dense import *  # noqa: F401,F403
+from .softmax import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .dropout import *  # noqa: F401,F403

