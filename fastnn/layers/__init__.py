@@ -11,7 +11,9 @@ from ..functions import __all__ as _functions_all
 from .activation import Relu, Sigmoid
 from .base import Layer
 from .dense import Affine, AddLayer, MulLayer, SoftmaxWithLoss
+from .conv import Convolution
+from .pool import AvgPooling, Pooling
 from .dropout import Dropout
 from .norm import BatchNormalization
 
-__all__ = ["np", "Layer", "MulLayer", "AddLayer", "Affine", "SoftmaxWithLoss", "Relu", "Sigmoid", "Dropout", "BatchNormalization"] + list(_functions_all)
+__all__ = ["np", "Layer", "MulLayer", "AddLayer", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling", "AvgPooling", "Relu", "Sigmoid", "Dropout", "BatchNormalization"] + list(_functions_all)

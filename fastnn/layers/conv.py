@@ -1,0 +1,125 @@
+"""The Convolution layer on numba kernels (NCHW, the book's signature)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import FLOAT_DTYPES, _describe, check_scalar
+from ..util import _window_geometry
+from .base import Layer
+
+__all__ = ["Convolution"]
+
+
+class Convolution(Layer):
+    """2-D convolution (cross-correlation, as the book), NCHW.
+
+    Parameters
+    ----------
+    W : ndarray (FN, C, FH, FW), float32 or float64
+        The filters. Kept as the very array given (optimizers update it in
+        place; the layer never rebinds it).
+    b : ndarray (FN,), same dtype as W
+        The biases, kept likewise.
+    stride : int >= 1
+    pad : int >= 0
+        Zero padding on every side.
+
+    ``forward(x)`` takes x (N, C, H, W) (converted to W's dtype if it is
+    another float dtype) and returns (N, FN, OH, OW) with
+    OH = (H + 2*pad - FH) // stride + 1 (floor, as the book's im2col; likewise
+    OW). ``backward(dout)`` returns dx (N, C, H, W) and sets ``dW`` (the shape
+    of W) and ``db`` (FN,).
+
+    The work: patches go into a column matrix ``colt`` (C*FH*FW, N*OH*OW)
+    (the transpose of the book's ``col``) in one parallel kernel; the forward
+    pass is then one GEMM, W (FN, C*FH*FW) @ colt, and one kernel that adds
+    the bias while turning the (FN, N*OH*OW) product into NCHW. Backward:
+    one kernel turns dout into (FN, N*OH*OW) rows while summing ``db``; then
+    ``dW = dout_rows @ colt.T`` and ``dcolt = W.T @ dout_rows`` (GEMMs) and
+    ``col2im_t`` folds dcolt into dx. The column matrices are work buffers
+    kept between calls and reused while the input shape stays the same.
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = check_scalar(stride, "stride", integer=True, positive=True)
+        self.pad = check_scalar(pad, "pad", integer=True, nonnegative=True)
+        self._check_params()
+        self.dW = None
+        self.db = None
+        self.x = None            # the last forward input (as the book keeps it)
+        self._geometry = None    # (x shape, OH, OW) of the last forward
+        self._buffers = {}
+
+    def _check_params(self):
+        """Validate W and b (they may have been replaced since __init__); return W as (FN, C*FH*FW)."""
+        W, b = self.W, self.b
+        if not isinstance(W, np.ndarray) or W.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"W must be a float32 or float64 array, got {_describe(W)}")
+        if W.ndim != 4 or W.size == 0:
+            raise ValueError(f"W must be a non-empty 4-D array (FN, C, FH, FW), got shape {W.shape}")
+        if not isinstance(b, np.ndarray) or b.dtype != W.dtype:
+            raise TypeError(f"b must be an array of W's dtype {W.dtype}, got {_describe(b)}")
+        if b.shape != (W.shape[0],):
+            raise ValueError(f"b must have shape ({W.shape[0]},) (one bias per filter), got {b.shape}")
+        return np.ascontiguousarray(W).reshape(W.shape[0], -1)
+
+    def _buffer(self, name, shape, dtype):
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = np.empty(shape, dtype=dtype)
+            self._buffers[name] = buf
+        return buf
+
+    def forward(self, x):
+        from ..kernels import conv as K
+
+        w_rows = self._check_params()
+        x = self._check_input(x, ndim=4)
+        fn, c, fh, fw = self.W.shape
+        if x.shape[1] != c:
+            raise ValueError(
+                f"x has {x.shape[1]} channels but the filters W {self.W.shape} expect {c} "
+                f"(x must be (N, C, H, W))")
+        stride, pad, oh, ow = _window_geometry(x.shape, fh, fw, self.stride, self.pad)
+        n = x.shape[0]
+        p = oh * ow
+        dtype = x.dtype
+        colt = self._buffer("colt", (c * fh * fw, n * p), dtype)
+        K.im2col_t(x, fh, fw, stride, pad, oh, ow, colt)
+        rows = self._buffer("rows", (fn, n * p), dtype)
+        np.dot(w_rows, colt, out=rows)
+        out = np.empty((n, fn, oh, ow), dtype=dtype)
+        K.bias_to_nchw(rows, np.ascontiguousarray(self.b), out.reshape(n, fn, p))
+        self.x = x
+        self._geometry = (x.shape, oh, ow)
+        return out
+
+    def backward(self, dout):
+        from ..kernels import conv as K
+
+        if self._geometry is None:
+            raise RuntimeError("Convolution.backward called before forward")
+        w_rows = self._check_params()
+        x_shape, oh, ow = self._geometry
+        n, c, _, _ = x_shape
+        fn, c_w, fh, fw = self.W.shape
+        if c_w != c or w_rows.dtype != self.x.dtype:
+            raise RuntimeError("Convolution.W changed shape or dtype between forward and backward")
+        dtype = self.x.dtype
+        dout = self._check_dout(dout, (n, fn, oh, ow), dtype)
+        p = oh * ow
+        colt = self._buffers["colt"]
+        rows = self._buffer("rows", (fn, n * p), dtype)
+        db = np.empty(fn, dtype=dtype)
+        K.nchw_to_rows_and_sum(dout.reshape(n, fn, p), rows, db)
+        self.dW = np.dot(rows, colt.T).reshape(self.W.shape)
+        self.db = db
+        dcolt = self._buffer("dcolt", colt.shape, dtype)
+        np.dot(w_rows.T, rows, out=dcolt)
+        dx = np.empty(x_shape, dtype=dtype)
+        K.col2im_t(dcolt, fh, fw, self.stride, self.pad, oh, ow, dx)
+        return dx

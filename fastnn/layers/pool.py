@@ -1,0 +1,109 @@
+"""Pooling layers on numba kernels: max pooling (the book's Pooling) and average pooling."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import as_float_array, check_scalar
+from ..util import _window_geometry
+from .base import Layer
+
+__all__ = ["Pooling", "AvgPooling"]
+
+_MODES = ("max", "avg")
+
+
+class Pooling(Layer):
+    """Max (default) or average pooling over pool_h x pool_w windows, NCHW.
+
+    Parameters
+    ----------
+    pool_h, pool_w : int >= 1
+        Window size.
+    stride : int >= 1
+        Default 2, as the book's current code.
+    pad : int, 0 <= pad < min(pool_h, pool_w)
+        Padding on every side. Unlike the book (which ignores it when sizing
+        the output), padding counts: OH = (H + 2*pad - pool_h) // stride + 1
+        (floor, as the book's im2col), likewise OW. Max pooling treats padded
+        cells as -inf (they never win); average pooling counts them as 0 and
+        always divides by pool_h*pool_w (PyTorch's default
+        ``count_include_pad=True``).
+    mode : 'max' or 'avg'
+
+    ``forward(x)`` takes x (N, C, H, W) float32/float64 and returns
+    (N, C, OH, OW) of the same dtype; ``backward(dout)`` returns dx (N, C, H, W).
+    Max pooling sends each window's gradient to one cell: the first maximum
+    in row-major window order (ties are resolved the same way every run). Its
+    ``argmax`` attribute (N, C, OH, OW) int32 holds the flat index h*W + w of
+    that cell in its image plane.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0, mode="max"):
+        self.pool_h = check_scalar(pool_h, "pool_h", integer=True, positive=True)
+        self.pool_w = check_scalar(pool_w, "pool_w", integer=True, positive=True)
+        self.stride = check_scalar(stride, "stride", integer=True, positive=True)
+        self.pad = check_scalar(pad, "pad", integer=True, nonnegative=True)
+        if self.pad >= self.pool_h or self.pad >= self.pool_w:
+            raise ValueError(
+                f"pad must be smaller than the pool size {self.pool_h}x{self.pool_w} "
+                f"(else a window could lie wholly in the padding), got pad={self.pad}")
+        if mode not in _MODES:
+            raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
+        self.mode = mode
+        self.x = None
+        self.argmax = None
+        self._out_shape = None
+
+    def forward(self, x):
+        from ..kernels import pool as K
+
+        x = as_float_array(x, "x", ndim=4)
+        n, c, h, w = x.shape
+        if h * w >= 2 ** 31:
+            raise ValueError(f"x's image planes are too large ({h}x{w}) for int32 indices")
+        stride, pad, oh, ow = _window_geometry(
+            x.shape, self.pool_h, self.pool_w, self.stride, self.pad,
+            names=("pool_h", "pool_w"), what="pooling window")
+        out = np.empty((n, c, oh, ow), dtype=x.dtype)
+        planes = x.reshape(n * c, h, w)
+        if self.mode == "max":
+            self.argmax = np.empty((n, c, oh, ow), dtype=np.int32)
+            K.max_pool_forward(planes, self.pool_h, self.pool_w, stride, pad,
+                               out.reshape(n * c, oh, ow), self.argmax.reshape(n * c, oh, ow))
+        else:
+            K.avg_pool_forward(planes, self.pool_h, self.pool_w, stride, pad, out.reshape(n * c, oh, ow))
+        self.x = x
+        self._out_shape = out.shape
+        return out
+
+    def backward(self, dout):
+        from ..kernels import pool as K
+
+        if self._out_shape is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        dout = self._check_dout(dout, self._out_shape, self.x.dtype)
+        n, c, h, w = self.x.shape
+        oh, ow = self._out_shape[2:]
+        dx = np.empty(self.x.shape, dtype=dout.dtype)
+        if self.mode == "max":
+            K.max_pool_backward(dout.reshape(n * c, oh * ow), self.argmax.reshape(n * c, oh * ow),
+                                dx.reshape(n * c, h * w))
+        else:
+            K.avg_pool_backward(dout.reshape(n * c, oh, ow), self.pool_h, self.pool_w, self.stride,
+                                self.pad, dx.reshape(n * c, h, w))
+        return dx
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(pool_h={self.pool_h}, pool_w={self.pool_w}, "
+                f"stride={self.stride}, pad={self.pad}, mode={self.mode!r})")
+
+
+class AvgPooling(Pooling):
+    """Average pooling: ``Pooling(pool_h, pool_w, stride, pad, mode='avg')``."""
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        super().__init__(pool_h, pool_w, stride, pad, mode="avg")
+
+    def __repr__(self) -> str:
+        return (f"AvgPooling(pool_h={self.pool_h}, pool_w={self.pool_w}, "
+                f"stride={self.stride}, pad={self.pad})")

@@ -1,0 +1,127 @@
+"""Pooling kernels: max and average pooling, forward and backward, computed directly (no im2col).
+
+Arrays are planes: ``x`` (N*C, H, W), ``out`` (N*C, OH, OW) with
+``OH = (H + 2*pad - PH) // stride + 1`` (likewise OW); the caller reshapes
+NCHW arrays (free for contiguous ones). Each parallel iteration owns whole
+planes, so results do not depend on the number of threads.
+
+The caller guarantees ``1 <= PH <= H + 2*pad``, ``pad < PH`` (likewise for
+the width) and ``stride >= 1``: then every window holds at least one cell of
+the image, and no index leaves the plane.
+
+Max pooling treats padding as -inf (it never wins) and stores, per output
+cell, the flat index y*W + x of the winning input cell. Ties go to the first
+maximum in row-major window order; a NaN wins over numbers (the first NaN).
+Average pooling divides by PH*PW whatever the padding (padded cells count as
+0, PyTorch's ``count_include_pad=True``).
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def max_pool_forward(x, ph, pw, stride, pad, out, argmax):
+    """out[p, i, j] = max of the window; argmax[p, i, j] = its flat index in plane p.
+
+    x : (P, H, W); out : (P, OH, OW) same dtype; argmax : (P, OH, OW) int32 or int64.
+    """
+    n_planes, h, w = x.shape
+    _, oh_n, ow_n = out.shape
+    for p in prange(n_planes):
+        plane = x[p]
+        for i in range(oh_n):
+            y0 = i * stride - pad
+            ya = max(y0, 0)
+            yb = min(y0 + ph, h)
+            for j in range(ow_n):
+                x0 = j * stride - pad
+                xa = max(x0, 0)
+                xb = min(x0 + pw, w)
+                best = plane[ya, xa]
+                best_idx = ya * w + xa
+                for y in range(ya, yb):
+                    row = plane[y]
+                    for xx in range(xa, xb):
+                        v = row[xx]
+                        if v > best or (v != v and best == best):
+                            best = v
+                            best_idx = y * w + xx
+                out[p, i, j] = best
+                argmax[p, i, j] = best_idx
+
+
+@njit(parallel=True, cache=True)
+def max_pool_backward(dout, argmax, dx):
+    """dx[p] = sum over output cells (i, j) of dout[p, i, j] at flat index argmax[p, i, j].
+
+    dout, argmax : (P, OH*OW); dx : (P, H*W), fully overwritten.
+    """
+    n_planes, m = dout.shape
+    hw = dx.shape[1]
+    zero = dx.dtype.type(0)
+    for p in prange(n_planes):
+        dst = dx[p]
+        for k in range(hw):
+            dst[k] = zero
+        src = dout[p]
+        idx = argmax[p]
+        for k in range(m):
+            dst[idx[k]] += src[k]
+
+
+@njit(parallel=True, cache=True)
+def avg_pool_forward(x, ph, pw, stride, pad, out):
+    """out[p, i, j] = (sum of the window's cells inside the image) / (PH*PW).
+
+    x : (P, H, W); out : (P, OH, OW), same dtype.
+    """
+    n_planes, h, w = x.shape
+    _, oh_n, ow_n = out.shape
+    inv = x.dtype.type(1.0 / (ph * pw))
+    zero = x.dtype.type(0)
+    for p in prange(n_planes):
+        plane = x[p]
+        for i in range(oh_n):
+            y0 = i * stride - pad
+            ya = max(y0, 0)
+            yb = min(y0 + ph, h)
+            for j in range(ow_n):
+                x0 = j * stride - pad
+                xa = max(x0, 0)
+                xb = min(x0 + pw, w)
+                s = zero
+                for y in range(ya, yb):
+                    row = plane[y]
+                    for xx in range(xa, xb):
+                        s += row[xx]
+                out[p, i, j] = s * inv
+
+
+@njit(parallel=True, cache=True)
+def avg_pool_backward(dout, ph, pw, stride, pad, dx):
+    """dx = adjoint of ``avg_pool_forward``: each window adds dout/(PH*PW) to its cells.
+
+    dout : (P, OH, OW); dx : (P, H, W), fully overwritten.
+    """
+    n_planes, h, w = dx.shape
+    _, oh_n, ow_n = dout.shape
+    inv = dx.dtype.type(1.0 / (ph * pw))
+    zero = dx.dtype.type(0)
+    for p in prange(n_planes):
+        plane = dx[p]
+        for y in range(h):
+            for xx in range(w):
+                plane[y, xx] = zero
+        for i in range(oh_n):
+            y0 = i * stride - pad
+            ya = max(y0, 0)
+            yb = min(y0 + ph, h)
+            for j in range(ow_n):
+                x0 = j * stride - pad
+                xa = max(x0, 0)
+                xb = min(x0 + pw, w)
+                g = dout[p, i, j] * inv
+                for y in range(ya, yb):
+                    row = plane[y]
+                    for xx in range(xa, xb):
+                        row[xx] += g
