@@ -1,0 +1,389 @@
+"""The book's optimizers — SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam — on fused numba kernels.
+
+Names, defaults and ``update(params, grads)`` follow the book's
+``common/optimizer.py``, so ``from fastnn.optimizer import *`` can stand where
+``from common.optimizer import *`` stood (it also brings ``np``, as the book's
+chapter scripts expect).
+
+``update(params, grads)`` takes two dicts with the same keys. Each parameter
+is updated *in place* by one pass of a kernel (``fastnn.kernels.optim``) —
+the layers of a net hold the very arrays in ``net.params``, so the entries
+are never rebound. Two cases are handled apart:
+
+* an entry that is a plain number (the book's ``ch06/optimizer_compare_naive.py``
+  passes dicts of Python floats) is updated by the same kernel on a 0-d copy
+  and the entry is rebound to the new number, of the same type;
+* a non-contiguous array (a strided view) is updated through a contiguous
+  copy that is then written back into it, so the caller's array — and every
+  view of it — sees the update.
+
+Everything is checked before anything is written, so a bad call leaves the
+parameters and the optimizer's state unchanged: ``params`` and ``grads``
+must have the same keys, each gradient the shape of its parameter;
+parameters must be float32/float64 arrays (or real numbers) and writeable;
+a gradient of another float dtype is converted to the parameter's dtype.
+
+State (the book's ``v``, ``h``, ``m`` dicts) is kept per key, created on a
+key's first update with the parameter's shape and dtype. A parameter whose
+shape or dtype later changes raises ``ValueError`` (call ``reset()`` or make a
+new optimizer). ``state_dict()`` / ``load_state_dict()`` save and restore it
+all, so a training run can resume exactly.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, MutableMapping
+
+import numpy as np
+
+from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
+from .kernels import optim as K
+
+__all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "get_optimizer"]
+
+
+class _Hyper:
+    """A hyperparameter attribute, validated whenever it is set (also later, e.g. ``opt.lr *= 0.5``)."""
+
+    def __init__(self, **rules):
+        self.rules = rules
+
+    def __set_name__(self, owner, name):
+        self.name, self.attr = name, "_" + name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else getattr(obj, self.attr)
+
+    def __set__(self, obj, value):
+        setattr(obj, self.attr, check_scalar(value, self.name, **self.rules))
+
+
+def _is_real_number(x) -> bool:
+    return (isinstance(x, (numbers.Real, np.floating, np.integer))
+            and not isinstance(x, (bool, np.bool_)))
+
+
+def _as_float(x, name, **kwargs) -> np.ndarray:
+    """``as_float_array`` (empty allowed) that keeps a 0-d input 0-d (np.ascontiguousarray makes it (1,))."""
+    arr = as_float_array(x, name, allow_empty=True, **kwargs)
+    return arr.reshape(()) if np.ndim(x) == 0 else arr
+
+
+class Optimizer:
+    """Base class: validation, per-key state and the in-place/rebind/write-back plumbing.
+
+    A subclass names its hyperparameters (``hyper_names``) and state dicts
+    (``state_names``) and implements ``_step(param, grad, *states)`` on 1-D
+    contiguous arrays of one dtype.
+    """
+
+    hyper_names: tuple = ("lr",)
+    state_names: tuple = ()
+    lr = _Hyper(positive=True)
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all state (velocities, accumulators, Adam's step count)."""
+        for s in self.state_names:
+            setattr(self, s, {})
+
+    # -- the book's API ---------------------------------------------------
+    def update(self, params, grads) -> None:
+        """Update every ``params[key]`` in place from ``grads[key]``.
+
+        params : dict of float32/float64 arrays (any shapes) or of real numbers
+        grads : dict with the same keys; each value array-like of its parameter's shape
+        """
+        jobs = self._prepare(params, grads)
+        self._begin_step()
+        for key, param, grad, mode in jobs:
+            states = [self._state_for(s, key, grad.shape, grad.dtype) for s in self.state_names]
+            flat_states = [st.reshape(-1) for st in states]
+            if mode == "inplace":
+                self._step(param.reshape(-1), grad.reshape(-1), *flat_states)
+            elif mode == "copy":  # strided view: run on a contiguous copy, write it back
+                work = np.ascontiguousarray(param)
+                self._step(work.reshape(-1), grad.reshape(-1), *flat_states)
+                param[...] = work
+            else:  # a plain number: update a 0-d copy, rebind the entry to a number of the same type
+                work = np.array(param, dtype=grad.dtype)
+                self._step(work.reshape(-1), grad.reshape(-1), *flat_states)
+                params[key] = work.dtype.type(work) if isinstance(param, np.generic) else float(work)
+
+    # -- checks -------------------------------------------------------------
+    def _prepare(self, params, grads) -> list:
+        """Check everything; return [(key, param, grad, mode)] with grads contiguous in the param dtype."""
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict of parameter arrays, got {_describe(params)}")
+        if not isinstance(grads, Mapping):
+            raise TypeError(f"grads must be a dict of gradient arrays, got {_describe(grads)}")
+        missing = [k for k in params if k not in grads]
+        extra = [k for k in grads if k not in params]
+        if missing or extra:
+            raise ValueError(
+                f"params and grads must have the same keys; params has {sorted(map(str, params))}, "
+                f"grads has {sorted(map(str, grads))}"
+                + (f" (missing in grads: {missing})" if missing else "")
+                + (f" (not in params: {extra})" if extra else ""))
+        jobs = []
+        for key in params:
+            p = params[key]
+            pname, gname = f"params[{key!r}]", f"grads[{key!r}]"
+            if isinstance(p, np.ndarray):
+                if p.dtype not in FLOAT_DTYPES:
+                    raise TypeError(f"{pname} must be a float32 or float64 array, got {_describe(p)}")
+                if not p.flags.writeable:
+                    raise ValueError(f"{pname} is read-only; the optimizer updates parameters in place")
+                dt, mode, shape = p.dtype, "inplace" if p.flags.c_contiguous else "copy", p.shape
+            elif _is_real_number(p):
+                if not isinstance(params, MutableMapping):
+                    raise TypeError(f"params must be a mutable dict to update the number {pname}")
+                dt = np.dtype(np.float32) if isinstance(p, np.float32) else np.dtype(np.float64)
+                mode, shape = "rebind", ()
+            else:
+                raise TypeError(f"{pname} must be a float32/float64 array or a real number, got {_describe(p)}")
+            g = _as_float(grads[key], gname, dtype=dt, allow_int=(mode == "rebind"))
+            if g.shape != shape:
+                raise ValueError(f"{gname} must have the shape of {pname}, {shape}, got {g.shape}")
+            for s in self.state_names:
+                st = getattr(self, s).get(key)
+                if st is not None and (st.shape != shape or st.dtype != dt):
+                    raise ValueError(
+                        f"{pname} has shape {shape} and dtype {dt}, but the optimizer's state "
+                        f"{s}[{key!r}] was made for shape {st.shape} and dtype {st.dtype}; "
+                        f"call reset() or use a new optimizer")
+            jobs.append((key, p, g, mode))
+        return jobs
+
+    def _state_for(self, s, key, shape, dtype) -> np.ndarray:
+        store = getattr(self, s)
+        st = store.get(key)
+        if st is None:
+            st = store[key] = np.zeros(shape, dtype=dtype)
+        return st
+
+    # -- hooks --------------------------------------------------------------
+    def _begin_step(self) -> None:
+        """Called once per ``update``, after the checks passed and before any parameter moves."""
+
+    def _step(self, param, grad, *states) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- saving and restoring -----------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to resume, as a flat ``{name: ndarray}`` (fits ``np.savez``).
+
+        ``'optimizer'``: the class name; ``'hyper/<name>'``: each hyperparameter;
+        ``'<state>/<key>'``: a copy of each state array (``'v/W1'``, ...);
+        Adam adds ``'iter'``.
+        """
+        out = {"optimizer": np.array(type(self).__name__)}
+        for h in self.hyper_names:
+            out[f"hyper/{h}"] = np.array(getattr(self, h), dtype=np.float64)
+        for s in self.state_names:
+            for key, arr in getattr(self, s).items():
+                out[f"{s}/{key}"] = arr.copy()
+        return out
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore what ``state_dict()`` returned (possibly through ``np.savez``/``np.load``).
+
+        Raises ``ValueError``/``TypeError`` — and changes nothing — if it was
+        saved by another optimizer class or holds unknown or invalid entries.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+        name = str(np.asarray(state.get("optimizer", "")))
+        if name != type(self).__name__:
+            raise ValueError(f"state was saved by optimizer {name or '(none)'!r}, not {type(self).__name__!r}")
+        probe = type(self).__new__(type(self))  # validate hyperparameters without touching self
+        hyper = {}
+        for h in self.hyper_names:
+            if f"hyper/{h}" not in state:
+                raise ValueError(f"state lacks the hyperparameter 'hyper/{h}'")
+            setattr(probe, h, np.asarray(state[f"hyper/{h}"]).item())
+            hyper[h] = getattr(probe, h)
+        stores = {s: {} for s in self.state_names}
+        for entry, value in state.items():
+            if entry == "optimizer" or entry.startswith("hyper/") or entry in self._extra_state_names():
+                continue
+            s, sep, key = entry.partition("/")
+            if not sep or s not in stores:
+                raise ValueError(f"state has an unknown entry {entry!r} for {type(self).__name__}")
+            stores[s][key] = _as_float(value, f"state[{entry!r}]").copy()
+        extra = self._check_extra_state(state)
+        for h, v in hyper.items():
+            setattr(self, h, v)
+        for s, store in stores.items():
+            setattr(self, s, store)
+        for attr, v in extra.items():
+            setattr(self, attr, v)
+
+    def _extra_state_names(self) -> tuple:
+        return ()
+
+    def _check_extra_state(self, state) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{h}={getattr(self, h)!r}" for h in self.hyper_names)
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: p -= lr * g."""
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+        super().__init__()
+
+    def _step(self, param, grad):
+        K.sgd_update(param, grad, self.lr)
+
+
+class Momentum(Optimizer):
+    """Momentum SGD: v = momentum * v - lr * g; p += v. State ``v`` per key."""
+
+    hyper_names = ("lr", "momentum")
+    state_names = ("v",)
+    momentum = _Hyper(nonnegative=True, below=1)
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum = lr, momentum
+        super().__init__()
+
+    def _step(self, param, grad, v):
+        K.momentum_update(param, grad, v, self.lr, self.momentum)
+
+
+class Nesterov(Optimizer):
+    """Nesterov's accelerated gradient in the book's (Bengio et al.) form.
+
+    p += momentum² v − (1 + momentum) lr g with the *old* velocity v, then
+    v = momentum v − lr g. State ``v`` per key.
+    """
+
+    hyper_names = ("lr", "momentum")
+    state_names = ("v",)
+    momentum = _Hyper(nonnegative=True, below=1)
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr, self.momentum = lr, momentum
+        super().__init__()
+
+    def _step(self, param, grad, v):
+        K.nesterov_update(param, grad, v, self.lr, self.momentum)
+
+
+class AdaGrad(Optimizer):
+    """AdaGrad: h += g²; p -= lr g / (√h + 1e-7). State ``h`` per key."""
+
+    state_names = ("h",)
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+        super().__init__()
+
+    def _step(self, param, grad, h):
+        K.adagrad_update(param, grad, h, self.lr)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: h = decay_rate h + (1 − decay_rate) g²; p -= lr g / (√h + 1e-7). State ``h`` per key."""
+
+    hyper_names = ("lr", "decay_rate")
+    state_names = ("h",)
+    decay_rate = _Hyper(nonnegative=True, below=1)
+
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        self.lr, self.decay_rate = lr, decay_rate
+        super().__init__()
+
+    def _step(self, param, grad, h):
+        K.rmsprop_update(param, grad, h, self.lr, self.decay_rate)
+
+
+class Adam(Optimizer):
+    """Adam in the book's form.
+
+    Per ``update``: iter += 1; lr_t = lr √(1 − beta2^iter) / (1 − beta1^iter);
+    then per key m += (1 − beta1)(g − m); v += (1 − beta2)(g² − v);
+    p -= lr_t m / (√v + 1e-7). ``iter`` counts updates (not keys), as in the book.
+    State ``m``, ``v`` per key.
+    """
+
+    hyper_names = ("lr", "beta1", "beta2")
+    state_names = ("m", "v")
+    beta1 = _Hyper(nonnegative=True, below=1)
+    beta2 = _Hyper(nonnegative=True, below=1)
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr, self.beta1, self.beta2 = lr, beta1, beta2
+        super().__init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self.iter = 0
+        self._lr_t = None
+
+    def _begin_step(self):
+        self.iter += 1
+        t = self.iter
+        self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+
+    def _step(self, param, grad, m, v):
+        K.adam_update(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
+
+    def state_dict(self) -> dict:
+        out = super().state_dict()
+        out["iter"] = np.array(self.iter, dtype=np.int64)
+        return out
+
+    def _extra_state_names(self):
+        return ("iter",)
+
+    def _check_extra_state(self, state):
+        if "iter" not in state:
+            raise ValueError("state lacks Adam's step count 'iter'")
+        it = np.asarray(state["iter"])
+        if it.shape != () or it.dtype.kind not in "iu" or int(it) < 0:
+            raise ValueError(f"state['iter'] must be a non-negative integer, got {it!r}")
+        return {"iter": int(it)}
+
+
+#: The optimizers by lower-case name (the keys of the book's Trainer).
+OPTIMIZERS = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+}
+# The book's common/trainer.py spells RMSprop's key 'rmsprpo'; scripts that use it keep working.
+_ALIASES = {"rmsprpo": "rmsprop"}
+
+
+def get_optimizer(name, **params) -> Optimizer:
+    """Make an optimizer from its name (case-insensitive) and hyperparameters.
+
+    ``get_optimizer('Adam', lr=1e-3)``. ``name`` is one of sgd, momentum,
+    nesterov, adagrad, rmsprop, adam; an ``Optimizer`` class is also accepted,
+    and an ``Optimizer`` instance is returned as it is (with no ``params``).
+    """
+    if isinstance(name, Optimizer):
+        if params:
+            raise TypeError(f"hyperparameters {sorted(params)} cannot be given with an optimizer instance {name!r}")
+        return name
+    if isinstance(name, type) and issubclass(name, Optimizer):
+        return name(**params)
+    if not isinstance(name, str):
+        raise TypeError(f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or an Optimizer, got {_describe(name)}")
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid names: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[key](**params)

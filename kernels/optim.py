@@ -1,0 +1,133 @@
+"""Optimizer update rules: SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam.
+
+Each kernel is one fused in-place pass over a parameter: it reads the
+gradient and the optimizer state of element ``i``, writes the new state and
+the new parameter value, and allocates nothing.
+
+Arrays: ``param``, ``grad`` and the state arrays (``v``, ``h``, ``m``) are
+1-D C-contiguous views of the same length and the same float dtype, float32
+or float64 (the caller passes ``arr.reshape(-1)`` of a contiguous array, so
+one compiled version serves every shape). ``param`` and the state arrays are
+updated in place; ``grad`` is only read (it may even be ``param`` itself:
+each element's gradient is read before that element is written).
+
+Scalars: the hyperparameters are Python floats (float64), as the book keeps
+them. Each kernel derives its coefficients from them in float64 *once*,
+before the loop (so ``1 - beta2`` is exact to float64 and not
+``float32(1) - float32(0.999)``), then converts them to the array dtype, so
+the loop runs entirely in float32 for float32 arrays (GROUND.md's float32
+trap). ``EPS`` is the book's ``1e-7`` in the denominators.
+
+The rules, exactly in the book's order of operations (common/optimizer.py):
+
+* SGD:       p -= lr * g
+* Momentum:  v = momentum * v - lr * g;  p += v
+* Nesterov:  p += momentum**2 * v;  p -= (1 + momentum) * lr * g;
+             v = momentum * v - lr * g
+             (the parameter takes the *old* velocity, then the velocity is
+             updated: Bengio et al.'s form, as the book has it since 2021)
+* AdaGrad:   h += g * g;  p -= lr * g / (sqrt(h) + EPS)
+* RMSprop:   h *= decay_rate;  h += (1 - decay_rate) * g * g;
+             p -= lr * g / (sqrt(h) + EPS)
+* Adam:      m += (1 - beta1) * (g - m);  v += (1 - beta2) * (g * g - v);
+             p -= lr_t * m / (sqrt(v) + EPS), where the caller computes
+             lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t) for step t.
+"""
+import numpy as np
+from numba import njit
+
+EPS = 1e-7
+
+
+@njit(cache=True)
+def sgd_update(param, grad, lr):
+    """param -= lr * grad, in place. Shapes (n,)."""
+    step = param.dtype.type(lr)
+    for i in range(param.size):
+        param[i] -= step * grad[i]
+
+
+@njit(cache=True)
+def momentum_update(param, grad, v, lr, momentum):
+    """v = momentum * v - lr * grad; param += v. In place; shapes (n,)."""
+    dt = param.dtype.type
+    mu = dt(momentum)
+    step = dt(lr)
+    for i in range(param.size):
+        g = grad[i]
+        vi = mu * v[i] - step * g
+        v[i] = vi
+        param[i] += vi
+
+
+@njit(cache=True)
+def nesterov_update(param, grad, v, lr, momentum):
+    """param += momentum² v_old - (1 + momentum) lr grad; then v = momentum v_old - lr grad.
+
+    In place; shapes (n,).
+    """
+    dt = param.dtype.type
+    mu = dt(momentum)
+    step = dt(lr)
+    mu2 = dt(momentum * momentum)
+    gstep = dt((1.0 + momentum) * lr)
+    for i in range(param.size):
+        g = grad[i]
+        vi = v[i]
+        param[i] = (param[i] + mu2 * vi) - gstep * g
+        v[i] = mu * vi - step * g
+
+
+@njit(cache=True)
+def adagrad_update(param, grad, h, lr):
+    """h += grad²; param -= lr * grad / (sqrt(h) + 1e-7). In place; shapes (n,)."""
+    dt = param.dtype.type
+    step = dt(lr)
+    eps = dt(EPS)
+    for i in range(param.size):
+        g = grad[i]
+        hi = h[i] + g * g
+        h[i] = hi
+        param[i] -= step * g / (np.sqrt(hi) + eps)
+
+
+@njit(cache=True)
+def rmsprop_update(param, grad, h, lr, decay_rate):
+    """h = decay_rate h + (1 - decay_rate) grad²; param -= lr grad / (sqrt(h) + 1e-7).
+
+    In place; shapes (n,).
+    """
+    dt = param.dtype.type
+    step = dt(lr)
+    keep = dt(decay_rate)
+    gain = dt(1.0 - decay_rate)
+    eps = dt(EPS)
+    for i in range(param.size):
+        g = grad[i]
+        hi = h[i] * keep
+        hi += gain * g * g
+        h[i] = hi
+        param[i] -= step * g / (np.sqrt(hi) + eps)
+
+
+@njit(cache=True)
+def adam_update(param, grad, m, v, lr_t, beta1, beta2):
+    """m += (1-beta1)(grad - m); v += (1-beta2)(grad² - v); param -= lr_t m / (sqrt(v) + 1e-7).
+
+    ``lr_t`` is the bias-corrected step of this update (see the module
+    docstring). In place; shapes (n,).
+    """
+    dt = param.dtype.type
+    step = dt(lr_t)
+    gain1 = dt(1.0 - beta1)
+    gain2 = dt(1.0 - beta2)
+    eps = dt(EPS)
+    for i in range(param.size):
+        g = grad[i]
+        mi = m[i]
+        mi += gain1 * (g - mi)
+        vi = v[i]
+        vi += gain2 * (g * g - vi)
+        m[i] = mi
+        v[i] = vi
+        param[i] -= step * mi / (np.sqrt(vi) + eps)
