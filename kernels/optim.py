@@ -18,6 +18,14 @@ before the loop (so ``1 - beta2`` is exact to float64 and not
 the loop runs entirely in float32 for float32 arrays (GROUND.md's float32
 trap). ``EPS`` is the book's ``1e-7`` in the denominators.
 
+``error_model="numpy"``: with numba's default ("python") every float
+division carries a divide-by-zero check that raises, and ``np.sqrt`` stays a
+libm call; both stop LLVM from vectorising the loop. Our denominators are
+``sqrt(h) + 1e-7 > 0``, so the check never fires; without it the loops
+vectorise (AdaGrad's loop measured 4x faster in float64, over 10x in
+float32) and the results are bit-identical (IEEE sqrt and division are
+correctly rounded, scalar or vector). No ``fastmath``.
+
 The rules, exactly in the book's order of operations (common/optimizer.py):
 
 * SGD:       p -= lr * g
@@ -39,7 +47,7 @@ from numba import njit
 EPS = 1e-7
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def sgd_update(param, grad, lr):
     """param -= lr * grad, in place. Shapes (n,)."""
     step = param.dtype.type(lr)
@@ -47,7 +55,7 @@ def sgd_update(param, grad, lr):
         param[i] -= step * grad[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def momentum_update(param, grad, v, lr, momentum):
     """v = momentum * v - lr * grad; param += v. In place; shapes (n,)."""
     dt = param.dtype.type
@@ -60,7 +68,7 @@ def momentum_update(param, grad, v, lr, momentum):
         param[i] += vi
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def nesterov_update(param, grad, v, lr, momentum):
     """param += momentum² v_old - (1 + momentum) lr grad; then v = momentum v_old - lr grad.
 
@@ -78,7 +86,7 @@ def nesterov_update(param, grad, v, lr, momentum):
         v[i] = mu * vi - step * g
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adagrad_update(param, grad, h, lr):
     """h += grad²; param -= lr * grad / (sqrt(h) + 1e-7). In place; shapes (n,)."""
     dt = param.dtype.type
@@ -91,7 +99,7 @@ def adagrad_update(param, grad, h, lr):
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rmsprop_update(param, grad, h, lr, decay_rate):
     """h = decay_rate h + (1 - decay_rate) grad²; param -= lr grad / (sqrt(h) + 1e-7).
 
@@ -110,7 +118,7 @@ def rmsprop_update(param, grad, h, lr, decay_rate):
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def adam_update(param, grad, m, v, lr_t, beta1, beta2):
     """m += (1-beta1)(grad - m); v += (1-beta2)(grad² - v); param -= lr_t m / (sqrt(v) + 1e-7).
 
