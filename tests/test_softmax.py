@@ -103,6 +103,16 @@ def test_layer_matches_reference(shape, dtype, rng):
     assert_allclose_dtype(layer.backward(1), want_grad)
 
 
+def test_two_step_reference_agrees_with_layer(dtype, rng):
+    x = logits(rng, (9, 6), dtype)
+    t = rng.integers(0, 6, 9)
+    layer = SoftmaxWithLoss()
+    loss, y = ref.softmax_loss_forward(x, t)
+    assert_loss_close(layer.forward(x, t), loss, dtype)
+    assert_allclose_dtype(layer.y, y)
+    assert_allclose_dtype(layer.backward(0.5), ref.softmax_loss_backward(y, t, 0.5))
+
+
 def test_label_forms_agree(dtype, rng):
     x = logits(rng, (5, 4), dtype)
     labels = rng.integers(0, 4, 5)

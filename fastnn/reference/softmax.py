@@ -2,7 +2,8 @@
 import numpy as np
 
 __all__ = ["softmax_forward", "softmax_loss_labels", "softmax_loss_probs",
-           "cross_entropy_labels", "cross_entropy_probs"]
+           "cross_entropy_labels", "cross_entropy_probs",
+           "softmax_loss_forward", "softmax_loss_backward"]
 
 
 def softmax_forward(x):
@@ -44,3 +45,22 @@ def cross_entropy_labels(y, t):
 def cross_entropy_probs(y, t):
     """The book's -sum(t * log(y + 1e-7)) / N."""
     return float(-np.sum(t * np.log(y + y.dtype.type(1e-7)), dtype=np.float64) / y.shape[0])
+
+
+def softmax_loss_forward(x, t):
+    """The SoftmaxWithLoss layer's forward in the book's two-step form, with labels t (N,).
+
+    Returns (loss, y): the mean loss from the logits by log-sum-exp (exact, no
+    ``+1e-7``) and the probabilities y = softmax(x) that the backward needs.
+    """
+    n = x.shape[0]
+    loss = -np.mean(_log_softmax(x)[np.arange(n), t], dtype=np.float64)
+    return float(loss), softmax_forward(x)
+
+
+def softmax_loss_backward(y, t, dout=1.0):
+    """The SoftmaxWithLoss layer's backward: dout * (y - onehot(t)) / N, with y from the forward."""
+    n = y.shape[0]
+    dx = y.copy()
+    dx[np.arange(n), t] -= 1
+    return dx * y.dtype.type(dout) / y.dtype.type(n)
