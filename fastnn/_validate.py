@@ -89,7 +89,8 @@ def as_float_array(x, name: str, *, dtype=None, ndim=None, min_ndim: int = 0,
         raise ValueError(f"{name} must have at least {min_ndim} dimension(s), got shape {arr.shape}")
     if not allow_empty and arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
-    return np.ascontiguousarray(arr)
+    # (np.ascontiguousarray would turn a 0-d array into shape (1,))
+    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
 
 
 def check_shape(arr: np.ndarray, shape: tuple, name: str) -> None:

@@ -18,6 +18,7 @@ def test_as_float_array_converts_dtype_and_odd_floats():
     assert as_float_array(np.ones(3, np.float16), "x").dtype == np.float64
     assert as_float_array(np.ones(3), "x", dtype=np.float32).dtype == np.float32
     assert as_float_array([1, 2], "x", allow_int=True).dtype == np.float64
+    assert as_float_array(np.float64(2.0), "x").shape == ()
 
 
 @pytest.mark.parametrize("bad", [np.array([1, 2]), np.array(["a"]), np.array([None], dtype=object),
