@@ -64,12 +64,6 @@ def _is_real_number(x) -> bool:
             and not isinstance(x, (bool, np.bool_)))
 
 
-def _as_float(x, name, **kwargs) -> np.ndarray:
-    """``as_float_array`` (empty allowed) that keeps a 0-d input 0-d (np.ascontiguousarray makes it (1,))."""
-    arr = as_float_array(x, name, allow_empty=True, **kwargs)
-    return arr.reshape(()) if np.ndim(x) == 0 else arr
-
-
 class Optimizer:
     """Base class: validation, per-key state and the in-place/rebind/write-back plumbing.
 
@@ -145,7 +139,7 @@ class Optimizer:
                 mode, shape = "rebind", ()
             else:
                 raise TypeError(f"{pname} must be a float32/float64 array or a real number, got {_describe(p)}")
-            g = _as_float(grads[key], gname, dtype=dt, allow_int=(mode == "rebind"))
+            g = as_float_array(grads[key], gname, dtype=dt, allow_int=(mode == "rebind"), allow_empty=True)
             if g.shape != shape:
                 raise ValueError(f"{gname} must have the shape of {pname}, {shape}, got {g.shape}")
             for s in self.state_names:
@@ -213,7 +207,7 @@ class Optimizer:
             s, sep, key = entry.partition("/")
             if not sep or s not in stores:
                 raise ValueError(f"state has an unknown entry {entry!r} for {type(self).__name__}")
-            stores[s][key] = _as_float(value, f"state[{entry!r}]").copy()
+            stores[s][key] = as_float_array(value, f"state[{entry!r}]", allow_empty=True).copy()
         extra = self._check_extra_state(state)
         for h, v in hyper.items():
             setattr(self, h, v)
