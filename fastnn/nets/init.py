@@ -1,0 +1,96 @@
+"""Weight initialisation and argument checks shared by the book's nets.
+
+``weight_init_std`` follows the book's ``MultiLayerNet``: a number (the
+standard deviation itself), ``'relu'``/``'he'`` for He's √(2/n) or
+``'sigmoid'``/``'xavier'`` for Xavier's √(1/n), n the fan-in of the weight
+(the number of inputs one output unit sums over: the rows of an Affine
+weight, C·FH·FW of a convolution filter). Names are case-insensitive.
+
+``seed`` chooses where the random numbers come from:
+
+- ``None`` — NumPy's legacy global generator (``np.random.randn``), exactly
+  as the book draws them, so ``np.random.seed(0)`` before building a net
+  gives the book's weights bit for bit (in float64);
+- an int or a ``np.random.SeedSequence`` — a fresh ``np.random.default_rng(seed)``;
+- a ``np.random.Generator`` or ``np.random.RandomState`` — used as it is.
+
+Weights are drawn in float64 and then cast to the net's dtype, so a float32
+net starts from the float64 net's weights rounded.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .._validate import check_scalar
+
+__all__ = ["resolve_rng", "init_scale", "check_init_std", "normal_weights", "derive_seed",
+           "check_size", "check_sizes"]
+
+_HE_NAMES = ("relu", "he")
+_XAVIER_NAMES = ("sigmoid", "xavier")
+
+
+def resolve_rng(seed):
+    """Return None (the legacy global generator) or a generator object for ``seed``; see the module doc."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    if isinstance(seed, np.random.SeedSequence) or (
+            isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool)):
+        if not isinstance(seed, np.random.SeedSequence) and seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        return np.random.default_rng(seed)
+    raise TypeError("seed must be None, a non-negative int, a np.random.SeedSequence, "
+                    f"a np.random.Generator or a np.random.RandomState, got {seed!r}")
+
+
+def init_scale(weight_init_std, fan_in: int, name: str = "weight_init_std") -> float:
+    """The standard deviation for a weight with ``fan_in`` inputs per output (see the module doc)."""
+    if isinstance(weight_init_std, str):
+        key = weight_init_std.lower()
+        if key in _HE_NAMES:
+            return float(np.sqrt(2.0 / fan_in))
+        if key in _XAVIER_NAMES:
+            return float(np.sqrt(1.0 / fan_in))
+        raise ValueError(f"{name} must be a number >= 0, 'relu'/'he' or 'sigmoid'/'xavier', "
+                         f"got {weight_init_std!r}")
+    return check_scalar(weight_init_std, name, nonnegative=True)
+
+
+def check_init_std(weight_init_std, name: str = "weight_init_std") -> None:
+    """Validate ``weight_init_std`` before any weight is drawn (fan-in 1 stands in for the real one)."""
+    init_scale(weight_init_std, 1, name)
+
+
+def normal_weights(rng, shape: tuple, scale: float, dtype) -> np.ndarray:
+    """``scale * N(0, 1)`` of ``shape``, drawn in float64 from ``rng`` (None: ``np.random.randn``), cast to ``dtype``.
+
+    ``scale * np.random.randn(*shape)`` is the book's own expression, so with
+    ``rng=None`` and float64 the result is the book's bit for bit.
+    """
+    z = np.random.randn(*shape) if rng is None else rng.standard_normal(shape)
+    return np.ascontiguousarray(scale * z, dtype=dtype)
+
+
+def derive_seed(rng):
+    """A seed for a layer's own generator (Dropout): None with the legacy generator, else drawn from ``rng``."""
+    if rng is None:
+        return None
+    return int(rng.integers(0, 2**63 - 1)) if isinstance(rng, np.random.Generator) \
+        else int(rng.randint(0, 2**31 - 1))
+
+
+def check_size(value, name: str) -> int:
+    """A layer size: a positive int (NumPy ints accepted, bools and floats refused)."""
+    return check_scalar(value, name, integer=True, positive=True)
+
+
+def check_sizes(values, name: str, length: int | None = None) -> list:
+    """A list/tuple of positive ints (``length`` of them, if given)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a list or tuple of positive ints, got {values!r}")
+    values = list(values)
+    if length is not None and len(values) != length:
+        raise ValueError(f"{name} must have {length} entries, got {len(values)}: {values!r}")
+    return [check_size(v, f"{name}[{i}]") for i, v in enumerate(values)]
