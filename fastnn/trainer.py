@@ -1,0 +1,355 @@
+"""The book's ``Trainer`` (``common/trainer.py``): mini-batch training with per-epoch evaluation.
+
+Same signature, attributes and methods as the book — ``Trainer(network,
+x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
+optimizer='SGD', optimizer_param={'lr': 0.01},
+evaluate_sample_num_per_epoch=None, verbose=True)``, ``train()``,
+``train_step()``, ``train_loss_list``, ``train_acc_list``, ``test_acc_list`` —
+for any net with the book's interface (``params``, ``gradient``, ``loss``,
+``accuracy``), plus:
+
+- ``seed``: the mini-batches come from ``np.random.default_rng(seed)``; the
+  same seed (and the same initial net) gives the same numbers, bit for bit;
+- a progress bar per epoch with tqdm (``pip install tqdm``; plain lines
+  without it), loss and accuracy in the bar; ``verbose=False`` is silent;
+- ``checkpoint_path``: after every epoch the whole run (parameters, batch
+  norm statistics, optimizer state, every random generator's state,
+  counters and histories) is written atomically; ``resume=True`` continues
+  from that file, to the same final weights as a run never interrupted;
+- a loss or gradient that is NaN or infinite stops training with a
+  ``FloatingPointError`` naming the epoch and step, before the parameters
+  are touched (``nonfinite='skip'``: warn, skip that step, go on).
+
+Differences from the book, on purpose: each epoch visits every training
+sample once, in a fresh random order (the book draws every mini-batch
+independently, with replacement); an epoch has ``ceil(N / batch)`` steps, the
+last one possibly smaller (the book's float iterations-per-epoch records a
+single accuracy when N is not a multiple of the batch size); the recorded
+loss is that of the forward pass the gradient came from, so no extra forward
+pass is paid (the book computes the loss again after the update).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from ._validate import _describe, as_float_array, check_scalar
+
+__all__ = ["Trainer"]
+
+#: Samples per call when accuracy is computed over a large set (bounds the memory of conv nets).
+EVAL_CHUNK = 1000
+
+
+def _check_net(network) -> None:
+    missing = [name for name in ("params", "gradient", "loss", "accuracy") if not hasattr(network, name)]
+    if missing:
+        raise TypeError(f"network must have the book's net interface (params, gradient, loss, accuracy); "
+                        f"{_describe(network)} lacks {', '.join(missing)}")
+
+
+def _check_labels(t, n: int, name: str, x_name: str) -> np.ndarray:
+    if not isinstance(t, np.ndarray):
+        t = np.asarray(t)
+    if t.dtype.kind not in "iubf":
+        raise TypeError(f"{name} must hold integer labels or one-hot rows, got {_describe(t)}")
+    if t.ndim == 0 or t.shape[0] != n:
+        raise ValueError(f"{name} must have one label (or one-hot row) per sample of {x_name}: "
+                         f"expected {n} rows, got shape {t.shape}")
+    if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return t
+
+
+def _check_data(x, t, x_name: str, t_name: str):
+    x = as_float_array(x, x_name, min_ndim=2)
+    if not np.all(np.isfinite(x)):
+        bad = np.argwhere(~np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)).ravel()
+        raise ValueError(f"{x_name} holds NaN or infinite values (sample {bad[0]} and "
+                         f"{bad.size - 1} more); clean the data before training")
+    return x, _check_labels(t, x.shape[0], t_name, x_name)
+
+
+def _tqdm():
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+class Trainer:
+    """Train ``network`` on ``(x_train, t_train)``, evaluating on ``(x_test, t_test)`` every epoch.
+
+    Parameters
+    ----------
+    network : a net with ``params``, ``gradient(x, t)``, ``loss(x, t)``, ``accuracy(x, t)``
+    x_train, x_test : float32/float64 arrays (N, ...) — (N, D) or (N, C, H, W)
+    t_train, t_test : labels (N,) or one-hot rows (N, classes)
+    epochs : int >= 1
+    mini_batch_size : int >= 1
+    optimizer : str or Optimizer
+        sgd, momentum, nesterov, adagrad, rmsprop, adam (any case), or an
+        optimizer object with ``update(params, grads)``.
+    optimizer_param : dict
+        Its hyperparameters, e.g. ``{'lr': 0.01}``.
+    evaluate_sample_num_per_epoch : int, optional
+        Per-epoch accuracies use the first this-many samples of each set
+        (None: all of them). The final test accuracy always uses all.
+    verbose : bool
+        Progress bar (tqdm) or lines per epoch; False: silent.
+    seed : None, int or numpy.random.Generator, keyword-only
+        The source of the mini-batch order.
+    checkpoint_path : str or path, optional, keyword-only
+        Write a checkpoint there after every epoch (atomically).
+    resume : bool, keyword-only
+        If ``checkpoint_path`` exists, continue the run it holds.
+    nonfinite : 'raise' or 'skip', keyword-only
+        What a NaN/inf loss or gradient does: stop with ``FloatingPointError``,
+        or skip the step with a ``RuntimeWarning``.
+
+    Attributes
+    ----------
+    train_loss_list : list of float, one per step
+    train_acc_list, test_acc_list : list of float, one per epoch
+    test_acc : float — the final accuracy on the whole test set (after ``train()``)
+    current_epoch, current_iter : int — epochs and steps done
+    epoch_times : list of float — seconds per epoch (this session's epochs)
+    skipped_steps : int — steps skipped with ``nonfinite='skip'``
+    """
+
+    def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
+                 optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006 (the book's default, never mutated)
+                 evaluate_sample_num_per_epoch=None, verbose=True, *,
+                 seed=None, checkpoint_path=None, resume=False, nonfinite="raise"):
+        from .optimizer import get_optimizer
+
+        _check_net(network)
+        self.network = network
+        self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
+        self.x_test, self.t_test = _check_data(x_test, t_test, "x_test", "t_test")
+        self.epochs = check_scalar(epochs, "epochs", integer=True, positive=True)
+        self.batch_size = check_scalar(mini_batch_size, "mini_batch_size", integer=True, positive=True)
+        if evaluate_sample_num_per_epoch is not None:
+            evaluate_sample_num_per_epoch = check_scalar(
+                evaluate_sample_num_per_epoch, "evaluate_sample_num_per_epoch", integer=True, positive=True)
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+        self.verbose = bool(verbose)
+        if nonfinite not in ("raise", "skip"):
+            raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        self.nonfinite = nonfinite
+
+        if hasattr(optimizer, "update") and not isinstance(optimizer, (str, type)):
+            self.optimizer = optimizer          # an optimizer object: its own hyperparameters
+        else:
+            if not isinstance(optimizer_param, dict):
+                raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {_describe(optimizer_param)}")
+            self.optimizer = get_optimizer(optimizer, **optimizer_param)
+
+        if isinstance(seed, np.random.Generator):
+            self.rng = seed
+        else:
+            if seed is not None:
+                seed = check_scalar(seed, "seed", integer=True, nonnegative=True)
+            self.rng = np.random.default_rng(seed)
+
+        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        if resume and self.checkpoint_path is None:
+            raise ValueError("resume=True needs a checkpoint_path to resume from")
+        if self.checkpoint_path is not None and not hasattr(self.optimizer, "state_dict"):
+            raise TypeError("checkpoint_path needs an optimizer with state_dict()/load_state_dict() "
+                            f"(fastnn's optimizers have them), got {_describe(self.optimizer)}")
+
+        self.train_size = self.x_train.shape[0]
+        self.iter_per_epoch = math.ceil(self.train_size / self.batch_size)
+        self.max_iter = self.epochs * self.iter_per_epoch
+        self.current_iter = 0
+        self.current_epoch = 0
+        self.skipped_steps = 0
+        self.train_loss_list: list = []
+        self.train_acc_list: list = []
+        self.test_acc_list: list = []
+        self.epoch_times: list = []
+        self.test_acc = None
+        self._order = None
+        self._bar = None
+        self._epoch_start = None
+        self.resumed_from_epoch = None
+        if resume and os.path.exists(self.checkpoint_path):
+            self.load_checkpoint(self.checkpoint_path)
+            self.resumed_from_epoch = self.current_epoch
+
+    # -- one step ---------------------------------------------------------------------------------
+    def _next_batch(self):
+        step = self.current_iter % self.iter_per_epoch
+        if step == 0 or self._order is None:
+            self._order = self.rng.permutation(self.train_size)
+        idx = self._order[step * self.batch_size:(step + 1) * self.batch_size]
+        return self.x_train[idx], self.t_train[idx]
+
+    def _forward_loss(self):
+        """The loss of the forward pass inside ``gradient``, if the net keeps it (None otherwise)."""
+        net = self.network
+        last = getattr(net, "last_layer", None)
+        value = getattr(last, "loss", None)
+        if value is None:
+            return None
+        loss = float(value)
+        lam = getattr(net, "weight_decay_lambda", 0)
+        if lam:
+            decay = getattr(net, "_weight_decay", None)
+            if decay is None:
+                return None
+            loss += float(decay())
+        return loss
+
+    def _nonfinite(self, what: str, epoch: int, step: int) -> bool:
+        """Report a non-finite loss or gradient; True means: skip this step."""
+        msg = (f"{what} at epoch {epoch}, step {step} of {self.iter_per_epoch} (iteration {self.current_iter + 1}); "
+               "the parameters were not updated. A smaller learning rate, gradient-friendly "
+               "initialisation or clean input data usually cures this")
+        if self.nonfinite == "raise":
+            raise FloatingPointError(msg)
+        warnings.warn(msg + "; skipping the step (nonfinite='skip')", RuntimeWarning, stacklevel=3)
+        self.skipped_steps += 1
+        return True
+
+    def train_step(self):
+        """One mini-batch step; at the end of an epoch, evaluate (and checkpoint). Returns the loss."""
+        if self.current_iter >= self.max_iter:
+            raise RuntimeError(f"training is complete ({self.max_iter} steps); make a new Trainer to train more")
+        epoch = self.current_epoch + 1
+        step = self.current_iter % self.iter_per_epoch + 1
+        if step == 1:
+            self._begin_epoch(epoch)
+        x_batch, t_batch = self._next_batch()
+
+        last = getattr(self.network, "last_layer", None)
+        if last is not None and hasattr(last, "loss"):
+            try:
+                last.loss = None
+            except AttributeError:
+                last = None
+        grads = self.network.gradient(x_batch, t_batch)
+        loss = self._forward_loss() if last is not None else None
+        skip = False
+        if loss is not None and not math.isfinite(loss):
+            skip = self._nonfinite(f"the loss became {loss}", epoch, step)
+        if not skip:
+            for key, g in grads.items():
+                if not np.all(np.isfinite(g)):
+                    skip = self._nonfinite(f"the gradient of {key} holds NaN or infinite values", epoch, step)
+                    break
+        if not skip:
+            self.optimizer.update(self.network.params, grads)
+            if loss is None:       # a net that does not keep its loss: the book's way, after the update
+                loss = float(self.network.loss(x_batch, t_batch))
+                if not math.isfinite(loss):
+                    self._nonfinite(f"the loss became {loss}", epoch, step)
+            if math.isfinite(loss):
+                self.train_loss_list.append(loss)
+        self.current_iter += 1
+        if self._bar is not None:
+            if loss is not None and math.isfinite(loss):
+                self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
+            self._bar.update(1)
+        elif self.verbose and loss is not None and self._should_print_step(step):
+            print(f"  epoch {epoch} step {step}/{self.iter_per_epoch}: train loss {loss:.4f}", flush=True)
+
+        if self.current_iter % self.iter_per_epoch == 0:
+            self._end_epoch(epoch)
+        return loss
+
+    def _should_print_step(self, step: int) -> bool:
+        every = max(1, self.iter_per_epoch // 5)
+        return step % every == 0 and step != self.iter_per_epoch
+
+    # -- epochs -----------------------------------------------------------------------------------
+    def _begin_epoch(self, epoch: int) -> None:
+        self._epoch_start = time.perf_counter()
+        if self.verbose:
+            tqdm = _tqdm()
+            if tqdm is not None:
+                self._bar = tqdm(total=self.iter_per_epoch, desc=f"epoch {epoch}/{self.epochs}",
+                                 unit="step", leave=True, dynamic_ncols=True, file=sys.stderr)
+
+    def accuracy(self, x, t) -> float:
+        """Accuracy of the net on ``(x, t)``, computed ``EVAL_CHUNK`` samples at a time."""
+        n = x.shape[0]
+        correct = 0.0
+        for start in range(0, n, EVAL_CHUNK):
+            xs, ts = x[start:start + EVAL_CHUNK], t[start:start + EVAL_CHUNK]
+            correct += float(self.network.accuracy(xs, ts)) * xs.shape[0]
+        return correct / n
+
+    def _evaluate(self):
+        k = self.evaluate_sample_num_per_epoch
+        x_tr, t_tr, x_te, t_te = self.x_train, self.t_train, self.x_test, self.t_test
+        if k is not None:
+            x_tr, t_tr, x_te, t_te = x_tr[:k], t_tr[:k], x_te[:k], t_te[:k]
+        return self.accuracy(x_tr, t_tr), self.accuracy(x_te, t_te)
+
+    def _end_epoch(self, epoch: int) -> None:
+        train_acc, test_acc = self._evaluate()
+        self.train_acc_list.append(train_acc)
+        self.test_acc_list.append(test_acc)
+        self.current_epoch = epoch
+        elapsed = time.perf_counter() - self._epoch_start if self._epoch_start is not None else float("nan")
+        self.epoch_times.append(elapsed)
+        recent = self.train_loss_list[-self.iter_per_epoch:]
+        mean_loss = float(np.mean(recent)) if recent else float("nan")
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"loss={mean_loss:.4f} train_acc={train_acc:.4f} test_acc={test_acc:.4f}",
+                                      refresh=True)
+            self._bar.close()
+            self._bar = None
+        elif self.verbose:
+            print(f"epoch {epoch}/{self.epochs}: loss {mean_loss:.4f}, train acc {train_acc:.4f}, "
+                  f"test acc {test_acc:.4f} ({elapsed:.1f} s)", flush=True)
+        if self.checkpoint_path is not None:
+            self.save_checkpoint(self.checkpoint_path)
+
+    def train(self):
+        """Run the remaining steps of all epochs, then measure ``test_acc`` on the whole test set.
+
+        Returns ``self`` (so ``Trainer(...).train().test_acc`` reads well).
+        """
+        try:
+            while self.current_iter < self.max_iter:
+                self.train_step()
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+                self._bar = None
+        self.test_acc = self.accuracy(self.x_test, self.t_test)
+        if self.verbose:
+            print(f"=============== final test accuracy: {self.test_acc:.4f} ===============", flush=True)
+        return self
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    def save_checkpoint(self, path) -> None:
+        """Write the whole run to ``path`` (one ``.npz``, atomically); see ``fastnn._train_state``."""
+        from . import _train_state
+        from .nets.checkpoint import write_npz_atomic
+
+        if self.current_iter % self.iter_per_epoch != 0:
+            raise RuntimeError("checkpoints are taken at the end of an epoch (the mini-batch order of a "
+                               "running epoch is not saved)")
+        write_npz_atomic(path, _train_state.capture(self))
+
+    def load_checkpoint(self, path) -> None:
+        """Continue the run saved in ``path``: net, optimizer, random generators, counters, histories.
+
+        Raises ``ValueError`` and changes nothing when the file is corrupt or
+        belongs to another run (net, optimizer, data size or batch size).
+        """
+        from . import _train_state
+        from .nets.checkpoint import read_npz
+
+        _train_state.restore(self, read_npz(path), os.fspath(path))
+        self._order = None
