@@ -123,18 +123,25 @@ class Affine(Layer):
         self.db = None
 
     def _contiguous_params(self):
+        """W and b, C-contiguous, re-checked: a user may have rebound ``layer.W`` / ``layer.b`` since __init__."""
         W, b = self.W, self.b
+        if not isinstance(W, np.ndarray) or W.dtype not in (np.float32, np.float64) or W.ndim != 2 or W.size == 0:
+            raise TypeError(f"Affine.W must be a non-empty 2-D float32 or float64 array, got "
+                            + (f"shape {W.shape} and dtype {W.dtype}" if isinstance(W, np.ndarray) else type(W).__name__))
+        if not isinstance(b, np.ndarray) or b.dtype != W.dtype or b.shape != (W.shape[1],):
+            raise ValueError(f"Affine.b must be an array of shape ({W.shape[1]},) and W's dtype {W.dtype}, got "
+                             + (f"shape {b.shape} and dtype {b.dtype}" if isinstance(b, np.ndarray) else type(b).__name__))
         return (W if W.flags.c_contiguous else np.ascontiguousarray(W),
                 b if b.flags.c_contiguous else np.ascontiguousarray(b))
 
     def forward(self, x):
+        W, b = self._contiguous_params()
         x = self._check_input(x, min_ndim=2)
-        D, M = self.W.shape
+        D, M = W.shape
         x2 = x.reshape(x.shape[0], -1)
         if x2.shape[1] != D:
             raise ValueError(f"x must have {D} features per sample (W has shape {self.W.shape}), "
                              f"got shape {x.shape}")
-        W, b = self._contiguous_params()
         out = np.empty((x2.shape[0], M), dtype=W.dtype)
         KD.affine_forward(x2, W, b, out)
         self.original_x_shape = x.shape
@@ -142,9 +149,12 @@ class Affine(Layer):
         return out
 
     def backward(self, dout):
-        shape = None if self.x is None else (self.x.shape[0], self.W.shape[1])
-        dout = self._check_dout(dout, shape, self.W.dtype)
+        if self.x is None:
+            raise RuntimeError("Affine.backward called before forward")
         W, _ = self._contiguous_params()
+        if W.shape[0] != self.x.shape[1] or W.dtype != self.x.dtype:
+            raise RuntimeError("Affine.W changed shape or dtype between forward and backward")
+        dout = self._check_dout(dout, (self.x.shape[0], W.shape[1]), W.dtype)
         dx = np.empty(self.x.shape, dtype=W.dtype)
         dW = np.empty(W.shape, dtype=W.dtype)
         db = np.empty(W.shape[1], dtype=W.dtype)
