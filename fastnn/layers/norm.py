@@ -104,6 +104,19 @@ class BatchNormalization(Layer):
             raise ValueError(f"{name} must have gamma's shape {self.gamma.shape}, got {arr.shape}")
         return arr
 
+    def _check_params(self) -> None:
+        """Re-check gamma, beta and the running statistics: a user may have rebound them since __init__."""
+        g = self.gamma
+        if not isinstance(g, np.ndarray) or g.dtype not in FLOAT_DTYPES or g.ndim != 1 or g.size == 0:
+            raise TypeError("BatchNormalization.gamma must be a non-empty 1-D float32 or float64 array, got "
+                            + (f"shape {g.shape} and dtype {g.dtype}" if isinstance(g, np.ndarray) else type(g).__name__))
+        for name in ("beta", "running_mean", "running_var"):
+            v = getattr(self, name)
+            if not isinstance(v, np.ndarray) or v.shape != g.shape or v.dtype != g.dtype:
+                raise ValueError(f"BatchNormalization.{name} must be an array of gamma's shape {g.shape} and "
+                                 f"dtype {g.dtype}, got "
+                                 + (f"shape {v.shape} and dtype {v.dtype}" if isinstance(v, np.ndarray) else type(v).__name__))
+
     def _layout(self, x: np.ndarray):
         """Return (per_channel, the 2-D or 3-D view the kernels take) for a checked input."""
         size = self.gamma.size
@@ -124,6 +137,7 @@ class BatchNormalization(Layer):
 
     def forward(self, x, train_flg=True):
         """Normalise ``x`` (N, D) or (N, C, H, W); returns an array of x's shape in the layer's dtype."""
+        self._check_params()
         x = self._check_input(x, ndim=(2, 4))
         self._per_channel, xv = self._layout(x)
         out = np.empty_like(xv)
@@ -145,6 +159,11 @@ class BatchNormalization(Layer):
 
     def backward(self, dout):
         """Return dx (the forward input's shape); set ``dgamma`` and ``dbeta`` (gamma's shape)."""
+        if self._input_shape is None:
+            raise RuntimeError("BatchNormalization.backward called before forward")
+        self._check_params()
+        if self.gamma.shape != self.inv_std.shape or self.gamma.dtype != self.xhat.dtype:
+            raise RuntimeError("BatchNormalization.gamma changed shape or dtype between forward and backward")
         dout = self._check_dout(dout, self._input_shape, self.gamma.dtype)
         dv = dout.reshape(self.xhat.shape)
         dx = np.empty_like(dv)
