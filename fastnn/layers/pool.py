@@ -61,19 +61,26 @@ class Pooling(Layer):
         n, c, h, w = x.shape
         if h * w >= 2 ** 31:
             raise ValueError(f"x's image planes are too large ({h}x{w}) for int32 indices")
+        # pool_h, pool_w, stride and pad are re-checked here: they are public attributes a user may have changed
         stride, pad, oh, ow = _window_geometry(
             x.shape, self.pool_h, self.pool_w, self.stride, self.pad,
             names=("pool_h", "pool_w"), what="pooling window")
+        ph, pw = int(self.pool_h), int(self.pool_w)
+        if pad >= ph or pad >= pw:
+            raise ValueError(f"pad must be smaller than the pool size {ph}x{pw}, got pad={pad}")
+        if self.mode not in _MODES:
+            raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         planes = x.reshape(n * c, h, w)
         if self.mode == "max":
             self.argmax = np.empty((n, c, oh, ow), dtype=np.int32)
-            K.max_pool_forward(planes, self.pool_h, self.pool_w, stride, pad,
+            K.max_pool_forward(planes, ph, pw, stride, pad,
                                out.reshape(n * c, oh, ow), self.argmax.reshape(n * c, oh, ow))
         else:
-            K.avg_pool_forward(planes, self.pool_h, self.pool_w, stride, pad, out.reshape(n * c, oh, ow))
+            K.avg_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
         self._out_shape = out.shape
+        self._window = (x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
         return out
 
     def backward(self, dout):
@@ -81,16 +88,19 @@ class Pooling(Layer):
 
         if self._out_shape is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        dout = self._check_dout(dout, self._out_shape, self.x.dtype)
-        n, c, h, w = self.x.shape
+        x_shape, x_dtype, mode, ph, pw, stride, pad = self._window
+        dout = self._check_dout(dout, self._out_shape, x_dtype)
+        n, c, h, w = x_shape
         oh, ow = self._out_shape[2:]
-        dx = np.empty(self.x.shape, dtype=dout.dtype)
-        if self.mode == "max":
-            K.max_pool_backward(dout.reshape(n * c, oh * ow), self.argmax.reshape(n * c, oh * ow),
+        dx = np.empty(x_shape, dtype=dout.dtype)
+        if mode == "max":
+            argmax = self.argmax
+            if not isinstance(argmax, np.ndarray) or argmax.shape != self._out_shape or argmax.dtype != np.int32:
+                raise RuntimeError("Pooling.argmax was replaced between forward and backward")
+            K.max_pool_backward(dout.reshape(n * c, oh * ow), argmax.reshape(n * c, oh * ow),
                                 dx.reshape(n * c, h * w))
         else:
-            K.avg_pool_backward(dout.reshape(n * c, oh, ow), self.pool_h, self.pool_w, self.stride,
-                                self.pad, dx.reshape(n * c, h, w))
+            K.avg_pool_backward(dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
 
     def __repr__(self) -> str:
