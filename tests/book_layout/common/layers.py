@@ -1,0 +1,1 @@
+raise ImportError("the book own layers were imported")
