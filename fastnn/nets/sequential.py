@@ -282,7 +282,7 @@ class Sequential:
         added. Without it the arrays are the layers' own ``dW``/``db``/...,
         valid until the next backward.
         """
-        self.loss(x, t, train_flg=True)
+        self.last_layer.forward(self.predict(x, train_flg=True), t)  # the penalty's value is not needed
         dout = self.last_layer.backward(1)
         for layer in reversed(self.layers.values()):
             dout = layer.backward(dout)
