@@ -144,6 +144,8 @@ def check_scalar(value, name: str, *, positive: bool = False, nonnegative: bool 
         if not isinstance(value, (numbers.Integral, np.integer)):
             raise TypeError(f"{name} must be an integer, got {value!r}")
         value = int(value)
+        if not -2 ** 63 <= value < 2 ** 63:  # kernels take int64 sizes
+            raise ValueError(f"{name} must fit in a 64-bit integer, got {value!r}")
     else:
         value = float(value)
         if not math.isfinite(value):

@@ -49,7 +49,8 @@ class Layer:
         """Validate the upstream gradient: same shape as this layer's forward output."""
         if shape is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        dout = as_float_array(dout, "dout", dtype=dtype)
+        # empty is fine here: dout must match the forward output, which the forward's own checks allowed
+        dout = as_float_array(dout, "dout", dtype=dtype, allow_empty=True)
         if dout.shape != shape:
             raise ValueError(f"dout must have the shape of the forward output {shape}, got {dout.shape}")
         return dout
