@@ -12,8 +12,8 @@ the image, and no index leaves the plane.
 Max pooling treats padding as -inf (it never wins) and stores, per output
 cell, the flat index y*W + x of the winning input cell. Ties go to the first
 maximum in row-major window order (the scan keeps a cell only if it is
-strictly greater). NaN is not propagated: a comparison with NaN is false, so
-a NaN wins only as the first cell of its window (checking for NaN in the
+strictly greater). NaN is not propagated: comparisons with NaN are false, so
+which cell a window with NaN picks is unspecified (checking for NaN in the
 scan made it three times slower; a net whose activations hold NaN has
 diverged anyway).
 Average pooling divides by PH*PW whatever the padding (padded cells count as
@@ -52,6 +52,42 @@ def max_pool_forward(x, ph, pw, stride, pad, out, argmax):
                             best_idx = y * w + xx
                 out[p, i, j] = best
                 argmax[p, i, j] = best_idx
+
+
+@njit(parallel=True, cache=True)
+def max_pool_forward_2x2(x, out, argmax):
+    """``max_pool_forward`` for the common case 2x2 windows, stride 2, no padding.
+
+    Same results (ties to the first cell in row-major order); written as
+    selects so that LLVM vectorises it (float32 with int32 indices: about
+    ten times faster than the general loop). x : (P, H, W); out, argmax :
+    (P, H // 2, W // 2).
+    """
+    n_planes, h, w = x.shape
+    _, oh_n, ow_n = out.shape
+    for p in prange(n_planes):
+        plane = x[p]
+        for i in range(oh_n):
+            r0 = plane[2 * i]
+            r1 = plane[2 * i + 1]
+            orow = out[p, i]
+            arow = argmax[p, i]
+            base = 2 * i * w
+            for j in range(ow_n):
+                a = r0[2 * j]
+                b = r0[2 * j + 1]
+                c = r1[2 * j]
+                d = r1[2 * j + 1]
+                i_a = base + 2 * j
+                top = b > a
+                m_top = b if top else a
+                i_top = i_a + 1 if top else i_a
+                bottom = d > c
+                m_bottom = d if bottom else c
+                i_bottom = i_a + w + 1 if bottom else i_a + w
+                low = m_bottom > m_top
+                orow[j] = m_bottom if low else m_top
+                arow[j] = i_bottom if low else i_top
 
 
 @njit(parallel=True, cache=True)

@@ -184,3 +184,34 @@ def test_replaced_parameters_are_validated(rng):
     layer.W = rng.standard_normal((2, 1, 2, 2)).astype(np.float32)
     with pytest.raises(TypeError, match="b must be an array of W's dtype"):
         layer.forward(np.ones((1, 1, 3, 3)))
+
+
+def test_backward_uses_the_forward_geometry(rng):
+    W = rng.standard_normal((2, 1, 3, 3))
+    b = np.zeros(2)
+    x = rng.standard_normal((1, 1, 7, 7))
+    layer = Convolution(W, b, stride=1, pad=0)
+    out = layer.forward(x)
+    dout = rng.standard_normal(out.shape)
+    dx_ref, _, _ = ref.conv_backward(dout, x, W, 1, 0)
+    layer.stride, layer.pad = 3, 2          # changed between forward and backward
+    assert_allclose_dtype(layer.backward(dout), dx_ref)
+    layer.W = rng.standard_normal((2, 1, 2, 2))
+    with pytest.raises(RuntimeError, match="changed shape"):
+        layer.backward(dout)
+
+
+def test_input_grad_false_skips_dx_only(rng):
+    x = rng.standard_normal((2, 2, 6, 5))
+    W = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(3)
+    dout = rng.standard_normal((2, 3, 4, 3))
+    full = Convolution(W, b)
+    full.forward(x)
+    full.backward(dout)
+    lean = Convolution(W, b)
+    lean.input_grad = False
+    lean.forward(x)
+    assert lean.backward(dout) is None
+    np.testing.assert_array_equal(lean.dW, full.dW)
+    np.testing.assert_array_equal(lean.db, full.db)

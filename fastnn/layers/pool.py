@@ -33,7 +33,9 @@ class Pooling(Layer):
     ``forward(x)`` takes x (N, C, H, W) float32/float64 and returns
     (N, C, OH, OW) of the same dtype; ``backward(dout)`` returns dx (N, C, H, W).
     Max pooling sends each window's gradient to one cell: the first maximum
-    in row-major window order (ties are resolved the same way every run). Its
+    in row-major window order (ties are resolved the same way every run;
+    with NaN in a window, which cell wins is unspecified: NaN is not
+    propagated). Its
     ``argmax`` attribute (N, C, OH, OW) int32 holds the flat index h*W + w of
     that cell in its image plane.
     """
@@ -74,8 +76,11 @@ class Pooling(Layer):
         planes = x.reshape(n * c, h, w)
         if self.mode == "max":
             self.argmax = np.empty((n, c, oh, ow), dtype=np.int32)
-            K.max_pool_forward(planes, ph, pw, stride, pad,
-                               out.reshape(n * c, oh, ow), self.argmax.reshape(n * c, oh, ow))
+            if ph == pw == stride == 2 and pad == 0:   # the conv nets' pooling: a vectorised kernel
+                K.max_pool_forward_2x2(planes, out.reshape(n * c, oh, ow), self.argmax.reshape(n * c, oh, ow))
+            else:
+                K.max_pool_forward(planes, ph, pw, stride, pad,
+                                   out.reshape(n * c, oh, ow), self.argmax.reshape(n * c, oh, ow))
         else:
             K.avg_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
