@@ -555,3 +555,11 @@ def test_multilayernet_learns_digits():
     net = MultiLayerNet(64, [100], 10, seed=0)
     H.train(net, x_train, t_train, epochs=15)
     assert net.accuracy(x_test, t_test) >= 0.95
+
+
+def test_star_import_gives_the_nets():
+    namespace = {}
+    exec("from fastnn.nets import *", namespace)
+    for name in ("Sequential", "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet",
+                 "DeepConvNet"):
+        assert name in namespace
