@@ -1,0 +1,121 @@
+"""Helpers shared by the benchmark suites: thread pinning, skipping, inputs.
+
+A benchmark whose subject cannot be had — PyTorch not installed, or a fastnn
+name that does not exist at the commit being measured — raises
+``NotImplementedError`` in ``setup``, which asv records as skipped (n/a),
+never as a failure. That keeps the suite usable over the whole history.
+"""
+import importlib
+import os
+
+import numpy as np
+
+DTYPES = ["float32", "float64"]
+IMPLS = ["fastnn", "reference", "torch"]
+#: Batch sizes of the training-step suites (issue 5).
+BATCHES = [1, 32, 100, 256]
+#: Batch sizes of the layer suites: fewer, since every parameter combination
+#: costs asv a forked process (numba's cache load, PyTorch's thread start).
+LAYER_BATCHES = [1, 100, 256]
+
+#: Threads for numba, BLAS and PyTorch alike; fixed so timings compare.
+THREADS = int(os.environ.get("FASTNN_BENCH_THREADS", "2"))
+
+
+def _preimport():
+    """Import the heavy modules once, so that asv's forkserver children inherit them.
+
+    Nothing here starts a thread pool (numba and BLAS start theirs on first
+    use, in the child), so forking afterwards is safe.
+    """
+    for name in ("numba", "scipy.linalg", "threadpoolctl", "fastnn", "fastnn.kernels",
+                 "fastnn.layers", "fastnn.optimizer", "fastnn.nets", "fastnn.util",
+                 "fastnn.reference", "torch"):
+        try:
+            importlib.import_module(name)
+        except Exception:  # a module missing at this commit, or torch not installed
+            pass
+
+
+if os.environ.get("ASV") == "true":
+    _preimport()
+
+
+def pin_threads(n=None):
+    """Give numba, BLAS and (if loaded) PyTorch ``n`` threads each (default ``THREADS``).
+
+    Returns the number used (clamped to numba's ``NUMBA_NUM_THREADS``).
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = THREADS if n is None else int(n)
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        from fastnn import set_num_threads
+    except ImportError:  # commits before the thread policy existed
+        import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so it is limited too)
+
+        numba.set_num_threads(n)
+        threadpool_limits(limits=n, user_api="blas")
+    else:
+        set_num_threads(n)
+    torch = _loaded_torch()
+    if torch is not None:
+        torch.set_num_threads(n)
+    return n
+
+
+def _loaded_torch():
+    import sys
+
+    return sys.modules.get("torch")
+
+
+def need(module, *names):
+    """Import ``module`` and return its attributes ``names``; skip the benchmark if any is missing."""
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise NotImplementedError(f"{module} cannot be imported: {exc}") from None
+    out = []
+    for name in names:
+        if not hasattr(mod, name):
+            raise NotImplementedError(f"{module}.{name} does not exist here")
+        out.append(getattr(mod, name))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def need_torch():
+    """Return the torch module pinned to ``THREADS`` threads, or skip the benchmark."""
+    try:
+        import torch
+    except ImportError:
+        raise NotImplementedError("PyTorch is not installed") from None
+    torch.set_num_threads(pin_threads())
+    return torch
+
+
+def torch_dtype(torch, dtype):
+    return {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def randn(shape, dtype, seed=0, scale=1.0):
+    """C-contiguous array of the given shape and dtype, uniform in [-scale, scale).
+
+    Uniform rather than normal: drawing it directly in float32 is several times
+    cheaper, and every asv child process draws its own inputs.
+    """
+    dtype = np.dtype(dtype)
+    x = rng(seed).random(shape, dtype=dtype)
+    x *= dtype.type(2 * scale)
+    x -= dtype.type(scale)
+    return x
+
+
+def labels(n, classes=10, seed=1):
+    return rng(seed).integers(0, classes, size=n).astype(np.int64)

@@ -1,0 +1,28 @@
+"""Training step of the book's nets: fastnn vs fastnn.reference (the book's NumPy code) vs PyTorch.
+
+One step = forward, loss, backward and an Adam update on a fixed batch of
+MNIST-shaped inputs: TwoLayerNet(784, 50, 10), MultiLayerNetExtend(784,
+[100]*5, 10, use_batchnorm=True), SimpleConvNet() and DeepConvNet() with the
+book's defaults. ``peakmem_step`` is the whole process's peak resident memory
+(asv's definition): it includes the interpreter with NumPy, numba and
+PyTorch loaded, a baseline common to every ``impl``.
+"""
+from ._common import BATCHES, DTYPES, IMPLS, pin_threads
+from ._nets import NETS, make_step
+
+
+class TrainStep:
+    param_names = ["net", "impl", "dtype", "batch"]
+    params = [NETS, IMPLS, DTYPES, BATCHES]
+    timeout = 300
+
+    def setup(self, net, impl, dtype, batch):
+        pin_threads()
+        self.subject = make_step(impl, net, dtype, batch)
+        self.subject.step()  # compile or load kernels, allocate optimizer state and work buffers
+
+    def time_step(self, net, impl, dtype, batch):
+        self.subject.step()
+
+    def peakmem_step(self, net, impl, dtype, batch):
+        self.subject.step()
