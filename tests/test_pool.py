@@ -89,6 +89,8 @@ def test_tie_routes_gradient_to_first_maximum():
     np.testing.assert_array_equal(dx[0, 0, 2:, 2:], [[1, 0], [0, 0]])
     assert dx.sum() == 4.0
     np.testing.assert_array_equal(layer.argmax[0, 0], [[1, 2], [8, 10]])
+    with pytest.raises(ValueError, match="read-only"):
+        layer.argmax[0, 0, 0, 0] = 10 ** 6      # backward scatters through it: not writable
 
 
 def test_tie_rule_is_deterministic_across_runs(rng):
@@ -153,3 +155,13 @@ def test_rejects_bad_arguments():
     layer.forward(np.ones((1, 1, 4, 4)))
     with pytest.raises(ValueError, match="dout must have the shape"):
         layer.backward(np.ones((1, 1, 3, 2)))
+
+
+def test_small_work_runs_serially_and_restores_threads(rng):
+    import numba
+    before = numba.get_num_threads()
+    layer = Pooling(2, 2)
+    x = rng.standard_normal((1, 1, 4, 4))
+    out = layer.forward(x)
+    layer.backward(np.ones_like(out))
+    assert numba.get_num_threads() == before

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
-from ..util import _window_geometry
+from ..util import _serial_if_small, _window_geometry
 from .base import Layer
 
 __all__ = ["Convolution"]
@@ -96,7 +96,8 @@ class Convolution(Layer):
         k = c * fh * fw
         dtype = x.dtype
         cols = self._buffer("cols", (n, k + 1, oh * ow), dtype)
-        K.im2col_images(x, fh, fw, stride, pad, oh, ow, cols)
+        with _serial_if_small(cols.size):
+            K.im2col_images(x, fh, fw, stride, pad, oh, ow, cols)
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
         w_aug[:, k] = self.b
@@ -131,5 +132,6 @@ class Convolution(Layer):
         dcols = self._buffer("dcols", (n, k, oh * ow), dtype)
         np.matmul(w_rows.T, dout, out=dcols)
         dx = np.empty(x_shape, dtype=dtype)
-        K.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx)
+        with _serial_if_small(dcols.size):
+            K.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx)
         return dx

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_float_array, check_scalar
-from ..util import _window_geometry
+from ..util import _serial_if_small, _window_geometry
 from .base import Layer
 
 __all__ = ["Pooling", "AvgPooling"]
@@ -53,8 +53,17 @@ class Pooling(Layer):
             raise ValueError(f"mode must be 'max' or 'avg', got {mode!r}")
         self.mode = mode
         self.x = None
-        self.argmax = None
+        self._argmax = None
         self._out_shape = None
+
+    @property
+    def argmax(self):
+        """(N, C, OH, OW) int32, read-only: flat index h*W + w of each window's winning cell (max mode)."""
+        if self._argmax is None:
+            return None
+        view = self._argmax.view()
+        view.flags.writeable = False   # backward scatters through these indices: keep them in range
+        return view
 
     def forward(self, x):
         from ..kernels import pool as K
@@ -74,15 +83,16 @@ class Pooling(Layer):
             raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         planes = x.reshape(n * c, h, w)
-        if self.mode == "max":
-            self.argmax = np.empty((n, c, oh, ow), dtype=np.int32)
-            if ph == pw == stride == 2 and pad == 0:   # the conv nets' pooling: a vectorised kernel
-                K.max_pool_forward_2x2(planes, out.reshape(n * c, oh, ow), self.argmax.reshape(n * c, oh, ow))
+        with _serial_if_small(x.size):
+            if self.mode == "max":
+                argmax = np.empty((n * c, oh, ow), dtype=np.int32)
+                if ph == pw == stride == 2 and pad == 0:   # the conv nets' pooling: a vectorised kernel
+                    K.max_pool_forward_2x2(planes, out.reshape(n * c, oh, ow), argmax)
+                else:
+                    K.max_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow), argmax)
+                self._argmax = argmax.reshape(n, c, oh, ow)
             else:
-                K.max_pool_forward(planes, ph, pw, stride, pad,
-                                   out.reshape(n * c, oh, ow), self.argmax.reshape(n * c, oh, ow))
-        else:
-            K.avg_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
+                K.avg_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
         self._out_shape = out.shape
         self._window = (x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
@@ -98,14 +108,12 @@ class Pooling(Layer):
         n, c, h, w = x_shape
         oh, ow = self._out_shape[2:]
         dx = np.empty(x_shape, dtype=dout.dtype)
-        if mode == "max":
-            argmax = self.argmax
-            if not isinstance(argmax, np.ndarray) or argmax.shape != self._out_shape or argmax.dtype != np.int32:
-                raise RuntimeError("Pooling.argmax was replaced between forward and backward")
-            K.max_pool_backward(dout.reshape(n * c, oh * ow), argmax.reshape(n * c, oh * ow),
-                                dx.reshape(n * c, h * w))
-        else:
-            K.avg_pool_backward(dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
+        with _serial_if_small(dx.size):
+            if mode == "max":
+                K.max_pool_backward(dout.reshape(n * c, oh * ow), self._argmax.reshape(n * c, oh * ow),
+                                    dx.reshape(n * c, h * w))
+            else:
+                K.avg_pool_backward(dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
 
     def __repr__(self) -> str:
