@@ -21,7 +21,7 @@ def multi_layer_net_extend(nn):
     """MultiLayerNetExtend(784, [100]*5, 10, use_batchnorm=True): (Affine, BatchNorm, ReLU) x 5, Affine."""
     layers, n_in = [], 784
     for _ in range(5):
-        layers += [nn.Linear(n_in, 100), nn.BatchNorm1d(100, eps=1e-7, momentum=0.1), nn.ReLU()]
+        layers += [nn.Linear(n_in, 100), nn.BatchNorm1d(100, eps=1e-6, momentum=0.1), nn.ReLU()]
         n_in = 100
     layers.append(nn.Linear(100, 10))
     return nn.Sequential(*layers)

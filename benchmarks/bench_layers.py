@@ -177,8 +177,8 @@ class BatchNorm(_LayerBench):
         fwd, bwd = need("fastnn.reference", prefix + "forward_train", prefix + "backward_train")
         x, dout, gamma, beta = self._data(dtype, batch)
         rm, rv = np.zeros_like(gamma), np.ones_like(gamma)
-        _, xhat, inv_std, _, _ = fwd(x, gamma, beta, 1e-7, 0.9, rm, rv)
-        return (lambda: fwd(x, gamma, beta, 1e-7, 0.9, rm, rv)), (lambda: bwd(dout, xhat, gamma, inv_std))
+        _, xhat, inv_std, _, _ = fwd(x, gamma, beta, 1e-6, 0.9, rm, rv)
+        return (lambda: fwd(x, gamma, beta, 1e-6, 0.9, rm, rv)), (lambda: bwd(dout, xhat, gamma, inv_std))
 
     def _torch(self, dtype, batch):
         torch = need_torch()
@@ -187,7 +187,7 @@ class BatchNorm(_LayerBench):
 
         def bn(x, gamma, beta):
             return torch.nn.functional.batch_norm(x, rm, rv, gamma, beta, training=True,
-                                                  momentum=0.1, eps=1e-7)
+                                                  momentum=0.1, eps=1e-6)
 
         return _torch_pair(torch, bn, [x, gamma, beta], dout)
 

@@ -1,0 +1,89 @@
+"""The benchmark baselines compute what they claim to (no timings here).
+
+* The plain-NumPy reference nets of ``benchmarks/_refnets.py`` are the same
+  networks as ``fastnn.nets``: with fastnn's weights copied in, the same loss
+  and gradients (float64).
+* The PyTorch nets of ``benchmarks/_torchnets.py`` have the same parameter
+  shapes (when PyTorch is installed; it is a yardstick, never a dependency).
+* The report's GEMM work counts and its command line.
+"""
+import importlib.util
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `benchmarks` is a package beside `fastnn`, not installed
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import report  # noqa: E402
+from benchmarks._nets import NET_ARGS, NETS, batch_data, make_step  # noqa: E402
+from benchmarks._refnets import make_reference_net  # noqa: E402
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def _fastnn_net(name, dtype=np.float64):
+    import fastnn.nets
+
+    args, kwargs = NET_ARGS[name]
+    return getattr(fastnn.nets, name)(*args, dtype=dtype, seed=0, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["TwoLayerNet", "MultiLayerNetExtend", "SimpleConvNet"])
+def test_reference_net_matches_fastnn(name):
+    net = _fastnn_net(name)
+    ref = make_reference_net(name, np.float64)
+    assert sorted(ref.params) == sorted(net.params)
+    for k, v in net.params.items():
+        assert ref.params[k].shape == v.shape, k
+        ref.params[k][...] = v
+    x, t = batch_data(name, np.float64, 3)
+    assert ref.loss(x, t, train_flg=True) == pytest.approx(net.loss(x, t, train_flg=True), rel=1e-10)
+    g_ref, g = ref.gradient(x, t), net.gradient(x, t)
+    for k in g:
+        np.testing.assert_allclose(g_ref[k], g[k], rtol=1e-8, atol=1e-12, err_msg=k)
+
+
+def test_reference_deep_conv_net_has_fastnn_shapes():
+    net = _fastnn_net("DeepConvNet")
+    ref = make_reference_net("DeepConvNet", np.float64)
+    assert {k: v.shape for k, v in ref.params.items()} == {k: v.shape for k, v in net.params.items()}
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_reference_step_updates_params_in_place(name):
+    step = make_step("reference", name, np.float32, 2)
+    before = {k: v.copy() for k, v in step.model.params.items()}
+    step.step()
+    assert all(v.dtype == np.float32 for v in step.model.params.values())
+    assert any(not np.array_equal(before[k], v) for k, v in step.model.params.items())
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is the optional yardstick; not installed")
+@pytest.mark.parametrize("name", NETS)
+def test_torch_net_has_the_same_parameter_count(name):
+    step = make_step("torch", name, np.float32, 2)
+    n_torch = sum(p.numel() for p in step.model.parameters())
+    n_fastnn = sum(v.size for v in _fastnn_net(name, np.float32).params.values())
+    assert n_torch == n_fastnn
+    step.step()
+
+
+def test_gemm_flops_of_simple_conv_net():
+    # conv forward and dW: 2 * (100*24*24) * 25 * 30 each; affine 4320->100 and 100->10: 3 GEMMs each
+    conv = 2 * 100 * 576 * 25 * 30
+    expected = 2 * conv + 3 * 2 * 100 * 4320 * 100 + 3 * 2 * 100 * 100 * 10
+    assert report.gemm_flops("SimpleConvNet", 100) == expected
+    assert report.gemm_flops("DeepConvNet", 32) > report.gemm_flops("SimpleConvNet", 32)
+
+
+def test_report_arguments():
+    args = report.parse_args(["--quick", "--threads", "1", "--nets", "TwoLayerNet,SimpleConvNet"])
+    assert args.nets == ["TwoLayerNet", "SimpleConvNet"] and args.threads == 1 and args.rounds == 5
+    with pytest.raises(SystemExit):
+        report.parse_args(["--nets", "LeNet"])
+    with pytest.raises(SystemExit):
+        report.parse_args(["--threads", "0"])
