@@ -86,7 +86,8 @@ class Pooling(Layer):
         with _serial_if_small(x.size):
             if self.mode == "max":
                 argmax = np.empty((n * c, oh, ow), dtype=np.int32)
-                if ph == pw == stride == 2 and pad == 0:   # the conv nets' pooling: a vectorised kernel
+                if ph == pw == stride == 2 and pad == 0 and w < 2 ** 24:   # the conv nets' pooling, vectorised
+                    # (w < 2**24: the kernel carries the offset W+1 in x's dtype, exact in float32 up to 2**24)
                     K.max_pool_forward_2x2(planes, out.reshape(n * c, oh, ow), argmax)
                 else:
                     K.max_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow), argmax)
