@@ -14,9 +14,10 @@ DTYPES = ["float32", "float64"]
 IMPLS = ["fastnn", "reference", "torch"]
 #: Batch sizes of the training-step suites (issue 5).
 BATCHES = [1, 32, 100, 256]
-#: Batch sizes of the layer suites: fewer, since every parameter combination
-#: costs asv a forked process (numba's cache load, PyTorch's thread start).
-LAYER_BATCHES = [1, 100, 256]
+#: Batch sizes of the layer suites: one sample and the book's batch. Fewer than
+#: the nets', since every parameter combination costs asv a forked process
+#: (numba's cache load, PyTorch's thread start) — about a second each.
+LAYER_BATCHES = [1, 100]
 
 #: Threads for numba, BLAS and PyTorch alike; fixed so timings compare.
 THREADS = int(os.environ.get("FASTNN_BENCH_THREADS", "2"))

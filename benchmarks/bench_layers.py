@@ -314,14 +314,12 @@ class Pooling(_LayerBench):
 
 
 class Im2col(_LayerBench):
-    """``time_forward`` is im2col, ``time_backward`` col2im (its adjoint), in the book's column layout; torch: unfold/fold."""
+    """``time_forward`` is im2col, ``time_backward`` col2im (its adjoint), in the book's column layout; torch: unfold/fold.
 
-    param_names = ["shape", "impl", "dtype", "batch"]
-    params = [list(CONV_SHAPES), IMPLS, DTYPES, LAYER_BATCHES]
+    DeepConvNet's first 16-channel convolution (3x3, pad 1 on 28x28).
+    """
 
-    def setup(self, shape, impl, dtype, batch):
-        self.shape = shape
-        super().setup(impl, dtype, batch)
+    shape = "deep_16x28x28_16f3p1"
 
     def _args(self, dtype, batch):
         x, W, _, _, stride, pad = _conv_data(self.shape, dtype, batch)

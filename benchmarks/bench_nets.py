@@ -11,7 +11,7 @@ from ._common import BATCHES, DTYPES, IMPLS, pin_threads
 from ._nets import NETS, make_step
 
 
-class TrainStep:
+class _Step:
     param_names = ["net", "impl", "dtype", "batch"]
     params = [NETS, IMPLS, DTYPES, BATCHES]
     timeout = 300
@@ -21,8 +21,18 @@ class TrainStep:
         self.subject = make_step(impl, net, dtype, batch)
         self.subject.step()  # compile or load kernels, allocate optimizer state and work buffers
 
+
+class TrainStep(_Step):
+    """Time of one training step, batch 1 to 256."""
+
     def time_step(self, net, impl, dtype, batch):
         self.subject.step()
+
+
+class TrainStepMemory(_Step):
+    """Peak memory of a training step at the book's batch of 100."""
+
+    params = [NETS, IMPLS, DTYPES, [100]]
 
     def peakmem_step(self, net, impl, dtype, batch):
         self.subject.step()

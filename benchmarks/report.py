@@ -146,7 +146,7 @@ def gemm_rate(np, dtype, rounds):
     return 2.0 * n ** 3 / statistics.median(times) / 1e9
 
 
-def time_config(subjects, rounds, min_sample=0.02):
+def measure_config(subjects, rounds, min_sample=0.02):
     """Interleaved timing: per round, each subject runs a sample of ``number`` steps; returns medians (s/step)."""
     numbers = {}
     for name, step in subjects.items():
@@ -231,7 +231,7 @@ def main(argv=None):
                     subjects[impl] = make_step(impl, net, dt, batch).step
                 except NotImplementedError as exc:
                     skipped[impl] = str(exc)
-            med = time_config(subjects, args.rounds) if subjects else {}
+            med = measure_config(subjects, args.rounds) if subjects else {}
             subjects.clear()
             gc.collect()
             row = [net, str(batch), dt] + [_ms(med.get(i)) for i in impls]
