@@ -59,7 +59,7 @@ def test_numba_disk_cache_in_a_normal_install(tmp_path):
     """`pip install .` (not editable) gives a working fastnn.kernels whose kernels load from cache."""
     repo = pathlib.Path(__file__).resolve().parents[1]
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "--target", str(target), str(repo)], check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env["PYTHONPATH"] = str(target)
