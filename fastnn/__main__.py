@@ -83,6 +83,15 @@ def _nonneg_float(text):
     return value
 
 
+def _init_std(text):
+    if text.lower() in ("he", "relu", "xavier", "sigmoid"):
+        return text.lower()
+    value = _nonneg_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("a weight std of 0 makes every unit the same; give a number > 0")
+    return value
+
+
 def _sizes(text):
     try:
         sizes = [int(s) for s in text.split(",") if s.strip()]
@@ -121,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
                    help="hidden layer size(s): simple_convnet/two_layer/deep_convnet one size, "
                         "multi_layer a list (default: 100; 100,100 for multi_layer; 50 for deep_convnet)")
+    t.add_argument("--weight-init", type=_init_std, default="he", metavar="STD",
+                   help="initial weight scale: he (sqrt(2/fan-in), the default), xavier (sqrt(1/fan-in)) "
+                        "or a number such as 0.01 (the book's default for simple_convnet and two_layer); "
+                        "deep_convnet always uses he")
     t.add_argument("--weight-decay", type=_nonneg_float, default=0.0, metavar="LAMBDA",
                    help="L2 weight decay, multi_layer only (default: 0)")
     t.add_argument("--dropout", type=_ratio, default=None, metavar="RATIO",
@@ -174,15 +187,15 @@ def _net_recipe(args, info) -> tuple[str, dict]:
         return "simple_convnet", {
             "input_dim": [c, h, w],
             "conv_param": {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
-            "hidden_size": hidden[0] if hidden else 100, "output_size": k, "weight_init_std": 0.01}
+            "hidden_size": hidden[0] if hidden else 100, "output_size": k, "weight_init_std": args.weight_init}
     if args.net == "deep_convnet":
         return "deep_convnet", {"input_dim": [c, h, w], "hidden_size": hidden[0] if hidden else 50,
                                 "output_size": k}
     if args.net == "two_layer":
         return "two_layer", {"input_size": c * h * w, "hidden_size": hidden[0] if hidden else 100,
-                             "output_size": k, "weight_init_std": 0.01}
+                             "output_size": k, "weight_init_std": args.weight_init}
     kwargs = {"input_size": c * h * w, "hidden_size_list": hidden or [100, 100], "output_size": k,
-              "activation": "relu", "weight_init_std": "relu", "weight_decay_lambda": args.weight_decay}
+              "activation": "relu", "weight_init_std": args.weight_init, "weight_decay_lambda": args.weight_decay}
     if args.dropout is not None or args.batchnorm:
         kwargs.update(use_dropout=args.dropout is not None, dropout_ration=args.dropout or 0.5,
                       use_batchnorm=args.batchnorm)

@@ -45,20 +45,22 @@ def test_datasets_command(capsys):
 def test_train_save_evaluate_two_layer(tmp_path, capsys):
     model = tmp_path / "m.npz"
     code, out, err = run(capsys, "train", "--net", "two_layer", "--data", "digits", "--epochs", "2",
-                         "--seed", "0", "--save", str(model), "--quiet", "--dtype", "float64")
+                         "--seed", "0", "--save", str(model), "--quiet", "--dtype", "float64",
+                         "--weight-init", "0.01")
     assert code == 0, err
     acc = float(out.split("test accuracy: ")[1].split()[0])
     assert acc > 0.3
     info = read_model_info(model)
     assert info["net"] == "two_layer" and info["data"] == "digits" and info["dtype"] == "float64"
     assert info["kwargs"]["input_size"] == 64 and info["flatten"] is True
+    assert info["kwargs"]["weight_init_std"] == 0.01
     code, out, err = run(capsys, "evaluate", str(model))
     assert code == 0, err
     assert f"accuracy {acc:.4f} on 355" in out
 
     # same seed, same result
     code, out2, _ = run(capsys, "train", "--net", "two_layer", "--data", "digits", "--epochs", "2",
-                        "--seed", "0", "--quiet", "--dtype", "float64")
+                        "--seed", "0", "--quiet", "--dtype", "float64", "--weight-init", "0.01")
     assert out2.split("test accuracy: ")[1].split()[0] == f"{acc:.4f}"
 
 
@@ -86,6 +88,7 @@ def test_multi_layer_options(tmp_path, capsys):
     assert code == 0, err
     net, info = load_model(model)
     assert type(net).__name__ == "MultiLayerNetExtend" and info["kwargs"]["hidden_size_list"] == [20, 20]
+    assert info["kwargs"]["weight_init_std"] == "he"
     assert "BatchNorm1" in net.layers and "Dropout1" in net.layers
 
 
@@ -102,6 +105,11 @@ def test_cli_errors(tmp_path, capsys):
     assert "expected a finite number > 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--net", "resnet"])
+    with pytest.raises(SystemExit):
+        main(["train", "--weight-init", "0"])
+    assert "std of 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--weight-init", "big"])
     capsys.readouterr()
     bogus = tmp_path / "bogus.npz"
     np.savez(bogus, a=np.zeros(3))
