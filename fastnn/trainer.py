@@ -326,7 +326,11 @@ class Trainer:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
-        self.test_acc = self.accuracy(self.x_test, self.t_test)
+        k = self.evaluate_sample_num_per_epoch
+        if self.test_acc_list and (k is None or k >= self.x_test.shape[0]):
+            self.test_acc = self.test_acc_list[-1]   # the last epoch's evaluation already used the whole test set
+        else:
+            self.test_acc = self.accuracy(self.x_test, self.t_test)
         if self.verbose:
             print(f"=============== final test accuracy: {self.test_acc:.4f} ===============", flush=True)
         return self

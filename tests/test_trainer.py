@@ -100,6 +100,11 @@ def test_evaluate_sample_num_per_epoch():
     tr = make(net, n=105, epochs=2, evaluate_sample_num_per_epoch=30)
     tr.train()
     assert net.accuracy_sizes == [30, 30, 30, 30, 40]   # per epoch: train, test; then the full test set
+    net = SoftmaxRegression(5, 3)
+    tr = make(net, n=105, epochs=2, evaluate_sample_num_per_epoch=40)
+    tr.train()
+    assert net.accuracy_sizes == [40, 40, 40, 40]       # the last epoch saw the whole test set already
+    assert tr.test_acc == tr.test_acc_list[-1]
 
 
 @pytest.mark.parametrize("name", ["SGD", "sgd", "Momentum", "nesterov", "AdaGrad", "RMSPROP", "adam"])
