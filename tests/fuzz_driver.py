@@ -133,7 +133,9 @@ def garbage_array(arr: np.ndarray, how: str, rng: np.random.Generator):
     if how == "rank_up":
         return arr[np.newaxis]
     if how == "rank_down":
-        return arr.reshape(-1) if arr.ndim > 1 else (arr[0] if arr.size else np.float64(0))
+        if arr.ndim > 1:
+            return arr.reshape(-1)
+        return arr[0] if arr.ndim == 1 and arr.size else np.zeros((1, 1), arr.dtype)
     if how == "empty":
         if arr.ndim == 0:
             return np.zeros((0,), arr.dtype)
@@ -823,6 +825,7 @@ def main(argv=None) -> int:
             test = hyp_seed(args.seed)(test)
         test()
         seconds[name] = round(time.perf_counter() - t0, 2)
+        print(f"{name}: {seconds[name]} s", file=sys.stderr, flush=True)
     total = sum(sum(v for k, v in c.items()) for c in RESULTS.values())
     json.dump({"examples": args.examples, "cases": total, "targets": RESULTS, "bad": BAD, "seconds": seconds,
                "bad_total": sum(c.get("bad", 0) for c in RESULTS.values())}, sys.stdout, indent=1)
