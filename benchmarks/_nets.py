@@ -80,6 +80,8 @@ def _reference(net, dtype, x, t):
 
 
 def _torch(net, dtype, x, t):
+    if net == "MultiLayerNetExtend" and len(x) == 1:
+        raise NotImplementedError("PyTorch refuses training-mode batch norm of a single value per channel")
     need_torch()
     from ._torchnets import TorchStep
 

@@ -181,6 +181,8 @@ class BatchNorm(_LayerBench):
         return (lambda: fwd(x, gamma, beta, 1e-6, 0.9, rm, rv)), (lambda: bwd(dout, xhat, gamma, inv_std))
 
     def _torch(self, dtype, batch):
+        if self.layout == "2d" and batch == 1:
+            raise NotImplementedError("PyTorch refuses training-mode batch norm of a single value per channel")
         torch = need_torch()
         x, dout, gamma, beta = _tensors(torch, *self._data(dtype, batch))
         rm, rv = torch.zeros_like(gamma), torch.ones_like(gamma)
