@@ -36,6 +36,16 @@ def _preimport():
             importlib.import_module(name)
         except Exception:  # a module missing at this commit, or torch not installed
             pass
+    # numba fills its typing and lowering registries (importing numba.np.arraymath,
+    # scipy.linalg, ...) at the first kernel call: 0.4 s of CPU in every child
+    # unless done here, once. It imports modules only; it starts no thread.
+    try:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+        cpu_target.typing_context.refresh()
+    except Exception:  # an internal API of numba: losing it only costs time
+        pass
 
 
 if os.environ.get("ASV") == "true":
