@@ -215,3 +215,21 @@ def test_input_grad_false_skips_dx_only(rng):
     assert lean.backward(dout) is None
     np.testing.assert_array_equal(lean.dW, full.dW)
     np.testing.assert_array_equal(lean.db, full.db)
+
+
+def test_layers_sharing_scratch_give_their_own_results(rng):
+    # two layers of different shapes, interleaved as in a net's forward/backward
+    x = rng.standard_normal((2, 2, 9, 9))
+    l1 = Convolution(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), pad=1)
+    l2 = Convolution(rng.standard_normal((4, 3, 5, 5)), rng.standard_normal(4), stride=2)
+    h = l1.forward(x)
+    y = l2.forward(h)
+    dy = rng.standard_normal(y.shape)
+    dh = l2.backward(dy)
+    dx = l1.backward(dh)
+    dh_ref, dW2_ref, _ = ref.conv_backward(dy, h, l2.W, 2, 0)
+    dx_ref, dW1_ref, _ = ref.conv_backward(dh_ref, x, l1.W, 1, 1)
+    assert_allclose_dtype(dh, dh_ref)
+    assert_allclose_dtype(dx, dx_ref)
+    assert_allclose_dtype(l1.dW, dW1_ref)
+    assert_allclose_dtype(l2.dW, dW2_ref)

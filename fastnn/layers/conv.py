@@ -1,6 +1,8 @@
 """The Convolution layer on numba kernels (NCHW, the book's signature)."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
@@ -8,6 +10,26 @@ from ..util import _serial_if_small, _window_geometry
 from .base import Layer
 
 __all__ = ["Convolution"]
+
+_scratch = threading.local()
+
+
+def _scratch_array(shape, dtype):
+    """A work array that lives only during one call, shared by all layers of this thread.
+
+    Backward's dcols is as large as the forward's column blocks but dead once
+    dx is folded; one growing buffer per thread and dtype serves every
+    Convolution layer, instead of one per layer.
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    pool = getattr(_scratch, "buffers", None)
+    if pool is None:
+        pool = _scratch.buffers = {}
+    buf = pool.get(dtype)
+    if buf is None or buf.size < size:
+        buf = pool[dtype] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
 
 
 class Convolution(Layer):
@@ -38,7 +60,9 @@ class Convolution(Layer):
     ``[dW | db] = sum_n dout[n] @ cols[n].T`` and ``dcols[n] = W.T @ dout[n]``
     (GEMMs again, no transposes), then ``col2im_images`` folds dcols into dx.
     The column blocks are work buffers kept between calls and reused while
-    the input shape stays the same.
+    the input shape stays the same (they hold what backward needs, like the
+    book's ``col``); backward's dcols lives in one scratch buffer per thread
+    that all Convolution layers share.
 
     Attribute ``input_grad`` (default True): set it to False on a net's first
     layer, whose dx nobody uses; ``backward`` then computes only ``dW`` and
@@ -129,7 +153,7 @@ class Convolution(Layer):
         self.db = np.ascontiguousarray(grad[:, k])
         if not self.input_grad:
             return None
-        dcols = self._buffer("dcols", (n, k, oh * ow), dtype)
+        dcols = _scratch_array((n, k, oh * ow), dtype)
         np.matmul(w_rows.T, dout, out=dcols)
         dx = np.empty(x_shape, dtype=dtype)
         with _serial_if_small(dcols.size):
