@@ -12,8 +12,9 @@ The GEMM work of a step counts the matrix products of every Convolution and
 Affine layer: forward, weight gradient, and input gradient for all but the
 first layer (nothing needs the gradient of the data). Dividing it by the
 step's time gives the attained GFLOP/s, compared with ``np.dot`` of two
-1024×1024 matrices measured in the same run (SGEMM for float32, DGEMM for
-float64); ``floor`` is the time the GEMM work alone would take at that rate.
+1024×1024 matrices timed in the same interleaved rounds (SGEMM for float32,
+DGEMM for float64); ``floor`` is the time the GEMM work alone would take at
+that rate.
 """
 import argparse
 import gc
@@ -134,16 +135,25 @@ def _time_calls(fn, number):
             gc.enable()
 
 
+GEMM_N = 1024
+GEMM_FLOPS = 2.0 * GEMM_N ** 3
+
+
+def gemm_subject(np, dtype):
+    """A closure running np.dot on two 1024x1024 matrices of ``dtype`` (GEMM_FLOPS a call)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((GEMM_N, GEMM_N), dtype=dtype)
+    b = rng.random((GEMM_N, GEMM_N), dtype=dtype)
+    out = np.empty((GEMM_N, GEMM_N), dtype=dtype)
+    return lambda: np.dot(a, b, out=out)
+
+
 def gemm_rate(np, dtype, rounds):
     """Median GFLOP/s of np.dot on 1024x1024 matrices of ``dtype``."""
-    n = 1024
-    rng = np.random.default_rng(0)
-    a = rng.random((n, n), dtype=dtype)
-    b = rng.random((n, n), dtype=dtype)
-    out = np.empty((n, n), dtype=dtype)
-    np.dot(a, b, out=out)
-    times = [_time_calls(lambda: np.dot(a, b, out=out), 3) for _ in range(max(rounds, 5))]
-    return 2.0 * n ** 3 / statistics.median(times) / 1e9
+    dot = gemm_subject(np, dtype)
+    dot()
+    times = [_time_calls(dot, 3) for _ in range(max(rounds, 5))]
+    return GEMM_FLOPS / statistics.median(times) / 1e9
 
 
 def measure_config(subjects, rounds, min_sample=0.02):
@@ -208,9 +218,16 @@ def main(argv=None):
     print()
     print(f"- machine: {_cpu_name()}, {_cores()} cores; "
           f"{threads} threads for numba, BLAS and PyTorch")
+    try:
+        load = f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        load = "unknown"
+    print(f"- load average at start: {load} (a busy machine slows every column; "
+          "interleaved rounds keep the ratios fairer than the absolute times)")
     print(f"- numpy {np.__version__}, numba {numba.__version__}, "
           f"torch {torch_version or 'not installed'}; Python {platform.python_version()}")
-    print("- " + ", ".join(f"{peak_name[dt]} (np.dot 1024³) {peak[dt]:.1f} GFLOP/s" for dt in args.dtypes))
+    print("- " + ", ".join(f"{peak_name[dt]} (np.dot 1024³) {peak[dt]:.1f} GFLOP/s" for dt in args.dtypes)
+          + " at start; each row's % and floor use np.dot timed in that row's own rounds")
     print(f"- one training step = forward, backward, Adam update; median of {args.rounds} interleaved rounds, ms")
     print()
     head = ["net", "batch", "dtype"] + [f"{i} ms" for i in impls]
@@ -231,7 +248,13 @@ def main(argv=None):
                     subjects[impl] = make_step(impl, net, dt, batch).step
                 except NotImplementedError as exc:
                     skipped[impl] = str(exc)
-            med = measure_config(subjects, args.rounds) if subjects else {}
+            if subjects:
+                # np.dot runs in the same rounds, so the peak it sets saw the same machine load
+                subjects["gemm"] = gemm_subject(np, dt)
+                med = measure_config(subjects, args.rounds)
+                rate_now = GEMM_FLOPS / med.pop("gemm") / 1e9
+            else:
+                med, rate_now = {}, peak[dt]
             subjects.clear()
             gc.collect()
             row = [net, str(batch), dt] + [_ms(med.get(i)) for i in impls]
@@ -244,8 +267,8 @@ def main(argv=None):
                     row += ["n/a", "n/a"]
                 else:
                     rate = flops / f / 1e9
-                    row += [f"{rate:.1f}", f"{100 * rate / peak[dt]:.0f}%"]
-                row.append(f"{flops / peak[dt] / 1e9 * 1e3:.2f}")
+                    row += [f"{rate:.1f}", f"{100 * rate / rate_now:.0f}%"]
+                row.append(f"{flops / rate_now / 1e9 * 1e3:.2f}")
             print("| " + " | ".join(row) + " |")
             sys.stdout.flush()
             for impl, why in skipped.items():
@@ -253,7 +276,8 @@ def main(argv=None):
     print()
     print("`x / fastnn` > 1 means fastnn is faster. GEMM work: conv and affine matrix products "
           "(forward, weight gradient, input gradient but the first layer's); "
-          "% of GEMM peak = attained rate over the np.dot rate above; floor = that work at that rate.")
+          "% of GEMM peak = attained rate over np.dot's (SGEMM for float32, DGEMM for float64) in the same rounds; "
+          "floor = that work at that rate.")
 
 
 if __name__ == "__main__":
