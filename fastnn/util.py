@@ -14,43 +14,12 @@ instead of returning the book's fractional number.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
+from ._threads import serial_if_small
 from ._validate import as_float_array, check_scalar
 
 __all__ = ["im2col", "col2im", "conv_output_size", "shuffle_dataset", "smooth_curve"]
-
-
-#: Below this many array elements of work, a parallel kernel runs on one thread.
-SERIAL_WORK_LIMIT = 1 << 15
-
-
-@contextmanager
-def _serial_if_small(work: int):
-    """Run the numba kernels inside on one thread when ``work`` (elements touched) is small.
-
-    Waking numba's worker threads costs tens of microseconds on a quiet
-    machine and up to a scheduler time slice (milliseconds) on a busy one,
-    far more than a small kernel's work (a 2x2x6x5 pooling: 9 us on one
-    thread, 0.3-16 ms on two here). ``numba.set_num_threads`` is
-    thread-local, so this does not affect other Python threads.
-    """
-    if work >= SERIAL_WORK_LIMIT:
-        yield
-        return
-    import numba
-
-    n = numba.get_num_threads()
-    if n == 1:
-        yield
-        return
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(n)
 
 
 def conv_output_size(input_size, filter_size, stride=1, pad=0) -> int:
@@ -110,7 +79,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     stride, pad, oh, ow = _window_geometry(x.shape, filter_h, filter_w, stride, pad)
     n, c = x.shape[:2]
     col = np.empty((n * oh * ow, c * filter_h * filter_w), dtype=x.dtype)
-    with _serial_if_small(col.size):
+    with serial_if_small(col.size):
         K.im2col(x, filter_h, filter_w, stride, pad, oh, ow, col)
     return col
 
@@ -135,7 +104,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             f"col must have shape {expected} for input_shape {shape}, filter {filter_h}x{filter_w}, "
             f"stride {stride}, pad {pad}; got {col.shape}")
     dx = np.empty(shape, dtype=col.dtype)
-    with _serial_if_small(col.size):
+    with serial_if_small(col.size):
         K.col2im(col, filter_h, filter_w, stride, pad, oh, ow, dx)
     return dx
 

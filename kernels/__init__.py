@@ -18,6 +18,12 @@ Importing this package compiles nothing.
 
 import os as _os
 
+# OpenMP workers that spin while they wait take the cores BLAS (and, on a
+# shared machine, everyone else) needs: measured here under load, a 2-thread
+# SimpleConvNet step took 140 ms spinning and 90 ms passive. libgomp reads
+# this when numba's OpenMP layer first loads, i.e. after this import.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # numba's threading layer: OpenMP first, then workqueue (needs nothing
 # installed); TBB last, since it often fails to load. The user's
 # environment variables win. (Kept here so every kernel sees it; numba

@@ -74,6 +74,13 @@ def test_numba_disk_cache_in_a_normal_install(tmp_path):
     assert list((target / "fastnn" / "kernels" / "__pycache__").glob("activation.sigmoid_forward*.nbi"))
 
 
+def test_openmp_workers_wait_passively_unless_the_user_says_otherwise():
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = "import os, fastnn.kernels; print(os.environ['OMP_WAIT_POLICY'])"
+    assert _run(code, env=env).strip() == "PASSIVE"
+    assert _run(code, env=dict(env, OMP_WAIT_POLICY="ACTIVE")).strip() == "ACTIVE"
+
+
 def test_set_num_threads_sets_numba_and_blas():
     code = ("import fastnn; fastnn.set_num_threads(1); print(fastnn.get_num_threads()); "
             "fastnn.set_num_threads(2); print(fastnn.get_num_threads())")

@@ -6,7 +6,8 @@ import threading
 import numpy as np
 
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
-from ..util import _serial_if_small, _window_geometry
+from .._threads import serial_if_small
+from ..util import _window_geometry
 from .base import Layer
 
 __all__ = ["Convolution"]
@@ -120,7 +121,7 @@ class Convolution(Layer):
         k = c * fh * fw
         dtype = x.dtype
         cols = self._buffer("cols", (n, k + 1, oh * ow), dtype)
-        with _serial_if_small(cols.size):
+        with serial_if_small(cols.size):
             K.im2col_images(x, fh, fw, stride, pad, oh, ow, cols)
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
@@ -156,6 +157,6 @@ class Convolution(Layer):
         dcols = _scratch_array((n, k, oh * ow), dtype)
         np.matmul(w_rows.T, dout, out=dcols)
         dx = np.empty(x_shape, dtype=dtype)
-        with _serial_if_small(dcols.size):
+        with serial_if_small(dcols.size):
             K.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx)
         return dx

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_float_array, check_scalar
-from ..util import _serial_if_small, _window_geometry
+from .._threads import serial_if_small
+from ..util import _window_geometry
 from .base import Layer
 
 __all__ = ["Pooling", "AvgPooling"]
@@ -83,7 +84,7 @@ class Pooling(Layer):
             raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         planes = x.reshape(n * c, h, w)
-        with _serial_if_small(x.size):
+        with serial_if_small(x.size):
             if self.mode == "max":
                 argmax = np.empty((n * c, oh, ow), dtype=np.int32)
                 if ph == pw == stride == 2 and pad == 0 and w < 2 ** 24:   # the conv nets' pooling, vectorised
@@ -109,7 +110,7 @@ class Pooling(Layer):
         n, c, h, w = x_shape
         oh, ow = self._out_shape[2:]
         dx = np.empty(x_shape, dtype=dout.dtype)
-        with _serial_if_small(dx.size):
+        with serial_if_small(dx.size):
             if mode == "max":
                 K.max_pool_backward(dout.reshape(n * c, oh * ow), self._argmax.reshape(n * c, oh * ow),
                                     dx.reshape(n * c, h * w))
