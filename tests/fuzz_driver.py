@@ -534,7 +534,8 @@ def t_conv(data):
     dout = maybe_spoil(data, "dout", d0, sp)
     s_in = maybe_spoil_int(data, "stride", stride, sp)
     p_in = maybe_spoil_int(data, "pad", pad, sp)
-    W_in = maybe_spoil(data, "W", W, sp, p_layout=0.1, p_garbage=0.1)
+    # (W in the other float dtype would not match b's: a refusal, not a layout change)
+    W_in = maybe_spoil(data, "W", W, sp, p_layout=0.1, p_garbage=0.1, other_float_ok=False)
 
     def call(x=x, dout=dout, W=W_in):
         layer = Convolution(W, b, stride=s_in, pad=p_in)
