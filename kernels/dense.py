@@ -28,13 +28,12 @@ def affine_forward(x, W, b, out):
 
 
 @njit(cache=True)
-def affine_backward(x, W, dout, dx, dW, db):
-    """dx = dout @ W.T, dW = x.T @ dout, db = column sums of dout.
+def affine_param_grads(x, dout, dW, db):
+    """dW = x.T @ dout, db = column sums of dout: the backward pass without dx.
 
-    x (N, D), W (D, M), dout (N, M); writes dx (N, D), dW (D, M), db (M,).
-    db is summed row by row in the array dtype (N terms per column).
+    x (N, D), dout (N, M); writes dW (D, M), db (M,). db is summed row by row
+    in the array dtype (N terms per column).
     """
-    np.dot(dout, W.T, dx)
     np.dot(x.T, dout, dW)
     n, m = dout.shape
     zero = dout.dtype.type(0)
@@ -43,3 +42,10 @@ def affine_backward(x, W, dout, dx, dW, db):
     for i in range(n):
         for j in range(m):
             db[j] += dout[i, j]
+
+
+@njit(cache=True)
+def affine_backward(x, W, dout, dx, dW, db):
+    """dx = dout @ W.T, then dW and db as ``affine_param_grads``; writes dx (N, D), dW (D, M), db (M,)."""
+    np.dot(dout, W.T, dx)
+    affine_param_grads(x, dout, dW, db)

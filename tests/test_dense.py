@@ -180,3 +180,19 @@ def test_mul_and_add_layers_reject_bad_input():
         AddLayer().backward(1)
     with pytest.raises(RuntimeError, match="before forward"):
         MulLayer().backward(1)
+
+
+def test_affine_can_skip_the_input_gradient(dtype, rng):
+    x = rng.standard_normal((7, 5)).astype(dtype)
+    W = rng.standard_normal((5, 3)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    dout = rng.standard_normal((7, 3)).astype(dtype)
+    full = Affine(W, b)
+    full.forward(x)
+    full.backward(dout)
+    lean = Affine(W, b)
+    lean.input_grad = False
+    lean.forward(x)
+    assert lean.backward(dout) is None
+    np.testing.assert_array_equal(lean.dW, full.dW)
+    np.testing.assert_array_equal(lean.db, full.db)

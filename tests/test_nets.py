@@ -563,3 +563,17 @@ def test_star_import_gives_the_nets():
     for name in ("Sequential", "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet",
                  "DeepConvNet"):
         assert name in namespace
+
+
+def test_gradient_skips_only_the_first_layers_input_gradient():
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(4, 3, 2, seed=0)
+    calls = []
+    for layer in (net.layers["Affine1"], net.layers["Affine2"]):
+        def spy(dout, layer=layer, backward=layer.backward):
+            calls.append(layer.input_grad)
+            return backward(dout)
+        layer.backward = spy
+    net.gradient(rng.standard_normal((5, 4)), np.array([0, 1, 0, 1, 1]))
+    assert calls == [True, False]
+    assert net.layers["Affine1"].input_grad is True

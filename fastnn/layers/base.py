@@ -9,6 +9,11 @@ running statistics) is listed in ``state_names``. Layers whose behaviour
 differs between training and inference set ``takes_train_flg = True`` and
 take ``forward(x, train_flg=True)``.
 
+Layers that can skip the input gradient (Affine, Convolution) honour
+``input_grad = False``: ``backward`` then sets the parameter gradients and
+returns None. A net sets it, for one backward pass, on its first layer,
+whose input gradient nobody reads.
+
 A layer computes in the dtype of its parameters; a parameter-free layer in
 the dtype of its input. Input of another float dtype is converted once.
 """
@@ -25,6 +30,7 @@ class Layer:
     param_names: tuple = ()
     state_names: tuple = ()
     takes_train_flg: bool = False
+    input_grad: bool = True
 
     @property
     def params(self) -> dict:

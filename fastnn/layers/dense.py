@@ -155,12 +155,15 @@ class Affine(Layer):
         if W.shape[0] != self.x.shape[1] or W.dtype != self.x.dtype:
             raise RuntimeError("Affine.W changed shape or dtype between forward and backward")
         dout = self._check_dout(dout, (self.x.shape[0], W.shape[1]), W.dtype)
-        dx = np.empty(self.x.shape, dtype=W.dtype)
         dW = np.empty(W.shape, dtype=W.dtype)
         db = np.empty(W.shape[1], dtype=W.dtype)
+        if not self.input_grad:
+            KD.affine_param_grads(self.x, dout, dW, db)
+            self.dW, self.db = dW, db
+            return None
+        dx = np.empty(self.x.shape, dtype=W.dtype)
         KD.affine_backward(self.x, W, dout, dx, dW, db)
-        self.dW = dW
-        self.db = db
+        self.dW, self.db = dW, db
         return dx.reshape(self.original_x_shape)
 
 

@@ -284,8 +284,10 @@ class Sequential:
         """
         self.last_layer.forward(self.predict(x, train_flg=True), t)  # the penalty's value is not needed
         dout = self.last_layer.backward(1)
-        for layer in reversed(self.layers.values()):
+        first, *rest = self.layers.values()
+        for layer in reversed(rest):
             dout = layer.backward(dout)
+        _backward_without_input_grad(first, dout)
         lam = self.weight_decay_lambda
         grads = {}
         for key, _, layer, pname in self._param_index:
@@ -347,3 +349,19 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}: {layer!r}" for name, layer in self.layers.items())
         return f"{type(self).__name__}([{inner}], loss={type(self.last_layer).__name__})"
+
+
+def _backward_without_input_grad(layer, dout) -> None:
+    """Run ``layer.backward(dout)`` for its parameter gradients alone: nobody reads a net's input gradient.
+
+    Layers that can skip dx (``input_grad``, see ``fastnn.layers.base``) are
+    told to for this one call; others (the book's own layers) compute it as usual.
+    """
+    if getattr(layer, "input_grad", None) is not True:
+        layer.backward(dout)
+        return
+    layer.input_grad = False
+    try:
+        layer.backward(dout)
+    finally:
+        layer.input_grad = True
