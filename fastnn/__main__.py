@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: the optimizer's, 0.001 for adam, 0.01 for the others)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                   help="float32 is about twice as fast; float64 gives the book's numbers (default: float32)")
+                   help="float32 is faster; float64 gives the book's numbers (default: float32)")
     t.add_argument("--seed", type=int, default=None,
                    help="seed for the weights and the batch order: same seed, same result (default: random)")
     t.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
