@@ -3,9 +3,10 @@
 One step = forward, loss, backward and an Adam update on a fixed batch of
 MNIST-shaped inputs: TwoLayerNet(784, 50, 10), MultiLayerNetExtend(784,
 [100]*5, 10, use_batchnorm=True), SimpleConvNet() and DeepConvNet() with the
-book's defaults. ``peakmem_step`` is the whole process's peak resident memory
-(asv's definition): it includes the interpreter with NumPy, numba and
-PyTorch loaded, a baseline common to every ``impl``.
+book's defaults. ``peakmem_step`` is the peak resident memory of the
+benchmark's process (asv's definition): the interpreter and the libraries the
+``impl`` touches (PyTorch's are large) count too, so read it as a comparison
+between ``impl``s and over commits, not as the step's own working set.
 """
 from ._common import BATCHES, DTYPES, IMPLS, pin_threads
 from ._nets import NETS, make_step
