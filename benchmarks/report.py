@@ -156,11 +156,18 @@ def gemm_rate(np, dtype, rounds):
     return GEMM_FLOPS / statistics.median(times) / 1e9
 
 
-def measure_config(subjects, rounds, min_sample=0.02):
+#: Pause after each sample, so that the thread pools of the implementation just
+#: timed (OpenBLAS's workers spin for up to ~0.1 s after a GEMM; PyTorch's
+#: OpenMP workers spin too) are asleep before the next one starts.
+SETTLE_S = 0.2
+
+
+def measure_config(subjects, rounds, min_sample=0.02, settle=SETTLE_S):
     """Interleaved timing: per round, each subject runs a sample of ``number`` steps; returns medians (s/step)."""
     numbers = {}
     for name, step in subjects.items():
         step()  # warm: compile or load kernels, allocate state
+        time.sleep(settle)
         est = _time_calls(step, 1)
         numbers[name] = max(1, int(min_sample / max(est, 1e-9)))
     samples = {name: [] for name in subjects}
@@ -168,6 +175,7 @@ def measure_config(subjects, rounds, min_sample=0.02):
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
         for name in order:
+            time.sleep(settle)
             samples[name].append(_time_calls(subjects[name], numbers[name]))
     return {name: statistics.median(s) for name, s in samples.items()}
 
