@@ -53,7 +53,7 @@ def _cpu_name():
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer rounds (about a minute less precise, a few times faster)")
+    p.add_argument("--quick", action="store_true", help="5 rounds instead of 11: about twice as fast, noisier")
     p.add_argument("--threads", type=int, default=_cores(),
                    help="threads for numba, BLAS and PyTorch alike (default: the cores this process may use, %(default)s)")
     p.add_argument("--nets", default=",".join(NETS),
