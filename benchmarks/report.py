@@ -162,8 +162,14 @@ def gemm_rate(np, dtype, rounds):
 SETTLE_S = 0.2
 
 
-def measure_config(subjects, rounds, min_sample=0.02, settle=SETTLE_S):
-    """Interleaved timing: per round, each subject runs a sample of ``number`` steps; returns medians (s/step)."""
+def measure_config(subjects, rounds, min_sample=0.1, settle=SETTLE_S):
+    """Interleaved timing; returns the median seconds per call of each subject.
+
+    Per round, each subject in turn (the order rotates) settles, runs one
+    untimed call (its threads wake up, its working set returns to the caches:
+    training runs steps back to back, so the steady state is what counts),
+    then a timed sample of calls lasting about ``min_sample`` seconds.
+    """
     numbers = {}
     for name, step in subjects.items():
         step()  # warm: compile or load kernels, allocate state
@@ -176,6 +182,7 @@ def measure_config(subjects, rounds, min_sample=0.02, settle=SETTLE_S):
         order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
         for name in order:
             time.sleep(settle)
+            subjects[name]()
             samples[name].append(_time_calls(subjects[name], numbers[name]))
     return {name: statistics.median(s) for name, s in samples.items()}
 
@@ -236,7 +243,8 @@ def main(argv=None):
           f"torch {torch_version or 'not installed'}; Python {platform.python_version()}")
     print("- " + ", ".join(f"{peak_name[dt]} (np.dot 1024³) {peak[dt]:.1f} GFLOP/s" for dt in args.dtypes)
           + " at start; each row's % and floor use np.dot timed in that row's own rounds")
-    print(f"- one training step = forward, backward, Adam update; median of {args.rounds} interleaved rounds, ms")
+    print(f"- one training step = forward, backward, Adam update; median of {args.rounds} interleaved rounds "
+          "(each: one untimed step, then >= 0.1 s of steps), ms")
     print()
     head = ["net", "batch", "dtype"] + [f"{i} ms" for i in impls]
     if "fastnn" in impls:
