@@ -83,7 +83,7 @@ def test_openmp_workers_wait_passively_unless_the_user_says_otherwise():
 
 def test_set_num_threads_sets_numba_and_blas():
     code = ("import fastnn; fastnn.set_num_threads(1); print(fastnn.get_num_threads()); "
-            "fastnn.set_num_threads(2); print(fastnn.get_num_threads())")
+            "fastnn.set_num_threads(2, blas=2); print(fastnn.get_num_threads())")
     env = dict(os.environ, NUMBA_NUM_THREADS="2")
     one, two = _run(code, env=env).strip().splitlines()
     one, two = eval(one), eval(two)
@@ -91,7 +91,19 @@ def test_set_num_threads_sets_numba_and_blas():
     assert two["numba"] == 2 and set(two["blas"]) == {2}
 
 
+def test_importing_the_layers_puts_blas_on_one_thread_unless_told_otherwise():
+    code = "import fastnn, fastnn.layers; print(fastnn.get_num_threads())"
+    env = {k: v for k, v in os.environ.items() if k != "FASTNN_BLAS_THREADS"}
+    env.update(OPENBLAS_NUM_THREADS="2", NUMBA_NUM_THREADS="2")
+    default = eval(_run(code, env=env))
+    assert default["numba"] == 2 and set(default["blas"]) == {1}
+    assert set(eval(_run(code, env=dict(env, FASTNN_BLAS_THREADS="2")))["blas"]) == {2}
+    assert set(eval(_run(code, env=dict(env, FASTNN_BLAS_THREADS="0")))["blas"]) == {2}
+
+
 @pytest.mark.parametrize("bad, exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (10**6, ValueError)])
 def test_set_num_threads_rejects_bad_counts(bad, exc):
     with pytest.raises(exc, match="n must"):
         fastnn.set_num_threads(bad)
+    with pytest.raises(exc, match="blas must"):
+        fastnn.set_num_threads(1, blas=bad)

@@ -6,6 +6,7 @@ the book's chapter scripts expect.
 """
 import numpy as np  # noqa: F401  (the book's scripts get np through the star import)
 
+from .._threads import apply_thread_policy
 from ..functions import *  # noqa: F401,F403
 from ..functions import __all__ as _functions_all
 from .activation import Relu, Sigmoid
@@ -15,5 +16,7 @@ from .conv import Convolution
 from .pool import AvgPooling, Pooling
 from .dropout import Dropout
 from .norm import BatchNormalization
+
+apply_thread_policy()  # BLAS on one thread, numba parallel over the batch: see fastnn._threads
 
 __all__ = ["np", "Layer", "MulLayer", "AddLayer", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling", "AvgPooling", "Relu", "Sigmoid", "Dropout", "BatchNormalization"] + list(_functions_all)
