@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .. import _atomic
 
 #: Bumped when the layout of a cache file changes; older caches are then re-parsed.
 CACHE_VERSION = 1
@@ -52,57 +53,16 @@ def data_dirs(data_home, subdir: str) -> list[Path]:
     return dirs
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync it, rename it to ``path``.
-
-    If ``write`` raises, the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(os.fspath(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-
-
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
-    atomic_write(path, lambda f: f.write(data))
+    """Write ``data`` to ``path`` atomically, creating its directory if needed."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _atomic.atomic_write_bytes(path, data)
 
 
 def atomic_savez(path, arrays: dict) -> None:
-    """``np.savez`` to ``path`` atomically (temporary file, fsync, rename); no pickles."""
-    atomic_write(path, lambda f: np.savez(f, **arrays))
+    """``np.savez`` to ``path`` atomically, creating its directory if needed; no pickles."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _atomic.write_npz_atomic(path, arrays)
 
 
 def source_signature(paths) -> list:

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
+
+from .._atomic import write_npz_atomic
 
 __all__ = ["FORMAT_VERSION", "write_npz_atomic", "read_npz", "save_net", "load_net"]
 
@@ -48,52 +49,6 @@ def _param_key(key: str) -> str:
 
 def _state_key(layer_name: str, state_name: str) -> str:
     return f"state.{layer_name}.{state_name}"
-
-
-def _default_file_mode(path: str) -> int:
-    """Keep an existing file's permissions; a new file gets 0o666 minus the umask (as ``open`` would)."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def write_npz_atomic(path, arrays: dict) -> None:
-    """Write ``arrays`` to the ``.npz`` file ``path`` (exactly that name) atomically.
-
-    A temporary file ``.<name>.<random>.tmp`` is written in the same
-    directory, flushed, fsync'ed and renamed over ``path``; on any error it is
-    removed and ``path`` is left untouched.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    mode = _default_file_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not possible on every platform/file system
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def read_npz(path) -> dict:
