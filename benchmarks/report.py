@@ -53,7 +53,7 @@ def _cpu_name():
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="5 rounds instead of 11: about twice as fast, noisier")
+    p.add_argument("--quick", action="store_true", help="3 rounds instead of 7: about twice as fast, noisier")
     p.add_argument("--threads", type=int, default=_cores(),
                    help="threads for numba, BLAS and PyTorch alike (default: the cores this process may use, %(default)s)")
     p.add_argument("--nets", default=",".join(NETS),
@@ -61,7 +61,7 @@ def parse_args(argv=None):
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of %(default)s")
     p.add_argument("--impls", default=",".join(IMPLS), help="comma-separated subset of %(default)s")
     p.add_argument("--rounds", type=int, default=None,
-                   help="interleaved rounds per configuration (default 11, 5 with --quick)")
+                   help="interleaved rounds per configuration (default 7, 3 with --quick)")
     args = p.parse_args(argv)
     for name, allowed in (("nets", NETS), ("dtypes", DTYPES), ("impls", IMPLS)):
         chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
@@ -72,7 +72,7 @@ def parse_args(argv=None):
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
     if args.rounds is None:
-        args.rounds = 5 if args.quick else 11
+        args.rounds = 3 if args.quick else 7
     if args.rounds < 1:
         p.error(f"--rounds must be >= 1, got {args.rounds}")
     return args
@@ -290,6 +290,10 @@ def main(argv=None):
             for impl, why in skipped.items():
                 print(f"  ({impl} skipped: {why})", file=sys.stderr)
     print()
+    try:
+        print(f"Load average at the end: {os.getloadavg()[0]:.1f}. ", end="")
+    except (AttributeError, OSError):
+        pass
     print("`x / fastnn` > 1 means fastnn is faster. GEMM work: conv and affine matrix products "
           "(forward, weight gradient, input gradient but the first layer's); "
           "% of GEMM peak = attained rate over np.dot's (SGEMM for float32, DGEMM for float64) in the same rounds; "

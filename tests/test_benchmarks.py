@@ -82,7 +82,7 @@ def test_gemm_flops_of_simple_conv_net():
 
 def test_report_arguments():
     args = report.parse_args(["--quick", "--threads", "1", "--nets", "TwoLayerNet,SimpleConvNet"])
-    assert args.nets == ["TwoLayerNet", "SimpleConvNet"] and args.threads == 1 and args.rounds == 5
+    assert args.nets == ["TwoLayerNet", "SimpleConvNet"] and args.threads == 1 and args.rounds == 3
     with pytest.raises(SystemExit):
         report.parse_args(["--nets", "LeNet"])
     with pytest.raises(SystemExit):
