@@ -52,25 +52,38 @@ if os.environ.get("ASV") == "true":
     _preimport()
 
 
-def pin_threads(n=None):
-    """Give numba, BLAS and (if loaded) PyTorch ``n`` threads each (default ``THREADS``).
+def pin_threads(impl="fastnn", n=None):
+    """Pin thread counts for timing ``impl``; returns ``n`` (default ``THREADS``).
 
-    Returns the number used (clamped to numba's ``NUMBA_NUM_THREADS``).
+    ``fastnn``: ``fastnn.set_num_threads(n)`` — numba gets ``n`` threads and
+    BLAS what fastnn's own thread policy gives it (one thread since the
+    policy of ``fastnn._threads``; ``n`` at earlier commits). Any other
+    ``impl``: BLAS gets ``n`` threads, as NumPy has on an ``n``-core machine
+    (fastnn's policy, applied when ``fastnn.layers`` is imported, must not
+    handicap the plain-NumPy reference); numba is not involved. PyTorch, if
+    loaded, gets ``n`` threads either way.
     """
-    import numba
     from threadpoolctl import threadpool_limits
 
     n = THREADS if n is None else int(n)
-    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
-    try:
-        from fastnn import set_num_threads
-    except ImportError:  # commits before the thread policy existed
-        import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so it is limited too)
+    if impl == "fastnn":
+        import numba
 
-        numba.set_num_threads(n)
-        threadpool_limits(limits=n, user_api="blas")
+        n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+        try:
+            from fastnn import set_num_threads
+        except ImportError:  # commits before the thread policy existed
+            import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so it is limited too)
+
+            numba.set_num_threads(n)
+            threadpool_limits(limits=n, user_api="blas")
+        else:
+            set_num_threads(n)
     else:
-        set_num_threads(n)
+        n = max(1, n)
+        import scipy.linalg.cython_blas  # noqa: F401
+
+        threadpool_limits(limits=n, user_api="blas")
     torch = _loaded_torch()
     if torch is not None:
         torch.set_num_threads(n)
@@ -103,7 +116,7 @@ def need_torch():
         import torch
     except ImportError:
         raise NotImplementedError("PyTorch is not installed") from None
-    torch.set_num_threads(pin_threads())
+    torch.set_num_threads(pin_threads("torch"))
     return torch
 
 

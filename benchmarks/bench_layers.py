@@ -26,9 +26,9 @@ class _LayerBench:
     timeout = 120
 
     def setup(self, impl, dtype, batch, *rest):
-        pin_threads()
         maker = getattr(self, "_" + impl)
         self.fwd, self.bwd = maker(np.dtype(dtype), batch, *rest)
+        pin_threads(impl)  # after the imports: fastnn.layers applies fastnn's BLAS policy when imported
         self.fwd()  # compile or load from numba's cache; warm caches
         self.bwd()
 

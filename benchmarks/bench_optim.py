@@ -24,7 +24,6 @@ class OptimizerUpdate:
     params = [OPTIMIZERS, IMPLS, DTYPES]
 
     def setup(self, optimizer, impl, dtype):
-        pin_threads()
         dtype = np.dtype(dtype)
         self.params_, self.grads = _params(dtype)
         if impl == "fastnn":
@@ -40,6 +39,7 @@ class OptimizerUpdate:
             self.update = lambda: opt.update(self.params_, self.grads)
         else:
             self.update = self._torch(optimizer)
+        pin_threads(impl)
         self.update()
 
     def _torch(self, optimizer):

@@ -55,7 +55,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="3 rounds instead of 7: about twice as fast, noisier")
     p.add_argument("--threads", type=int, default=_cores(),
-                   help="threads for numba, BLAS and PyTorch alike (default: the cores this process may use, %(default)s)")
+                   help="threads for numba, PyTorch and the reference's BLAS (fastnn's BLAS follows its own policy); "
+                        "default: the cores this process may use, %(default)s")
     p.add_argument("--nets", default=",".join(NETS),
                    help="comma-separated subset of %(default)s")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of %(default)s")
@@ -151,7 +152,8 @@ def gemm_subject(np, dtype):
 def gemm_rate(np, dtype, rounds):
     """Median GFLOP/s of np.dot on 1024x1024 matrices of ``dtype``."""
     dot = gemm_subject(np, dtype)
-    dot()
+    for _ in range(3):  # wake BLAS's threads, fault the pages in
+        dot()
     times = [_time_calls(dot, 3) for _ in range(max(rounds, 5))]
     return GEMM_FLOPS / statistics.median(times) / 1e9
 
@@ -162,16 +164,20 @@ def gemm_rate(np, dtype, rounds):
 SETTLE_S = 0.2
 
 
-def measure_config(subjects, rounds, min_sample=0.1, settle=SETTLE_S):
+def measure_config(subjects, rounds, min_sample=0.1, settle=SETTLE_S, before=None):
     """Interleaved timing; returns the median seconds per call of each subject.
 
     Per round, each subject in turn (the order rotates) settles, runs one
     untimed call (its threads wake up, its working set returns to the caches:
     training runs steps back to back, so the steady state is what counts),
     then a timed sample of calls lasting about ``min_sample`` seconds.
+    ``before[name]()``, where given, runs first (untimed): the subject's thread settings.
     """
+    before = before or {}
+    nothing = lambda: None  # noqa: E731
     numbers = {}
     for name, step in subjects.items():
+        before.get(name, nothing)()
         step()  # warm: compile or load kernels, allocate state
         time.sleep(settle)
         est = _time_calls(step, 1)
@@ -181,6 +187,7 @@ def measure_config(subjects, rounds, min_sample=0.1, settle=SETTLE_S):
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]  # rotate who goes first
         for name in order:
+            before.get(name, nothing)()
             time.sleep(settle)
             subjects[name]()
             samples[name].append(_time_calls(subjects[name], numbers[name]))
@@ -217,14 +224,27 @@ def main(argv=None):
     except ImportError:
         torch, torch_version = None, None
     impls = [i for i in args.impls if i != "torch" or torch is not None]
-    threads = pin_threads(args.threads)
+
+    import numba
+    from threadpoolctl import ThreadpoolController
+
+    import fastnn
+    try:
+        import fastnn.layers  # noqa: F401  (applies fastnn's BLAS thread policy, where it has one)
+    except ImportError:
+        pass
+    threads = pin_threads("fastnn", args.threads)  # numba: threads; BLAS: fastnn's policy
+    blas = ThreadpoolController()
+    blas_libs = [lib for lib in blas.info() if lib.get("user_api") == "blas"]
+    fastnn_blas = min((lib["num_threads"] for lib in blas_libs), default=threads)
+    # BLAS threads per subject, set before each sample: fastnn's policy for fastnn; for the
+    # plain-NumPy reference and np.dot, what NumPy uses on this many cores.
+    blas_threads = {"fastnn": fastnn_blas, "reference": threads, "torch": threads, "gemm": threads}
+    before = {name: (lambda k=k: blas.limit(limits=k, user_api="blas")) for name, k in blas_threads.items()}
     if torch is not None:
         torch.set_num_threads(threads)
 
-    import numba
-
-    import fastnn
-
+    before["gemm"]()
     peak = {dt: gemm_rate(np, dt, args.rounds) for dt in args.dtypes}
     peak_name = {"float32": "SGEMM", "float64": "DGEMM"}
 
@@ -232,7 +252,8 @@ def main(argv=None):
     print(f"fastnn {fastnn.__version__} speed report: `{cmd.strip()}`")
     print()
     print(f"- machine: {_cpu_name()}, {_cores()} cores; "
-          f"{threads} threads for numba, BLAS and PyTorch")
+          f"{threads} threads for numba and PyTorch; BLAS {fastnn_blas} for fastnn (its thread policy), "
+          f"{threads} for the NumPy reference and np.dot")
     try:
         load = f"{os.getloadavg()[0]:.1f}"
     except (AttributeError, OSError):
@@ -267,7 +288,7 @@ def main(argv=None):
             if subjects:
                 # np.dot runs in the same rounds, so the peak it sets saw the same machine load
                 subjects["gemm"] = gemm_subject(np, dt)
-                med = measure_config(subjects, args.rounds)
+                med = measure_config(subjects, args.rounds, before=before)
                 rate_now = GEMM_FLOPS / med.pop("gemm") / 1e9
             else:
                 med, rate_now = {}, peak[dt]
