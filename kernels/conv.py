@@ -20,7 +20,12 @@ Two column layouts:
   without transposes: ``dW|db = sum_n dout[n] @ cols[n].T`` and
   ``dcols[n] = W.T @ dout[n]``, folded by ``col2im_images``.
 
-All loops over images run in parallel (``prange``); each iteration owns
+``im2col_images_serial`` / ``col2im_images_serial`` do the same on the
+calling thread without the GIL, for a caller that spreads the batch over
+threads of its own (the Convolution layer, which interleaves them with its
+GEMMs chunk by chunk).
+
+Otherwise all loops over images run in parallel (``prange``); each iteration owns
 whole images (their rows of ``col``/``cols``, their planes of ``dx``), so the
 results do not depend on the number of threads. Kernels do not check
 bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
@@ -116,6 +121,62 @@ def col2im(col, fh, fw, stride, pad, oh_n, ow_n, dx):
                                 dx[n, c, y, xx] += col[r, base + j]
 
 
+@njit(cache=True)
+def _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, m):
+    """Write image ``x[n]``'s column block into ``cols[m]`` (see ``im2col_images``)."""
+    _, n_ch, h, w = x.shape
+    k_size = n_ch * fh * fw
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    for c in range(n_ch):
+        for i in range(fh):
+            ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
+            for j in range(fw):
+                xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
+                row = cols[m, (c * fh + i) * fw + j]
+                x0 = j - pad
+                for oh in range(oh_n):
+                    off = oh * ow_n
+                    if oh < ylo or oh >= yhi:
+                        for ow in range(ow_n):
+                            row[off + ow] = zero
+                        continue
+                    src = x[n, c, oh * stride + i - pad]
+                    for ow in range(xlo):
+                        row[off + ow] = zero
+                    for ow in range(xlo, xhi):
+                        row[off + ow] = src[ow * stride + x0]
+                    for ow in range(xhi, ow_n):
+                        row[off + ow] = zero
+    for k in range(k_size, cols.shape[1]):
+        row = cols[m, k]
+        for p in range(oh_n * ow_n):
+            row[p] = one
+
+
+@njit(cache=True)
+def _col2im_image(cols, m, fh, fw, stride, pad, oh_n, ow_n, dx, n):
+    """Fold ``cols[m]`` into ``dx[n]``, overwriting it (see ``col2im_images``)."""
+    _, n_ch, h, w = dx.shape
+    zero = dx.dtype.type(0)
+    for c in range(n_ch):
+        plane = dx[n, c]
+        for y in range(h):
+            for xx in range(w):
+                plane[y, xx] = zero
+        for i in range(fh):
+            ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
+            for j in range(fw):
+                xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
+                row = cols[m, (c * fh + i) * fw + j]
+                x0 = j - pad
+                for oh in range(ylo, yhi):
+                    off = oh * ow_n
+                    dst = plane[oh * stride + i - pad]
+                    for ow in range(xlo, xhi):
+                        dst[ow * stride + x0] += row[off + ow]
+
+
 @njit(parallel=True, cache=True)
 def im2col_images(x, fh, fw, stride, pad, oh_n, ow_n, cols):
     """Per-image transposed im2col: cols[n, (c*FH + i)*FW + j, oh*OW + ow] = x[n, c, oh*s+i-pad, ow*s+j-pad].
@@ -125,35 +186,15 @@ def im2col_images(x, fh, fw, stride, pad, oh_n, ow_n, cols):
     padding). With KC = C*FH*FW + 1 the last row of each image's block is all
     ones, so that ``[W | b] @ cols[n]`` adds the bias inside the GEMM.
     """
-    n_img, n_ch, h, w = x.shape
-    k_size = n_ch * fh * fw
-    zero = x.dtype.type(0)
-    one = x.dtype.type(1)
-    for n in prange(n_img):
-        for c in range(n_ch):
-            for i in range(fh):
-                ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
-                for j in range(fw):
-                    xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
-                    row = cols[n, (c * fh + i) * fw + j]
-                    x0 = j - pad
-                    for oh in range(oh_n):
-                        off = oh * ow_n
-                        if oh < ylo or oh >= yhi:
-                            for ow in range(ow_n):
-                                row[off + ow] = zero
-                            continue
-                        src = x[n, c, oh * stride + i - pad]
-                        for ow in range(xlo):
-                            row[off + ow] = zero
-                        for ow in range(xlo, xhi):
-                            row[off + ow] = src[ow * stride + x0]
-                        for ow in range(xhi, ow_n):
-                            row[off + ow] = zero
-        for k in range(k_size, cols.shape[1]):
-            row = cols[n, k]
-            for p in range(oh_n * ow_n):
-                row[p] = one
+    for n in prange(x.shape[0]):
+        _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, n)
+
+
+@njit(nogil=True, cache=True)
+def im2col_images_serial(x, fh, fw, stride, pad, oh_n, ow_n, cols):
+    """``im2col_images`` on the calling thread, without the GIL (for callers that run threads of their own)."""
+    for n in range(x.shape[0]):
+        _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, n)
 
 
 @njit(parallel=True, cache=True)
@@ -164,22 +205,12 @@ def col2im_images(cols, fh, fw, stride, pad, oh_n, ow_n, dx):
     ignored). ``dx`` is fully overwritten; patch entries in the padding are
     dropped.
     """
-    n_img, n_ch, h, w = dx.shape
-    zero = dx.dtype.type(0)
-    for n in prange(n_img):
-        for c in range(n_ch):
-            plane = dx[n, c]
-            for y in range(h):
-                for xx in range(w):
-                    plane[y, xx] = zero
-            for i in range(fh):
-                ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
-                for j in range(fw):
-                    xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
-                    row = cols[n, (c * fh + i) * fw + j]
-                    x0 = j - pad
-                    for oh in range(ylo, yhi):
-                        off = oh * ow_n
-                        dst = plane[oh * stride + i - pad]
-                        for ow in range(xlo, xhi):
-                            dst[ow * stride + x0] += row[off + ow]
+    for n in prange(dx.shape[0]):
+        _col2im_image(cols, n, fh, fw, stride, pad, oh_n, ow_n, dx, n)
+
+
+@njit(nogil=True, cache=True)
+def col2im_images_serial(cols, fh, fw, stride, pad, oh_n, ow_n, dx):
+    """``col2im_images`` on the calling thread, without the GIL (for callers that run threads of their own)."""
+    for n in range(dx.shape[0]):
+        _col2im_image(cols, n, fh, fw, stride, pad, oh_n, ow_n, dx, n)

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
-from .._threads import serial_if_small
+from .._batched_gemm import split_over_threads
 from ..util import _window_geometry
 from .base import Layer
 
@@ -14,13 +14,21 @@ __all__ = ["Convolution"]
 
 _scratch = threading.local()
 
+#: Bytes of column blocks handled at a time by one thread (patches, then their GEMMs, while in cache).
+CHUNK_BYTES = 1 << 20
+
+
+def _chunk(image_bytes: int) -> int:
+    """Images per chunk: as many as fit in CHUNK_BYTES, at least one."""
+    return max(1, CHUNK_BYTES // max(1, image_bytes))
+
 
 def _scratch_array(shape, dtype):
     """A work array that lives only during one call, shared by all layers of this thread.
 
-    Backward's dcols is as large as the forward's column blocks but dead once
-    dx is folded; one growing buffer per thread and dtype serves every
-    Convolution layer, instead of one per layer.
+    Backward's dcols for a chunk of images is dead once folded into dx; one
+    growing buffer per thread and dtype serves every Convolution layer,
+    instead of one per layer.
     """
     dtype = np.dtype(dtype)
     size = int(np.prod(shape))
@@ -53,17 +61,23 @@ class Convolution(Layer):
     OW). ``backward(dout)`` returns dx (N, C, H, W) and sets ``dW`` (the shape
     of W) and ``db`` (FN,).
 
-    The work: one parallel kernel writes each image's patches into a column
-    block ``cols[n]`` (C*FH*FW + 1, OH*OW) (the book's ``col`` transposed,
-    image by image, plus a row of ones); the forward pass is then a stack
-    of GEMMs ``[W | b] @ cols[n]`` (one ``np.matmul``) whose result is
-    already the NCHW output, bias included. Backward:
-    ``[dW | db] = sum_n dout[n] @ cols[n].T`` and ``dcols[n] = W.T @ dout[n]``
-    (GEMMs again, no transposes), then ``col2im_images`` folds dcols into dx.
-    The column blocks are work buffers kept between calls and reused while
-    the input shape stays the same (they hold what backward needs, like the
-    book's ``col``); backward's dcols lives in one scratch buffer per thread
-    that all Convolution layers share.
+    The work: each image's patches go into a column block ``cols[n]``
+    (C*FH*FW + 1, OH*OW) (the book's ``col`` transposed, image by image, plus
+    a row of ones); the forward pass is then a GEMM ``[W | b] @ cols[n]``
+    per image whose result is already the NCHW output, bias included.
+    Backward: ``[dW | db] = sum_n dout[n] @ cols[n].T`` and
+    ``dcols[n] = W.T @ dout[n]`` (GEMMs again, no transposes), then
+    ``col2im`` folds dcols into dx. The batch is cut into one slice of whole
+    images per thread (``fastnn._batched_gemm.split_over_threads``: Python
+    threads, each BLAS call on one thread, numba kernels without the GIL);
+    each thread works through its slice a few images at a time (about
+    CHUNK_BYTES of columns), patches then GEMMs (and in backward, GEMMs
+    then the fold), so that the columns are still in cache when they are
+    read back. Results do not depend on the thread count. The column blocks
+    are work buffers kept between calls and reused while the input shape
+    stays the same (they hold what backward needs, like the book's ``col``);
+    backward's dcols for a chunk lives in a scratch buffer per thread that
+    all Convolution layers share.
 
     Attribute ``input_grad`` (default True): set it to False on a net's first
     layer, whose dx nobody uses; ``backward`` then computes only ``dW`` and
@@ -121,13 +135,21 @@ class Convolution(Layer):
         k = c * fh * fw
         dtype = x.dtype
         cols = self._buffer("cols", (n, k + 1, oh * ow), dtype)
-        with serial_if_small(cols.size):
-            K.im2col_images(x, fh, fw, stride, pad, oh, ow, cols)
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
         w_aug[:, k] = self.b
         out = np.empty((n, fn, oh, ow), dtype=dtype)
-        np.matmul(w_aug, cols, out=out.reshape(n, fn, oh * ow))
+        out_rows = out.reshape(n, fn, oh * ow)
+        step = _chunk(cols[0].nbytes)
+
+        def task(lo, hi):
+            # patches of a few images, then their GEMMs while the patches are still in cache
+            for s in range(lo, hi, step):
+                e = min(s + step, hi)
+                K.im2col_images_serial(x[s:e], fh, fw, stride, pad, oh, ow, cols[s:e])
+                np.matmul(w_aug, cols[s:e], out=out_rows[s:e])
+
+        split_over_threads(n, cols.size * fn, task)
         self.x = x
         # everything backward needs, as forward saw it (stride, pad and W are public and may change)
         self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
@@ -148,15 +170,21 @@ class Convolution(Layer):
         k = c * fh * fw
         cols = self._buffers["cols"]
         per_image = self._buffer("grad_per_image", (n, fn, k + 1), dtype)
-        np.matmul(dout, cols.transpose(0, 2, 1), out=per_image)
+        dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
+        w_cols = w_rows.T
+        step = _chunk(cols[0].nbytes)
+
+        def task(lo, hi):
+            for s in range(lo, hi, step):
+                e = min(s + step, hi)
+                np.matmul(dout[s:e], cols[s:e].transpose(0, 2, 1), out=per_image[s:e])
+                if dx is not None:
+                    dcols = _scratch_array((e - s, k, oh * ow), dtype)   # this thread's
+                    np.matmul(w_cols, dout[s:e], out=dcols)
+                    K.col2im_images_serial(dcols, fh, fw, stride, pad, oh, ow, dx[s:e])
+
+        split_over_threads(n, cols.size * fn, task)
         grad = per_image.sum(axis=0)                      # (FN, K+1): [dW | db]
         self.dW = np.ascontiguousarray(grad[:, :k]).reshape(self.W.shape)
         self.db = np.ascontiguousarray(grad[:, k])
-        if not self.input_grad:
-            return None
-        dcols = _scratch_array((n, k, oh * ow), dtype)
-        np.matmul(w_rows.T, dout, out=dcols)
-        dx = np.empty(x_shape, dtype=dtype)
-        with serial_if_small(dcols.size):
-            K.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx)
         return dx
