@@ -16,6 +16,8 @@ import numbers
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FLOAT32, _FLOAT64 = FLOAT_DTYPES
+_INTP, _UINTP = np.dtype(np.intp), np.dtype(np.uintp)
 
 
 def _describe(x) -> str:
@@ -63,6 +65,12 @@ def as_float_array(x, name: str, *, dtype=None, ndim=None, min_ndim: int = 0,
     holds; when no conversion is needed the same array comes back (kernels
     only read their inputs).
     """
+    if type(x) is np.ndarray:  # the common case first: nothing to convert, every check passes
+        dt = x.dtype
+        if (dt is dtype if dtype is not None else (dt is _FLOAT64 or dt is _FLOAT32)) \
+                and (ndim is None or x.ndim == ndim or (type(ndim) is tuple and x.ndim in ndim)) \
+                and x.ndim >= min_ndim and (allow_empty or x.size) and x.flags.c_contiguous:
+            return x
     if isinstance(x, np.ndarray):
         arr = x
     elif isinstance(x, (numbers.Number, list, tuple, np.generic)):
@@ -108,6 +116,12 @@ def as_labels(t, n_samples: int, n_classes: int, name: str = "t") -> np.ndarray:
     (N, n_classes) (or (n_classes,) for one sample), from which the arg-max is
     taken. Labels outside ``[0, n_classes)`` raise ``ValueError``.
     """
+    if type(t) is np.ndarray and t.dtype is _INTP and t.shape == (n_samples,) and n_classes > 0 \
+            and (n_samples == 0 or t.view(_UINTP).max() < n_classes):
+        # the common case first: labels (N,) of np.intp in [0, n_classes) (a negative label
+        # viewed as unsigned is >= 2**63, so one max checks both ends); never one-hot, as
+        # a one-hot t of shape (N,) would need n_classes == 1 and size N == N * n_classes
+        return t.copy()
     if isinstance(t, (numbers.Integral, list, tuple, np.generic)):
         t = np.asarray(t)
     if not isinstance(t, np.ndarray):

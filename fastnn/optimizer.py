@@ -91,7 +91,17 @@ class Optimizer:
         params : dict of float32/float64 arrays (any shapes) or of real numbers
         grads : dict with the same keys; each value array-like of its parameter's shape
         """
+        plan = getattr(self, "_plan", None)
+        if plan is not None:
+            flat_grads = self._check_against_plan(plan, params, grads)
+            if flat_grads is not None:  # the same parameters as last time, every check passed
+                self._begin_step()
+                step = self._step
+                for (_, _, _, _, flat_param, _, flat_states), flat_grad in zip(plan, flat_grads):
+                    step(flat_param, flat_grad, *flat_states)
+                return
         jobs = self._prepare(params, grads)
+        self._plan = None
         self._begin_step()
         for key, param, grad, mode in jobs:
             states = [self._state_for(s, key, grad.shape, grad.dtype) for s in self.state_names]
@@ -106,6 +116,56 @@ class Optimizer:
                 work = np.array(param, dtype=grad.dtype)
                 self._step(work.reshape(-1), grad.reshape(-1), *flat_states)
                 params[key] = work.dtype.type(work) if isinstance(param, np.generic) else float(work)
+        if isinstance(params, dict) and all(mode == "inplace" for *_, mode in jobs):
+            self._plan = self._make_plan(jobs)
+
+    # -- the fast path of a training loop: the same arrays every step -----------------
+    def _make_plan(self, jobs) -> list:
+        """What ``update`` checked and made for these parameters, to check cheaply next time.
+
+        One entry per key: (key, param, shape, dtype, flat param view,
+        ((state store, state array), ...), flat state views).
+        """
+        plan = []
+        for key, param, grad, _ in jobs:
+            stored = tuple((getattr(self, s), getattr(self, s)[key]) for s in self.state_names)
+            plan.append((key, param, param.shape, param.dtype, param.reshape(-1), stored,
+                         tuple(st.reshape(-1) for _, st in stored)))
+        return plan
+
+    def _check_against_plan(self, plan, params, grads):
+        """Flat gradient views if this call may skip ``_prepare``, else None (then the full checks run).
+
+        It may when ``params`` is a dict holding exactly the planned keys, each
+        the very same writeable C-contiguous array of unchanged shape and
+        dtype, with the optimizer's state arrays unchanged, and ``grads`` a
+        dict with the same keys whose values are C-contiguous arrays of
+        their parameter's shape and dtype. Anything else takes the general
+        path, which raises the usual errors. Nothing is written here.
+        """
+        if not isinstance(params, dict) or not isinstance(grads, dict) \
+                or len(params) != len(plan) or len(grads) != len(plan):
+            return None
+        ndarray = np.ndarray
+        stores = [getattr(self, s) for s in self.state_names]
+        flat_grads = []
+        try:
+            for key, param, shape, dtype, _, stored, _ in plan:
+                if params[key] is not param or param.shape != shape or param.dtype is not dtype:
+                    return None
+                flags = param.flags
+                if not (flags.writeable and flags.c_contiguous):
+                    return None
+                for current, (store, state) in zip(stores, stored):
+                    if current is not store or current.get(key) is not state:
+                        return None
+                g = grads[key]
+                if type(g) is not ndarray or g.dtype is not dtype or g.shape != shape or not g.flags.c_contiguous:
+                    return None
+                flat_grads.append(g.reshape(-1))
+        except KeyError:
+            return None
+        return flat_grads
 
     # -- checks -------------------------------------------------------------
     def _prepare(self, params, grads) -> list:

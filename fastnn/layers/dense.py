@@ -10,11 +10,13 @@ import numbers
 
 import numpy as np
 
-from .._validate import as_float_array, check_scalar
+from .._validate import FLOAT_DTYPES, as_float_array, check_scalar
 from ..functions import _as_targets
 from ..kernels import dense as KD
 from ..kernels import softmax as KS
 from .base import Layer
+
+_FLOAT32, _FLOAT64 = FLOAT_DTYPES
 
 
 def _as_operand(v, name):
@@ -125,6 +127,11 @@ class Affine(Layer):
     def _contiguous_params(self):
         """W and b, C-contiguous, re-checked: a user may have rebound ``layer.W`` / ``layer.b`` since __init__."""
         W, b = self.W, self.b
+        if type(W) is np.ndarray and type(b) is np.ndarray:  # the common case: nothing rebound
+            dt = W.dtype
+            if (dt is _FLOAT64 or dt is _FLOAT32) and b.dtype is dt and W.ndim == 2 and W.size \
+                    and b.shape == (W.shape[1],) and W.flags.c_contiguous and b.flags.c_contiguous:
+                return W, b
         if not isinstance(W, np.ndarray) or W.dtype not in (np.float32, np.float64) or W.ndim != 2 or W.size == 0:
             raise TypeError(f"Affine.W must be a non-empty 2-D float32 or float64 array, got "
                             + (f"shape {W.shape} and dtype {W.dtype}" if isinstance(W, np.ndarray) else type(W).__name__))

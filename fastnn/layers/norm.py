@@ -7,6 +7,8 @@ from .._validate import FLOAT_DTYPES, as_float_array, check_scalar
 from ..kernels import norm as K
 from .base import Layer
 
+_FLOAT32, _FLOAT64 = FLOAT_DTYPES
+
 #: The book's ``10e-7``, added to the variance before the square root.
 DEFAULT_EPS = 1e-6
 
@@ -106,7 +108,13 @@ class BatchNormalization(Layer):
 
     def _check_params(self) -> None:
         """Re-check gamma, beta and the running statistics: a user may have rebound them since __init__."""
-        g = self.gamma
+        g, b, m, v = self.gamma, self.beta, self.running_mean, self.running_var
+        if type(g) is np.ndarray and type(b) is np.ndarray and type(m) is np.ndarray and type(v) is np.ndarray:
+            dt, shape = g.dtype, g.shape  # the common case: nothing rebound, every check passes
+            if (dt is _FLOAT64 or dt is _FLOAT32) and len(shape) == 1 and shape[0] \
+                    and b.shape == shape and m.shape == shape and v.shape == shape \
+                    and b.dtype is dt and m.dtype is dt and v.dtype is dt:
+                return
         if not isinstance(g, np.ndarray) or g.dtype not in FLOAT_DTYPES or g.ndim != 1 or g.size == 0:
             raise TypeError("BatchNormalization.gamma must be a non-empty 1-D float32 or float64 array, got "
                             + (f"shape {g.shape} and dtype {g.dtype}" if isinstance(g, np.ndarray) else type(g).__name__))
