@@ -169,7 +169,11 @@ class Convolution(Layer):
         dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
         k = c * fh * fw
         cols = self._buffers["cols"]
-        per_image = self._buffer("grad_per_image", (n, fn, k + 1), dtype)
+        # the weight-gradient GEMM per image as cols @ dout.T (K+1, FN) rather than dout @ cols.T:
+        # measured 5-12% faster steps in float32, not in float64 (DeepConvNet 6% slower)
+        cols_first = dtype == np.float32
+        per_image = self._buffer("grad_per_image", (n, k + 1, fn) if cols_first else (n, fn, k + 1), dtype)
+        dout_t = dout.transpose(0, 2, 1)
         dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
         w_cols = w_rows.T
         step = _chunk(cols[0].nbytes)
@@ -177,7 +181,10 @@ class Convolution(Layer):
         def task(lo, hi):
             for s in range(lo, hi, step):
                 e = min(s + step, hi)
-                np.matmul(dout[s:e], cols[s:e].transpose(0, 2, 1), out=per_image[s:e])
+                if cols_first:
+                    np.matmul(cols[s:e], dout_t[s:e], out=per_image[s:e])
+                else:
+                    np.matmul(dout[s:e], cols[s:e].transpose(0, 2, 1), out=per_image[s:e])
                 if dx is not None:
                     dcols = _scratch_array((e - s, k, oh * ow), dtype)   # this thread's
                     np.matmul(w_cols, dout[s:e], out=dcols)
@@ -185,6 +192,8 @@ class Convolution(Layer):
 
         split_over_threads(n, cols.size * fn, task)
         grad = per_image.sum(axis=0)                      # (FN, K+1): [dW | db]
+        if cols_first:
+            grad = grad.T
         self.dW = np.ascontiguousarray(grad[:, :k]).reshape(self.W.shape)
         self.db = np.ascontiguousarray(grad[:, k])
         return dx
