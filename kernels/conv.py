@@ -20,12 +20,11 @@ Two column layouts:
   without transposes: ``dW|db = sum_n dout[n] @ cols[n].T`` and
   ``dcols[n] = W.T @ dout[n]``, folded by ``col2im_images``.
 
-``im2col_images_serial`` / ``col2im_images_serial`` do the same on the
-calling thread without the GIL, for a caller that spreads the batch over
-threads of its own (the Convolution layer, which interleaves them with its
-GEMMs chunk by chunk).
+``im2col_images`` / ``col2im_images`` run on the calling thread without
+the GIL: the Convolution layer spreads the batch over threads of its own,
+interleaving them with its GEMMs chunk by chunk.
 
-Otherwise all loops over images run in parallel (``prange``); each iteration owns
+The book-layout kernels run their loops over images in parallel (``prange``); each iteration owns
 whole images (their rows of ``col``/``cols``, their planes of ``dx``), so the
 results do not depend on the number of threads. Kernels do not check
 bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
@@ -177,7 +176,7 @@ def _col2im_image(cols, m, fh, fw, stride, pad, oh_n, ow_n, dx, n):
                         dst[ow * stride + x0] += row[off + ow]
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def im2col_images(x, fh, fw, stride, pad, oh_n, ow_n, cols):
     """Per-image transposed im2col: cols[n, (c*FH + i)*FW + j, oh*OW + ow] = x[n, c, oh*s+i-pad, ow*s+j-pad].
 
@@ -185,32 +184,24 @@ def im2col_images(x, fh, fw, stride, pad, oh_n, ow_n, cols):
     or C*FH*FW + 1; fully overwritten (0 where the patch lies in the
     padding). With KC = C*FH*FW + 1 the last row of each image's block is all
     ones, so that ``[W | b] @ cols[n]`` adds the bias inside the GEMM.
+
+    Runs on the calling thread without the GIL: the Convolution layer spreads
+    the batch over threads of its own, interleaving these with its GEMMs.
     """
-    for n in prange(x.shape[0]):
-        _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, n)
-
-
-@njit(nogil=True, cache=True)
-def im2col_images_serial(x, fh, fw, stride, pad, oh_n, ow_n, cols):
-    """``im2col_images`` on the calling thread, without the GIL (for callers that run threads of their own)."""
     for n in range(x.shape[0]):
         _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, n)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def col2im_images(cols, fh, fw, stride, pad, oh_n, ow_n, dx):
     """Adjoint of ``im2col_images``: dx (N, C, H, W) = sum of the patches in cols (N, KC, OH*OW).
 
     Only the first C*FH*FW rows of each block are read (a bias row is
     ignored). ``dx`` is fully overwritten; patch entries in the padding are
     dropped.
+
+    Runs on the calling thread without the GIL: the Convolution layer spreads
+    the batch over threads of its own, interleaving these with its GEMMs.
     """
-    for n in prange(dx.shape[0]):
-        _col2im_image(cols, n, fh, fw, stride, pad, oh_n, ow_n, dx, n)
-
-
-@njit(nogil=True, cache=True)
-def col2im_images_serial(cols, fh, fw, stride, pad, oh_n, ow_n, dx):
-    """``col2im_images`` on the calling thread, without the GIL (for callers that run threads of their own)."""
     for n in range(dx.shape[0]):
         _col2im_image(cols, n, fh, fw, stride, pad, oh_n, ow_n, dx, n)

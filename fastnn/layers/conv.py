@@ -146,7 +146,7 @@ class Convolution(Layer):
             # patches of a few images, then their GEMMs while the patches are still in cache
             for s in range(lo, hi, step):
                 e = min(s + step, hi)
-                K.im2col_images_serial(x[s:e], fh, fw, stride, pad, oh, ow, cols[s:e])
+                K.im2col_images(x[s:e], fh, fw, stride, pad, oh, ow, cols[s:e])
                 np.matmul(w_aug, cols[s:e], out=out_rows[s:e])
 
         split_over_threads(n, cols.size * fn, task)
@@ -188,7 +188,7 @@ class Convolution(Layer):
                 if dx is not None:
                     dcols = _scratch_array((e - s, k, oh * ow), dtype)   # this thread's
                     np.matmul(w_cols, dout[s:e], out=dcols)
-                    K.col2im_images_serial(dcols, fh, fw, stride, pad, oh, ow, dx[s:e])
+                    K.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx[s:e])
 
         split_over_threads(n, cols.size * fn, task)
         grad = per_image.sum(axis=0)                      # (FN, K+1): [dW | db]
