@@ -12,20 +12,30 @@ from numba import njit
 
 
 @njit(cache=True)
+def _exp_shifted_row(x, i, out):
+    """out[i, j] = exp(x[i, j] - m) with m = max_j x[i, j]; returns (m, sum_j out[i, j]).
+
+    Subtracting the row maximum keeps every exponent <= 0, so nothing overflows.
+    """
+    c = x.shape[1]
+    mx = x[i, 0]
+    for j in range(1, c):
+        if x[i, j] > mx:
+            mx = x[i, j]
+    s = x.dtype.type(0)
+    for j in range(c):
+        e = np.exp(x[i, j] - mx)
+        out[i, j] = e
+        s += e
+    return mx, s
+
+
+@njit(cache=True)
 def softmax_forward(x, out):
     """out[i] = exp(x[i] - max x[i]) / sum exp(x[i] - max x[i]), row by row. x, out (N, C), C >= 1."""
     n, c = x.shape
-    zero = x.dtype.type(0)
     for i in range(n):
-        mx = x[i, 0]
-        for j in range(1, c):
-            if x[i, j] > mx:
-                mx = x[i, j]
-        s = zero
-        for j in range(c):
-            e = np.exp(x[i, j] - mx)
-            out[i, j] = e
-            s += e
+        _, s = _exp_shifted_row(x, i, out)
         for j in range(c):
             out[i, j] = out[i, j] / s
 
@@ -40,20 +50,11 @@ def softmax_loss_labels(x, t, grad):
     logits, so it stays exact where a probability underflows.
     """
     n, c = x.shape
-    zero = x.dtype.type(0)
     one = x.dtype.type(1)
     nf = x.dtype.type(n)
     total = 0.0  # float64 on purpose: see the module docstring
     for i in range(n):
-        mx = x[i, 0]
-        for j in range(1, c):
-            if x[i, j] > mx:
-                mx = x[i, j]
-        s = zero
-        for j in range(c):
-            e = np.exp(x[i, j] - mx)
-            grad[i, j] = e
-            s += e
+        mx, s = _exp_shifted_row(x, i, grad)
         k = t[i]
         total += np.log(s) - (x[i, k] - mx)
         for j in range(c):
@@ -78,18 +79,11 @@ def softmax_loss_probs(x, t, grad):
     nf = x.dtype.type(n)
     total = 0.0  # float64 on purpose: see the module docstring
     for i in range(n):
-        mx = x[i, 0]
-        for j in range(1, c):
-            if x[i, j] > mx:
-                mx = x[i, j]
-        s = zero
+        mx, s = _exp_shifted_row(x, i, grad)
         tsum = zero
         tdot = zero  # sum_j t[i, j] * (x[i, j] - max)
         for j in range(c):
             d = x[i, j] - mx
-            e = np.exp(d)
-            grad[i, j] = e
-            s += e
             tij = t[i, j]
             tsum += tij
             if tij != zero:  # 0 * (-inf) must not make a NaN
