@@ -12,9 +12,20 @@ float64 205 / 42 us against 192 / 37 us here. The one-call kernel wins
 where the product is small (dispatch and the temporary of ``+ b`` dominate)
 and ties where BLAS dominates, so forward and backward are both single
 kernels.
+
+BLAS runs on one thread (``fastnn._threads``), so a large product would use
+one core. The ``*_split`` kernels cut it into two independent halves run by
+numba's threads (``prange(2)``): forward by rows of x, backward as dx beside
+(dW, db), the weight gradient alone as two half-batch products added. The
+cut is always in two, whatever the thread count (on one thread the halves
+run one after the other), so results do not depend on the number of
+threads. Measured on the 2-core machine, float32 / float64, N = 100:
+(100, 4320)x(4320, 100) forward 1.9 -> 1.3 ms / 3.6 -> 1.8 ms, backward
+5.0 -> 2.8 ms / 7.7 -> 4.0 ms; at (100, 784)x(784, 50) float32 the split
+loses (thread wake-up > half the product), hence the layer's threshold.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True)
@@ -28,13 +39,8 @@ def affine_forward(x, W, b, out):
 
 
 @njit(cache=True)
-def affine_param_grads(x, dout, dW, db):
-    """dW = x.T @ dout, db = column sums of dout: the backward pass without dx.
-
-    x (N, D), dout (N, M); writes dW (D, M), db (M,). db is summed row by row
-    in the array dtype (N terms per column).
-    """
-    np.dot(x.T, dout, dW)
+def _column_sums(dout, db):
+    """db[j] = sum_i dout[i, j], summed row by row in the array dtype."""
     n, m = dout.shape
     zero = dout.dtype.type(0)
     for j in range(m):
@@ -45,16 +51,74 @@ def affine_param_grads(x, dout, dW, db):
 
 
 @njit(cache=True)
-def affine_backward(x, W, dout, dx, dW, db):
-    """dx = dout @ W.T, then dW and db as ``affine_param_grads``; writes dx (N, D), dW (D, M), db (M,).
+def affine_param_grads(x, dout, dW, db):
+    """dW = x.T @ dout, db = column sums of dout: the backward pass without dx.
 
-    For a small W (up to 16384 elements) dx is computed against a C-contiguous
-    copy of W.T: OpenBLAS's plain product beat its transposed one by more than
-    the copy costs there (measured, one thread, float64, N = 100: 100x100 W
-    48 -> 40 us, 50x10 5.0 -> 2.9 us), and lost for the 784x50 W (174 -> 202 us).
+    x (N, D), dout (N, M); writes dW (D, M), db (M,). db is summed row by row
+    in the array dtype (N terms per column).
+    """
+    np.dot(x.T, dout, dW)
+    _column_sums(dout, db)
+
+
+@njit(cache=True)
+def _input_grad(W, dout, dx):
+    """dx = dout @ W.T; writes dx (N, D).
+
+    For a small W (up to 16384 elements) against a C-contiguous copy of W.T:
+    OpenBLAS's plain product beat its transposed one by more than the copy
+    costs there (measured, one thread, float64, N = 100: 100x100 W 48 -> 40
+    us, 50x10 5.0 -> 2.9 us), and lost for the 784x50 W (174 -> 202 us).
     """
     if W.size <= 16384:
         np.dot(dout, np.ascontiguousarray(W.T), dx)
     else:
         np.dot(dout, W.T, dx)
+
+
+@njit(cache=True)
+def affine_backward(x, W, dout, dx, dW, db):
+    """dx = dout @ W.T, then dW and db as ``affine_param_grads``; writes dx (N, D), dW (D, M), db (M,)."""
+    _input_grad(W, dout, dx)
     affine_param_grads(x, dout, dW, db)
+
+
+@njit(parallel=True, cache=True)
+def affine_forward_split(x, W, b, out):
+    """``affine_forward`` with the rows of x in two halves, one per thread. Same shapes."""
+    n = x.shape[0]
+    for part in prange(2):
+        lo = n * part // 2
+        hi = n * (part + 1) // 2
+        affine_forward(x[lo:hi], W, b, out[lo:hi])
+
+
+@njit(parallel=True, cache=True)
+def affine_backward_split(x, W, dout, dx, dW, db):
+    """``affine_backward`` with dx on one thread and (dW, db) on the other. Same shapes and results."""
+    for part in prange(2):
+        if part == 0:
+            _input_grad(W, dout, dx)
+        else:
+            affine_param_grads(x, dout, dW, db)
+
+
+@njit(parallel=True, cache=True)
+def affine_param_grads_split(x, dout, dW, db, dW_half):
+    """``affine_param_grads`` as two half-batch products on two threads, then summed.
+
+    dW_half (D, M) is scratch. dW = x[:h].T @ dout[:h] + x[h:].T @ dout[h:]
+    with h = N // 2 (N >= 2): the same terms as the one product, summed in
+    another order. db as ``affine_param_grads``.
+    """
+    h = x.shape[0] // 2
+    for part in prange(2):
+        if part == 0:
+            np.dot(x[:h].T, dout[:h], dW)
+        else:
+            np.dot(x[h:].T, dout[h:], dW_half)
+    d, m = dW.shape
+    for i in prange(d):
+        for j in range(m):
+            dW[i, j] += dW_half[i, j]
+    _column_sums(dout, db)

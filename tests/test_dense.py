@@ -196,3 +196,46 @@ def test_affine_can_skip_the_input_gradient(dtype, rng):
     assert lean.backward(dout) is None
     np.testing.assert_array_equal(lean.dW, full.dW)
     np.testing.assert_array_equal(lean.db, full.db)
+
+
+@pytest.mark.parametrize("n, d, m", [(2, 1, 1), (3, 7, 5), (17, 13, 11), (100, 784, 50)])
+def test_split_kernels_match_reference(n, d, m, dtype, rng):
+    """The two-thread kernels: rows in halves, dx beside dW, dW as two half-batch sums."""
+    x = rng.standard_normal((n, d)).astype(dtype)
+    W, b = make_affine(rng, d, m, dtype)
+    dout = rng.standard_normal((n, m)).astype(dtype)
+    out = np.full((n, m), np.nan, dtype)
+    K.affine_forward_split(x, W, b, out)
+    assert_allclose_dtype(out, ref.affine_forward(x, W, b))
+    want_dx, want_dW, want_db = ref.affine_backward(x, W, dout)
+    dx, dW, db = (np.full_like(a, np.nan) for a in (x, W, b))
+    K.affine_backward_split(x, W, dout, dx, dW, db)
+    for got, want in zip((dx, dW, db), (want_dx, want_dW, want_db)):
+        assert_allclose_dtype(got, want)
+    dW, db = np.full_like(W, np.nan), np.full_like(b, np.nan)
+    K.affine_param_grads_split(x, dout, dW, db, np.full_like(W, np.nan))
+    assert_allclose_dtype(dW, want_dW)
+    assert_allclose_dtype(db, want_db)
+
+
+@pytest.mark.parametrize("input_grad", [True, False])
+def test_layer_split_path_matches_serial_path(monkeypatch, input_grad, dtype, rng):
+    """Above SPLIT_WORK_LIMIT the layer runs the split kernels: same results as the one-thread path."""
+    import fastnn.layers.dense as dense_layers
+
+    x = rng.standard_normal((9, 12)).astype(dtype)
+    W, b = make_affine(rng, 12, 5, dtype)
+    dout = rng.standard_normal((9, 5)).astype(dtype)
+    results = []
+    for limit in (10**18, 1):
+        monkeypatch.setattr(dense_layers, "SPLIT_WORK_LIMIT", limit)
+        layer = Affine(W, b)
+        layer.input_grad = input_grad
+        out = layer.forward(x)
+        dx = layer.backward(dout)
+        results.append((out, dx, layer.dW, layer.db))
+    assert (results[1][1] is None) == (not input_grad)
+    for serial, split in zip(*results):
+        if serial is not None:
+            assert_allclose_dtype(split, serial)
+    np.testing.assert_array_equal(results[1][0], results[0][0])  # rows computed alike: bit-identical

@@ -18,6 +18,21 @@ from .base import Layer
 
 _FLOAT32, _FLOAT64 = FLOAT_DTYPES
 
+#: A product of at least this many multiply-adds times the itemsize runs as the
+#: kernels' two-thread ``*_split`` version (see ``fastnn.kernels.dense``).
+#: Measured on the 2-core machine, whole training steps interleaved: the
+#: SimpleConvNet step (its (100, 4320)x(4320, 100) Affine, 173e6 in float32)
+#: 17-22% faster; MultiLayerNetExtend's (100, 784)x(784, 100) (31e6 float32,
+#: 63e6 float64) no faster and TwoLayerNet's (100, 784)x(784, 50) float64
+#: (31e6) 20% slower: there waking numba's second thread (20-50 us with
+#: OMP_WAIT_POLICY=PASSIVE) eats the gain.
+SPLIT_WORK_LIMIT = 100_000_000
+
+
+def _split_pays(n, d, m, dtype) -> bool:
+    """Whether an (n, d) x (d, m) product is large enough for the two-thread kernels."""
+    return n >= 2 and n * d * m * dtype.itemsize >= SPLIT_WORK_LIMIT
+
 
 def _as_operand(v, name):
     """A number or array for MulLayer/AddLayer: numbers stay numbers, lists become arrays."""
@@ -123,6 +138,7 @@ class Affine(Layer):
         self.original_x_shape = None
         self.dW = None
         self.db = None
+        self._dW_half = None  # scratch of affine_param_grads_split, reused while W's shape holds
 
     def _contiguous_params(self):
         """W and b, C-contiguous, re-checked: a user may have rebound ``layer.W`` / ``layer.b`` since __init__."""
@@ -150,7 +166,8 @@ class Affine(Layer):
             raise ValueError(f"x must have {D} features per sample (W has shape {self.W.shape}), "
                              f"got shape {x.shape}")
         out = np.empty((x2.shape[0], M), dtype=W.dtype)
-        KD.affine_forward(x2, W, b, out)
+        forward = KD.affine_forward_split if _split_pays(x2.shape[0], D, M, W.dtype) else KD.affine_forward
+        forward(x2, W, b, out)
         self.original_x_shape = x.shape
         self.x = x2
         return out
@@ -164,12 +181,19 @@ class Affine(Layer):
         dout = self._check_dout(dout, (self.x.shape[0], W.shape[1]), W.dtype)
         dW = np.empty(W.shape, dtype=W.dtype)
         db = np.empty(W.shape[1], dtype=W.dtype)
+        split = _split_pays(self.x.shape[0], W.shape[0], W.shape[1], W.dtype)
         if not self.input_grad:
-            KD.affine_param_grads(self.x, dout, dW, db)
+            if split:
+                half = self._dW_half
+                if half is None or half.shape != W.shape or half.dtype != W.dtype:
+                    half = self._dW_half = np.empty_like(dW)
+                KD.affine_param_grads_split(self.x, dout, dW, db, half)
+            else:
+                KD.affine_param_grads(self.x, dout, dW, db)
             self.dW, self.db = dW, db
             return None
         dx = np.empty(self.x.shape, dtype=W.dtype)
-        KD.affine_backward(self.x, W, dout, dx, dW, db)
+        (KD.affine_backward_split if split else KD.affine_backward)(self.x, W, dout, dx, dW, db)
         self.dW, self.db = dW, db
         return dx.reshape(self.original_x_shape)
 
