@@ -37,6 +37,7 @@ from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
+from ._threads import ELEMENTWISE_WORK_LIMIT, serial_if_small
 from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
 from .kernels import optim as K
 
@@ -62,6 +63,21 @@ class _Hyper:
 def _is_real_number(x) -> bool:
     return (isinstance(x, (numbers.Real, np.floating, np.integer))
             and not isinstance(x, (bool, np.bool_)))
+
+
+def _run_updates(step, calls) -> None:
+    """``step(*args)`` for each ``args`` in ``calls`` (flat parameter first): the small parameters
+    on one thread, then each large one (``ELEMENTWISE_WORK_LIMIT`` elements or more) on all of
+    numba's threads. The kernels are element-wise, so the order does not change any result."""
+    large = []
+    with serial_if_small(0):
+        for args in calls:
+            if args[0].size >= ELEMENTWISE_WORK_LIMIT:
+                large.append(args)
+            else:
+                step(*args)
+    for args in large:
+        step(*args)
 
 
 class Optimizer:
@@ -96,9 +112,8 @@ class Optimizer:
             flat_grads = self._check_against_plan(plan, params, grads)
             if flat_grads is not None:  # the same parameters as last time, every check passed
                 self._begin_step()
-                step = self._step
-                for (_, _, _, _, flat_param, _, flat_states), flat_grad in zip(plan, flat_grads):
-                    step(flat_param, flat_grad, *flat_states)
+                _run_updates(self._step, [(flat_param, flat_grad, *flat_states) for
+                                          (_, _, _, _, flat_param, _, flat_states), flat_grad in zip(plan, flat_grads)])
                 return
         jobs = self._prepare(params, grads)
         self._plan = None
@@ -107,14 +122,14 @@ class Optimizer:
             states = [self._state_for(s, key, grad.shape, grad.dtype) for s in self.state_names]
             flat_states = [st.reshape(-1) for st in states]
             if mode == "inplace":
-                self._step(param.reshape(-1), grad.reshape(-1), *flat_states)
+                _run_updates(self._step, [(param.reshape(-1), grad.reshape(-1), *flat_states)])
             elif mode == "copy":  # strided view: run on a contiguous copy, write it back
                 work = np.ascontiguousarray(param)
-                self._step(work.reshape(-1), grad.reshape(-1), *flat_states)
+                _run_updates(self._step, [(work.reshape(-1), grad.reshape(-1), *flat_states)])
                 param[...] = work
             else:  # a plain number: update a 0-d copy, rebind the entry to a number of the same type
                 work = np.array(param, dtype=grad.dtype)
-                self._step(work.reshape(-1), grad.reshape(-1), *flat_states)
+                _run_updates(self._step, [(work.reshape(-1), grad.reshape(-1), *flat_states)])
                 params[key] = work.dtype.type(work) if isinstance(param, np.generic) else float(work)
         if isinstance(params, dict) and all(mode == "inplace" for *_, mode in jobs):
             self._plan = self._make_plan(jobs)

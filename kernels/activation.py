@@ -3,35 +3,40 @@
 All kernels take 1-D C-contiguous arrays (the caller passes ``arr.ravel()``
 of a contiguous array, so one compiled version serves every rank) of a single
 float dtype, float32 or float64, and write into ``out``.
+
+Each loop is a ``prange`` over the elements, spread over numba's threads;
+the layers run arrays under ``fastnn._threads.ELEMENTWISE_WORK_LIMIT``
+elements on one thread, where waking the others costs more than it gives.
+Element-wise, so the result does not depend on the thread count.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def relu_forward(x, out, mask):
     """out = max(x, 0); mask[i] = x[i] > 0 (kept for the backward pass). Shapes (n,)."""
     zero = x.dtype.type(0)
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         pos = v > zero
         mask[i] = pos
         out[i] = v if pos else zero
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def relu_backward(dout, mask, dx):
     """dx = dout where the forward input was > 0, else 0. Shapes (n,)."""
     zero = dout.dtype.type(0)
-    for i in range(dout.size):
+    for i in prange(dout.size):
         dx[i] = dout[i] if mask[i] else zero
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def sigmoid_forward(x, out):
     """out = 1 / (1 + exp(-x)), evaluated so that it never overflows. Shapes (n,)."""
     one = x.dtype.type(1)
-    for i in range(x.size):
+    for i in prange(x.size):
         v = x[i]
         if v >= 0:
             out[i] = one / (one + np.exp(-v))
@@ -40,9 +45,9 @@ def sigmoid_forward(x, out):
             out[i] = e / (one + e)
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def sigmoid_backward(dout, y, dx):
     """dx = dout * y * (1 - y), with y the forward output. Shapes (n,)."""
     one = y.dtype.type(1)
-    for i in range(y.size):
+    for i in prange(y.size):
         dx[i] = dout[i] * (one - y[i]) * y[i]

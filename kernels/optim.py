@@ -11,6 +11,10 @@ one compiled version serves every shape). ``param`` and the state arrays are
 updated in place; ``grad`` is only read (it may even be ``param`` itself:
 each element's gradient is read before that element is written).
 
+Each loop is a ``prange`` over the elements, spread over numba's threads
+(the optimizer runs parameters under ``ELEMENTWISE_WORK_LIMIT`` elements on
+one thread); element-wise, so the result does not depend on the thread count.
+
 Scalars: the hyperparameters are Python floats (float64), as the book keeps
 them. Each kernel derives its coefficients from them in float64 *once*,
 before the loop (so ``1 - beta2`` is exact to float64 and not
@@ -42,33 +46,33 @@ The rules, exactly in the book's order of operations (common/optimizer.py):
              lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t) for step t.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 EPS = 1e-7
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def sgd_update(param, grad, lr):
     """param -= lr * grad, in place. Shapes (n,)."""
     step = param.dtype.type(lr)
-    for i in range(param.size):
+    for i in prange(param.size):
         param[i] -= step * grad[i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def momentum_update(param, grad, v, lr, momentum):
     """v = momentum * v - lr * grad; param += v. In place; shapes (n,)."""
     dt = param.dtype.type
     mu = dt(momentum)
     step = dt(lr)
-    for i in range(param.size):
+    for i in prange(param.size):
         g = grad[i]
         vi = mu * v[i] - step * g
         v[i] = vi
         param[i] += vi
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def nesterov_update(param, grad, v, lr, momentum):
     """param += momentum² v_old - (1 + momentum) lr grad; then v = momentum v_old - lr grad.
 
@@ -79,27 +83,27 @@ def nesterov_update(param, grad, v, lr, momentum):
     step = dt(lr)
     mu2 = dt(momentum * momentum)
     gstep = dt((1.0 + momentum) * lr)
-    for i in range(param.size):
+    for i in prange(param.size):
         g = grad[i]
         vi = v[i]
         param[i] = (param[i] + mu2 * vi) - gstep * g
         v[i] = mu * vi - step * g
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def adagrad_update(param, grad, h, lr):
     """h += grad²; param -= lr * grad / (sqrt(h) + 1e-7). In place; shapes (n,)."""
     dt = param.dtype.type
     step = dt(lr)
     eps = dt(EPS)
-    for i in range(param.size):
+    for i in prange(param.size):
         g = grad[i]
         hi = h[i] + g * g
         h[i] = hi
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def rmsprop_update(param, grad, h, lr, decay_rate):
     """h = decay_rate h + (1 - decay_rate) grad²; param -= lr grad / (sqrt(h) + 1e-7).
 
@@ -110,7 +114,7 @@ def rmsprop_update(param, grad, h, lr, decay_rate):
     keep = dt(decay_rate)
     gain = dt(1.0 - decay_rate)
     eps = dt(EPS)
-    for i in range(param.size):
+    for i in prange(param.size):
         g = grad[i]
         hi = h[i] * keep
         hi += gain * g * g
@@ -118,7 +122,7 @@ def rmsprop_update(param, grad, h, lr, decay_rate):
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(parallel=True, cache=True, error_model="numpy")
 def adam_update(param, grad, m, v, lr_t, beta1, beta2):
     """m += (1-beta1)(grad - m); v += (1-beta2)(grad² - v); param -= lr_t m / (sqrt(v) + 1e-7).
 
@@ -130,7 +134,7 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2):
     gain1 = dt(1.0 - beta1)
     gain2 = dt(1.0 - beta2)
     eps = dt(EPS)
-    for i in range(param.size):
+    for i in prange(param.size):
         g = grad[i]
         mi = m[i]
         mi += gain1 * (g - mi)

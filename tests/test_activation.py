@@ -6,7 +6,8 @@ from fastnn import reference as ref
 from fastnn.layers import Relu, Sigmoid
 from fastnn.testing import assert_allclose_dtype, layer_gradient_errors
 
-SHAPES = [(1, 1), (1, 7), (5, 3), (3, 4, 5), (2, 3, 4, 5), (17,)]
+# (3, 300, 300) is above ELEMENTWISE_WORK_LIMIT: the kernels run on all threads.
+SHAPES = [(1, 1), (1, 7), (5, 3), (3, 4, 5), (2, 3, 4, 5), (17,), (3, 300, 300)]
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -462,3 +462,19 @@ def test_star_import_brings_np_and_the_classes():
     assert ns["np"] is np
     for name in ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"):
         assert name in ns
+
+
+@pytest.mark.parametrize("cls,kw", CASES, ids=CASE_IDS)
+def test_large_and_small_params_together_follow_hand_rules(cls, kw, dtype, rng):
+    """A parameter above ELEMENTWISE_WORK_LIMIT updates on all threads, the small ones on one: same rules."""
+    from fastnn._threads import ELEMENTWISE_WORK_LIMIT
+
+    params = {"W": rng.standard_normal((ELEMENTWISE_WORK_LIMIT // 100 + 7, 100)).astype(dtype),
+              "b": rng.standard_normal((5,)).astype(dtype)}
+    steps = [{k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()} for _ in range(3)]
+    expected = run_hand(cls, kw, params, steps)
+    opt = cls(**kw)
+    for grads, want in zip(steps, expected):
+        opt.update(params, grads)
+        for k in params:
+            assert_allclose_dtype(params[k], want[k], dtype, err_msg=f"{cls.__name__} {k}")

@@ -1,6 +1,7 @@
 """Activation layers: Relu and Sigmoid on numba kernels."""
 import numpy as np
 
+from .._threads import ELEMENTWISE_WORK_LIMIT, serial_if_small
 from ..kernels import activation as K
 from .base import Layer
 
@@ -19,14 +20,16 @@ class Relu(Layer):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
         self.mask = np.empty(x.shape, dtype=np.bool_)
-        K.relu_forward(x.ravel(), out.ravel(), self.mask.ravel())
+        with serial_if_small(x.size, ELEMENTWISE_WORK_LIMIT):
+            K.relu_forward(x.ravel(), out.ravel(), self.mask.ravel())
         self._shape, self._dtype = x.shape, x.dtype
         return out
 
     def backward(self, dout):
         dout = self._check_dout(dout, self._shape, self._dtype)
         dx = np.empty_like(dout)
-        K.relu_backward(dout.ravel(), self.mask.ravel(), dx.ravel())
+        with serial_if_small(dout.size, ELEMENTWISE_WORK_LIMIT):
+            K.relu_backward(dout.ravel(), self.mask.ravel(), dx.ravel())
         return dx
 
 
@@ -39,7 +42,8 @@ class Sigmoid(Layer):
     def forward(self, x):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        K.sigmoid_forward(x.ravel(), out.ravel())
+        with serial_if_small(x.size, ELEMENTWISE_WORK_LIMIT):
+            K.sigmoid_forward(x.ravel(), out.ravel())
         self.out = out
         return out
 
@@ -48,5 +52,6 @@ class Sigmoid(Layer):
             raise RuntimeError("Sigmoid.backward called before forward")
         dout = self._check_dout(dout, self.out.shape, self.out.dtype)
         dx = np.empty_like(dout)
-        K.sigmoid_backward(dout.ravel(), self.out.ravel(), dx.ravel())
+        with serial_if_small(dout.size, ELEMENTWISE_WORK_LIMIT):
+            K.sigmoid_backward(dout.ravel(), self.out.ravel(), dx.ravel())
         return dx
