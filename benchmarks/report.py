@@ -163,8 +163,15 @@ def gemm_rate(np, dtype, rounds):
 #: OpenMP workers spin too) are asleep before the next one starts.
 SETTLE_S = 0.2
 
+#: Length of each timed sample. Training runs steps back to back; the first
+#: steps after another implementation ran (its data in the caches, its threads
+#: just gone to sleep) are slower. Measured here, SimpleConvNet float32
+#: interleaved with PyTorch and np.dot: fastnn 18.0 ms a step in 0.1 s
+#: samples, 15.8 ms in 0.4 s samples (PyTorch 30.4 / 32.0 ms).
+MIN_SAMPLE_S = 0.4
 
-def measure_config(subjects, rounds, min_sample=0.1, settle=SETTLE_S, before=None):
+
+def measure_config(subjects, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S, before=None):
     """Interleaved timing; returns the median seconds per call of each subject.
 
     Per round, each subject in turn (the order rotates) settles, runs one
@@ -271,7 +278,7 @@ def main(argv=None):
     print("- " + ", ".join(f"{peak_name[dt]} (np.dot 1024³) {peak[dt]:.1f} GFLOP/s" for dt in args.dtypes)
           + " at start; each row's % and floor use np.dot timed in that row's own rounds")
     print(f"- one training step = forward, backward, Adam update; median of {args.rounds} interleaved rounds "
-          "(each: one untimed step, then >= 0.1 s of steps), ms")
+          f"(each: one untimed step, then >= {MIN_SAMPLE_S} s of steps), ms")
     print()
     head = ["net", "batch", "dtype"] + [f"{i} ms" for i in impls]
     if "fastnn" in impls:
