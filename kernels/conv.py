@@ -31,7 +31,7 @@ bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
 ``FW <= W + 2*pad``, ``stride >= 1``, ``pad >= 0``.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uintp
 
 
 @njit(cache=True)
@@ -122,58 +122,83 @@ def col2im(col, fh, fw, stride, pad, oh_n, ow_n, dx):
 
 @njit(cache=True)
 def _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, m):
-    """Write image ``x[n]``'s column block into ``cols[m]`` (see ``im2col_images``)."""
+    """Write image ``x[n]``'s column block into ``cols[m]`` (see ``im2col_images``).
+
+    Works on the flat arrays with unsigned offsets: with signed indices numba
+    adds a negative-index wrap-around test to every access, which kept LLVM
+    from vectorising the row copies (measured, one thread, float32,
+    DeepConvNet's 16-channel 28x28 layer at batch 32: 4.3 -> 2.7 ms; the
+    SimpleConvNet layer at batch 100: 1.5 -> 0.43 ms; same bits).
+    """
     _, n_ch, h, w = x.shape
+    k_rows = cols.shape[1]
+    n_pos = oh_n * ow_n
     k_size = n_ch * fh * fw
+    src = x.reshape(-1)
+    dst = cols.reshape(-1)  # reshape, not ravel: it refuses (rather than copies) a non-contiguous array
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
     for c in range(n_ch):
+        plane = ((n * n_ch + c) * h) * w
         for i in range(fh):
             ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
             for j in range(fw):
                 xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
-                row = cols[m, (c * fh + i) * fw + j]
-                x0 = j - pad
+                row = (m * k_rows + (c * fh + i) * fw + j) * n_pos
                 for oh in range(oh_n):
-                    off = oh * ow_n
+                    out = uintp(row + oh * ow_n)
                     if oh < ylo or oh >= yhi:
                         for ow in range(ow_n):
-                            row[off + ow] = zero
+                            dst[out + uintp(ow)] = zero
                         continue
-                    src = x[n, c, oh * stride + i - pad]
+                    start = plane + (oh * stride + i - pad) * w + j - pad  # input offset of ow = 0
                     for ow in range(xlo):
-                        row[off + ow] = zero
-                    for ow in range(xlo, xhi):
-                        row[off + ow] = src[ow * stride + x0]
+                        dst[out + uintp(ow)] = zero
+                    if stride == 1:
+                        for ow in range(xlo, xhi):
+                            dst[out + uintp(ow)] = src[uintp(start + ow)]
+                    else:
+                        for ow in range(xlo, xhi):
+                            dst[out + uintp(ow)] = src[uintp(start + ow * stride)]
                     for ow in range(xhi, ow_n):
-                        row[off + ow] = zero
-    for k in range(k_size, cols.shape[1]):
-        row = cols[m, k]
-        for p in range(oh_n * ow_n):
-            row[p] = one
+                        dst[out + uintp(ow)] = zero
+    for k in range(k_size, k_rows):
+        row = uintp((m * k_rows + k) * n_pos)
+        for p in range(n_pos):
+            dst[row + uintp(p)] = one
 
 
 @njit(cache=True)
 def _col2im_image(cols, m, fh, fw, stride, pad, oh_n, ow_n, dx, n):
-    """Fold ``cols[m]`` into ``dx[n]``, overwriting it (see ``col2im_images``)."""
+    """Fold ``cols[m]`` into ``dx[n]``, overwriting it (see ``col2im_images``).
+
+    Flat arrays and unsigned offsets, as ``_im2col_image`` (measured, one
+    thread, float32, the same layers: 3.8 -> 1.8 ms and 1.6 -> 0.28 ms).
+    """
     _, n_ch, h, w = dx.shape
+    k_rows = cols.shape[1]
+    n_pos = oh_n * ow_n
+    src = cols.reshape(-1)
+    dst = dx.reshape(-1)
     zero = dx.dtype.type(0)
     for c in range(n_ch):
-        plane = dx[n, c]
-        for y in range(h):
-            for xx in range(w):
-                plane[y, xx] = zero
+        plane = ((n * n_ch + c) * h) * w
+        for q in range(h * w):
+            dst[uintp(plane + q)] = zero
         for i in range(fh):
             ylo, yhi = _valid_range(oh_n, h, i - pad, stride)
             for j in range(fw):
                 xlo, xhi = _valid_range(ow_n, w, j - pad, stride)
-                row = cols[m, (c * fh + i) * fw + j]
-                x0 = j - pad
+                row = (m * k_rows + (c * fh + i) * fw + j) * n_pos
                 for oh in range(ylo, yhi):
-                    off = oh * ow_n
-                    dst = plane[oh * stride + i - pad]
-                    for ow in range(xlo, xhi):
-                        dst[ow * stride + x0] += row[off + ow]
+                    inp = uintp(row + oh * ow_n)
+                    start = plane + (oh * stride + i - pad) * w + j - pad  # dx offset of ow = 0
+                    if stride == 1:
+                        for ow in range(xlo, xhi):
+                            dst[uintp(start + ow)] += src[inp + uintp(ow)]
+                    else:
+                        for ow in range(xlo, xhi):
+                            dst[uintp(start + ow * stride)] += src[inp + uintp(ow)]
 
 
 @njit(nogil=True, cache=True)
