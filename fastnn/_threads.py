@@ -32,7 +32,7 @@ import os
 from contextlib import contextmanager
 
 __all__ = ["set_num_threads", "get_num_threads", "serial_if_small", "apply_thread_policy",
-           "ELEMENTWISE_WORK_LIMIT"]
+           "ELEMENTWISE_WORK_LIMIT", "elementwise_kernel"]
 
 BLAS_THREADS_ENV = "FASTNN_BLAS_THREADS"
 
@@ -104,13 +104,20 @@ def get_num_threads() -> dict:
 #: Below this many array elements of work, a parallel kernel runs on one thread.
 SERIAL_WORK_LIMIT = 1 << 15
 
-#: The same limit for element-wise kernels (activations, optimizer updates),
-#: whose work per element is a few instructions. Measured on the 2-core
+#: Where element-wise kernels (activations, optimizer updates), a few
+#: instructions an element, switch to their parallel builds. Measured on the 2-core
 #: machine, one thread -> two: 432,000 elements ReLU forward float32 69 ->
 #: 76 us, float64 138 -> 107 us, Adam float32 207 -> 129 us; 1,728,000
 #: elements ReLU forward float32 504 -> 358 us, Adam 2.3 -> 0.85 ms;
 #: 100,000 elements ReLU 16 -> 31 us.
 ELEMENTWISE_WORK_LIMIT = 1 << 18
+
+
+def elementwise_kernel(module, name: str, size: int):
+    """``module.<name>``, or from ``ELEMENTWISE_WORK_LIMIT`` elements on its parallel build
+    ``module.<name>_parallel`` (see ``fastnn.kernels._twins``: even on one thread a parallel
+    build costs 2-10x a serial one's call on a small array)."""
+    return getattr(module, name + "_parallel" if size >= ELEMENTWISE_WORK_LIMIT else name)
 
 
 @contextmanager

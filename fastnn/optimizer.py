@@ -37,7 +37,7 @@ from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
-from ._threads import ELEMENTWISE_WORK_LIMIT, serial_if_small
+from ._threads import elementwise_kernel
 from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
 from .kernels import optim as K
 
@@ -63,21 +63,6 @@ class _Hyper:
 def _is_real_number(x) -> bool:
     return (isinstance(x, (numbers.Real, np.floating, np.integer))
             and not isinstance(x, (bool, np.bool_)))
-
-
-def _run_updates(step, calls) -> None:
-    """``step(*args)`` for each ``args`` in ``calls`` (flat parameter first): the small parameters
-    on one thread, then each large one (``ELEMENTWISE_WORK_LIMIT`` elements or more) on all of
-    numba's threads. The kernels are element-wise, so the order does not change any result."""
-    large = []
-    with serial_if_small(0):
-        for args in calls:
-            if args[0].size >= ELEMENTWISE_WORK_LIMIT:
-                large.append(args)
-            else:
-                step(*args)
-    for args in large:
-        step(*args)
 
 
 class Optimizer:
@@ -112,8 +97,9 @@ class Optimizer:
             flat_grads = self._check_against_plan(plan, params, grads)
             if flat_grads is not None:  # the same parameters as last time, every check passed
                 self._begin_step()
-                _run_updates(self._step, [(flat_param, flat_grad, *flat_states) for
-                                          (_, _, _, _, flat_param, _, flat_states), flat_grad in zip(plan, flat_grads)])
+                step = self._step
+                for (_, _, _, _, flat_param, _, flat_states), flat_grad in zip(plan, flat_grads):
+                    step(flat_param, flat_grad, *flat_states)
                 return
         jobs = self._prepare(params, grads)
         self._plan = None
@@ -122,14 +108,14 @@ class Optimizer:
             states = [self._state_for(s, key, grad.shape, grad.dtype) for s in self.state_names]
             flat_states = [st.reshape(-1) for st in states]
             if mode == "inplace":
-                _run_updates(self._step, [(param.reshape(-1), grad.reshape(-1), *flat_states)])
+                self._step(param.reshape(-1), grad.reshape(-1), *flat_states)
             elif mode == "copy":  # strided view: run on a contiguous copy, write it back
                 work = np.ascontiguousarray(param)
-                _run_updates(self._step, [(work.reshape(-1), grad.reshape(-1), *flat_states)])
+                self._step(work.reshape(-1), grad.reshape(-1), *flat_states)
                 param[...] = work
             else:  # a plain number: update a 0-d copy, rebind the entry to a number of the same type
                 work = np.array(param, dtype=grad.dtype)
-                _run_updates(self._step, [(work.reshape(-1), grad.reshape(-1), *flat_states)])
+                self._step(work.reshape(-1), grad.reshape(-1), *flat_states)
                 params[key] = work.dtype.type(work) if isinstance(param, np.generic) else float(work)
         if isinstance(params, dict) and all(mode == "inplace" for *_, mode in jobs):
             self._plan = self._make_plan(jobs)
@@ -310,7 +296,7 @@ class SGD(Optimizer):
         super().__init__()
 
     def _step(self, param, grad):
-        K.sgd_update(param, grad, self.lr)
+        elementwise_kernel(K, "sgd_update", param.size)(param, grad, self.lr)
 
 
 class Momentum(Optimizer):
@@ -325,7 +311,7 @@ class Momentum(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        K.momentum_update(param, grad, v, self.lr, self.momentum)
+        elementwise_kernel(K, "momentum_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class Nesterov(Optimizer):
@@ -344,7 +330,7 @@ class Nesterov(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        K.nesterov_update(param, grad, v, self.lr, self.momentum)
+        elementwise_kernel(K, "nesterov_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class AdaGrad(Optimizer):
@@ -357,7 +343,7 @@ class AdaGrad(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        K.adagrad_update(param, grad, h, self.lr)
+        elementwise_kernel(K, "adagrad_update", param.size)(param, grad, h, self.lr)
 
 
 class RMSprop(Optimizer):
@@ -372,7 +358,7 @@ class RMSprop(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        K.rmsprop_update(param, grad, h, self.lr, self.decay_rate)
+        elementwise_kernel(K, "rmsprop_update", param.size)(param, grad, h, self.lr, self.decay_rate)
 
 
 class Adam(Optimizer):
@@ -404,7 +390,7 @@ class Adam(Optimizer):
         self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
 
     def _step(self, param, grad, m, v):
-        K.adam_update(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
+        elementwise_kernel(K, "adam_update", param.size)(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
 
     def state_dict(self) -> dict:
         out = super().state_dict()

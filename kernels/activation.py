@@ -4,16 +4,18 @@ All kernels take 1-D C-contiguous arrays (the caller passes ``arr.ravel()``
 of a contiguous array, so one compiled version serves every rank) of a single
 float dtype, float32 or float64, and write into ``out``.
 
-Each loop is a ``prange`` over the elements, spread over numba's threads;
-the layers run arrays under ``fastnn._threads.ELEMENTWISE_WORK_LIMIT``
-elements on one thread, where waking the others costs more than it gives.
-Element-wise, so the result does not depend on the thread count.
+Each kernel is built twice (``fastnn.kernels._twins``): ``name``, serial,
+and ``name_parallel``, its loop spread over numba's threads; the layers take
+the parallel build from ``fastnn._threads.ELEMENTWISE_WORK_LIMIT`` elements
+on. Element-wise, so the result does not depend on the build or the thread
+count.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._twins import serial_and_parallel
 
 
-@njit(parallel=True, cache=True)
 def relu_forward(x, out, mask):
     """out = max(x, 0); mask[i] = x[i] > 0 (kept for the backward pass). Shapes (n,)."""
     zero = x.dtype.type(0)
@@ -24,7 +26,6 @@ def relu_forward(x, out, mask):
         out[i] = v if pos else zero
 
 
-@njit(parallel=True, cache=True)
 def relu_backward(dout, mask, dx):
     """dx = dout where the forward input was > 0, else 0. Shapes (n,)."""
     zero = dout.dtype.type(0)
@@ -32,7 +33,6 @@ def relu_backward(dout, mask, dx):
         dx[i] = dout[i] if mask[i] else zero
 
 
-@njit(parallel=True, cache=True)
 def sigmoid_forward(x, out):
     """out = 1 / (1 + exp(-x)), evaluated so that it never overflows. Shapes (n,)."""
     one = x.dtype.type(1)
@@ -45,9 +45,14 @@ def sigmoid_forward(x, out):
             out[i] = e / (one + e)
 
 
-@njit(parallel=True, cache=True)
 def sigmoid_backward(dout, y, dx):
     """dx = dout * y * (1 - y), with y the forward output. Shapes (n,)."""
     one = y.dtype.type(1)
     for i in prange(y.size):
         dx[i] = dout[i] * (one - y[i]) * y[i]
+
+
+relu_forward, relu_forward_parallel = serial_and_parallel(relu_forward)
+relu_backward, relu_backward_parallel = serial_and_parallel(relu_backward)
+sigmoid_forward, sigmoid_forward_parallel = serial_and_parallel(sigmoid_forward)
+sigmoid_backward, sigmoid_backward_parallel = serial_and_parallel(sigmoid_backward)

@@ -11,9 +11,10 @@ one compiled version serves every shape). ``param`` and the state arrays are
 updated in place; ``grad`` is only read (it may even be ``param`` itself:
 each element's gradient is read before that element is written).
 
-Each loop is a ``prange`` over the elements, spread over numba's threads
-(the optimizer runs parameters under ``ELEMENTWISE_WORK_LIMIT`` elements on
-one thread); element-wise, so the result does not depend on the thread count.
+Each kernel is built twice (``fastnn.kernels._twins``): ``name``, serial,
+and ``name_parallel``, its loop spread over numba's threads, which the
+optimizers take from ``ELEMENTWISE_WORK_LIMIT`` elements on; element-wise,
+so the result does not depend on the build or the thread count.
 
 Scalars: the hyperparameters are Python floats (float64), as the book keeps
 them. Each kernel derives its coefficients from them in float64 *once*,
@@ -46,12 +47,13 @@ The rules, exactly in the book's order of operations (common/optimizer.py):
              lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t) for step t.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._twins import serial_and_parallel
 
 EPS = 1e-7
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def sgd_update(param, grad, lr):
     """param -= lr * grad, in place. Shapes (n,)."""
     step = param.dtype.type(lr)
@@ -59,7 +61,6 @@ def sgd_update(param, grad, lr):
         param[i] -= step * grad[i]
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def momentum_update(param, grad, v, lr, momentum):
     """v = momentum * v - lr * grad; param += v. In place; shapes (n,)."""
     dt = param.dtype.type
@@ -72,7 +73,6 @@ def momentum_update(param, grad, v, lr, momentum):
         param[i] += vi
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def nesterov_update(param, grad, v, lr, momentum):
     """param += momentum² v_old - (1 + momentum) lr grad; then v = momentum v_old - lr grad.
 
@@ -90,7 +90,6 @@ def nesterov_update(param, grad, v, lr, momentum):
         v[i] = mu * vi - step * g
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def adagrad_update(param, grad, h, lr):
     """h += grad²; param -= lr * grad / (sqrt(h) + 1e-7). In place; shapes (n,)."""
     dt = param.dtype.type
@@ -103,7 +102,6 @@ def adagrad_update(param, grad, h, lr):
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def rmsprop_update(param, grad, h, lr, decay_rate):
     """h = decay_rate h + (1 - decay_rate) grad²; param -= lr grad / (sqrt(h) + 1e-7).
 
@@ -122,7 +120,6 @@ def rmsprop_update(param, grad, h, lr, decay_rate):
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
 def adam_update(param, grad, m, v, lr_t, beta1, beta2):
     """m += (1-beta1)(grad - m); v += (1-beta2)(grad² - v); param -= lr_t m / (sqrt(v) + 1e-7).
 
@@ -143,3 +140,11 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2):
         m[i] = mi
         v[i] = vi
         param[i] -= step * mi / (np.sqrt(vi) + eps)
+
+
+sgd_update, sgd_update_parallel = serial_and_parallel(sgd_update, error_model="numpy")
+momentum_update, momentum_update_parallel = serial_and_parallel(momentum_update, error_model="numpy")
+nesterov_update, nesterov_update_parallel = serial_and_parallel(nesterov_update, error_model="numpy")
+adagrad_update, adagrad_update_parallel = serial_and_parallel(adagrad_update, error_model="numpy")
+rmsprop_update, rmsprop_update_parallel = serial_and_parallel(rmsprop_update, error_model="numpy")
+adam_update, adam_update_parallel = serial_and_parallel(adam_update, error_model="numpy")

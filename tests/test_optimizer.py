@@ -194,7 +194,8 @@ KERNEL_CASES = [
 
 @pytest.mark.parametrize("name,n_states,hyper", KERNEL_CASES, ids=[c[0] for c in KERNEL_CASES])
 @pytest.mark.parametrize("n", [1, 7, 1000])
-def test_kernel_matches_reference(name, n_states, hyper, n, dtype, rng):
+@pytest.mark.parametrize("build", ["", "_parallel"])
+def test_kernel_matches_reference(name, n_states, hyper, n, build, dtype, rng):
     p = rng.standard_normal(n).astype(dtype)
     g = rng.standard_normal(n).astype(dtype)
     states = [np.abs(rng.standard_normal(n)).astype(dtype) for _ in range(n_states)]
@@ -203,7 +204,7 @@ def test_kernel_matches_reference(name, n_states, hyper, n, dtype, rng):
     want = getattr(ref, name)(p, g, *states, *hyper)
     want = want if isinstance(want, tuple) else (want,)
     got = [p.copy()] + [s.copy() for s in states]
-    getattr(K, name)(*got[:1], g, *got[1:], *hyper)
+    getattr(K, name + build)(*got[:1], g, *got[1:], *hyper)
     for a, b in zip(got, want):
         assert_allclose_dtype(a, b, dtype, err_msg=name)
     assert g.dtype == dtype

@@ -1,7 +1,7 @@
 """Activation layers: Relu and Sigmoid on numba kernels."""
 import numpy as np
 
-from .._threads import ELEMENTWISE_WORK_LIMIT, serial_if_small
+from .._threads import elementwise_kernel
 from ..kernels import activation as K
 from .base import Layer
 
@@ -20,16 +20,14 @@ class Relu(Layer):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
         self.mask = np.empty(x.shape, dtype=np.bool_)
-        with serial_if_small(x.size, ELEMENTWISE_WORK_LIMIT):
-            K.relu_forward(x.ravel(), out.ravel(), self.mask.ravel())
+        elementwise_kernel(K, "relu_forward", x.size)(x.ravel(), out.ravel(), self.mask.ravel())
         self._shape, self._dtype = x.shape, x.dtype
         return out
 
     def backward(self, dout):
         dout = self._check_dout(dout, self._shape, self._dtype)
         dx = np.empty_like(dout)
-        with serial_if_small(dout.size, ELEMENTWISE_WORK_LIMIT):
-            K.relu_backward(dout.ravel(), self.mask.ravel(), dx.ravel())
+        elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), self.mask.ravel(), dx.ravel())
         return dx
 
 
@@ -42,8 +40,7 @@ class Sigmoid(Layer):
     def forward(self, x):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        with serial_if_small(x.size, ELEMENTWISE_WORK_LIMIT):
-            K.sigmoid_forward(x.ravel(), out.ravel())
+        elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
         self.out = out
         return out
 
@@ -52,6 +49,5 @@ class Sigmoid(Layer):
             raise RuntimeError("Sigmoid.backward called before forward")
         dout = self._check_dout(dout, self.out.shape, self.out.dtype)
         dx = np.empty_like(dout)
-        with serial_if_small(dout.size, ELEMENTWISE_WORK_LIMIT):
-            K.sigmoid_backward(dout.ravel(), self.out.ravel(), dx.ravel())
+        elementwise_kernel(K, "sigmoid_backward", dout.size)(dout.ravel(), self.out.ravel(), dx.ravel())
         return dx

@@ -1,0 +1,30 @@
+"""Compile one ``prange`` loop twice: a serial kernel and a parallel one.
+
+A ``parallel=True`` kernel costs a thread-team launch on every call, even on
+one thread: measured here, an element-wise loop over 5,000 float64 took 2 us
+compiled serial, 4 us parallel with numba set to one thread, 19-20 us with
+two threads or when the caller switches numba to one thread around the call
+(libgomp rebuilds its team). Small arrays (most parameters and activations
+of an MLP) must therefore go to a serial build of the same loop, large ones
+to the parallel build.
+
+``serial_and_parallel(func, **options)`` returns both: ``njit(cache=True)``
+of ``func`` (where ``prange`` is plain ``range``) and ``njit(parallel=True,
+cache=True)`` of a copy of ``func`` named ``<name>_parallel``. The copy has a
+name of its own because numba's disk cache is keyed by the function's
+qualified name and line: two builds of one function object would overwrite
+each other's cache entries.
+"""
+import types
+
+from numba import njit
+
+
+def serial_and_parallel(func, **options):
+    """(serial dispatcher, parallel dispatcher) of ``func``; ``options`` go to both ``njit`` calls."""
+    twin = types.FunctionType(func.__code__, func.__globals__, func.__name__ + "_parallel",
+                              func.__defaults__, func.__closure__)
+    twin.__qualname__ = func.__qualname__ + "_parallel"
+    twin.__doc__ = func.__doc__
+    twin.__module__ = func.__module__
+    return njit(cache=True, **options)(func), njit(parallel=True, cache=True, **options)(twin)
