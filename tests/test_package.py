@@ -39,13 +39,19 @@ def _decorator_name(dec):
 def test_kernel_modules_follow_the_rules(path):
     """numpy/numba imports only, cache=True everywhere, no boundscheck, no cross-module kernel calls."""
     tree = ast.parse(path.read_text())
+    # _twins.py builds kernels (it holds none, so no cached kernel can call into it): it may use
+    # the standard library's ``types``, and kernel modules may import its decorator factory.
+    allowed = {"numpy", "numba", "math"} | ({"types"} if path.name == "_twins.py" else set())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                assert alias.name.split(".")[0] in {"numpy", "numba", "math"}, alias.name
+                assert alias.name.split(".")[0] in allowed, alias.name
         elif isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module == "_twins":
+                assert [a.name for a in node.names] == ["serial_and_parallel"], path.name
+                continue
             assert node.level == 0, f"{path.name} imports from another kernels module (stale-cache trap)"
-            assert node.module.split(".")[0] in {"numpy", "numba", "math"}, node.module
+            assert node.module.split(".")[0] in allowed, node.module
         elif isinstance(node, ast.FunctionDef):
             for dec in node.decorator_list:
                 if _decorator_name(dec) == "njit":
