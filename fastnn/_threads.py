@@ -121,8 +121,8 @@ def elementwise_kernel(module, name: str, size: int):
 
 
 @contextmanager
-def serial_if_small(work: int, limit: int = SERIAL_WORK_LIMIT):
-    """Run the numba kernels inside on one thread when ``work`` (elements touched) is below ``limit``.
+def serial_if_small(work: int):
+    """Run the numba kernels inside on one thread when ``work`` (elements touched) is small.
 
     Waking numba's worker threads costs tens of microseconds on a quiet
     machine and up to a scheduler time slice (milliseconds) on a busy one,
@@ -130,7 +130,7 @@ def serial_if_small(work: int, limit: int = SERIAL_WORK_LIMIT):
     thread, 0.3-16 ms on two here). ``numba.set_num_threads`` is
     thread-local, so this does not affect other Python threads.
     """
-    if work >= limit:
+    if work >= SERIAL_WORK_LIMIT:
         yield
         return
     import numba

@@ -26,5 +26,4 @@ def serial_and_parallel(func, **options):
                               func.__defaults__, func.__closure__)
     twin.__qualname__ = func.__qualname__ + "_parallel"
     twin.__doc__ = func.__doc__
-    twin.__module__ = func.__module__
     return njit(cache=True, **options)(func), njit(parallel=True, cache=True, **options)(twin)

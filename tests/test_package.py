@@ -52,6 +52,8 @@ def test_kernel_modules_follow_the_rules(path):
                 continue
             assert node.level == 0, f"{path.name} imports from another kernels module (stale-cache trap)"
             assert node.module.split(".")[0] in allowed, node.module
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "serial_and_parallel":
+            assert "boundscheck" not in {k.arg for k in node.keywords}, "boundscheck in production code"
         elif isinstance(node, ast.FunctionDef):
             for dec in node.decorator_list:
                 if _decorator_name(dec) == "njit":
