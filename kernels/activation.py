@@ -52,7 +52,8 @@ def sigmoid_backward(dout, y, dx):
         dx[i] = dout[i] * (one - y[i]) * y[i]
 
 
-relu_forward, relu_forward_parallel = serial_and_parallel(relu_forward)
-relu_backward, relu_backward_parallel = serial_and_parallel(relu_backward)
+# nogil: the fused Convolution-Relu stage calls the serial builds from several threads at once
+relu_forward, relu_forward_parallel = serial_and_parallel(relu_forward, nogil=True)
+relu_backward, relu_backward_parallel = serial_and_parallel(relu_backward, nogil=True)
 sigmoid_forward, sigmoid_forward_parallel = serial_and_parallel(sigmoid_forward)
 sigmoid_backward, sigmoid_backward_parallel = serial_and_parallel(sigmoid_backward)

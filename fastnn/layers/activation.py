@@ -30,6 +30,11 @@ class Relu(Layer):
         elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), self.mask.ravel(), dx.ravel())
         return dx
 
+    def _forget(self):
+        """Drop the forward state (a fused stage ran in this layer's place): backward raises until a forward."""
+        self.mask = None
+        self._shape = self._dtype = None
+
 
 class Sigmoid(Layer):
     """Logistic sigmoid, y = 1 / (1 + exp(-x)); overflow-safe. Any shape, float32 or float64."""

@@ -118,6 +118,12 @@ class Pooling(Layer):
                 K.avg_pool_backward(dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
 
+    def _forget(self):
+        """Drop the forward state (a fused stage ran in this layer's place): backward raises until a forward."""
+        self.x = None
+        self._argmax = None
+        self._out_shape = None
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(pool_h={self.pool_h}, pool_w={self.pool_w}, "
                 f"stride={self.stride}, pad={self.pad}, mode={self.mode!r})")

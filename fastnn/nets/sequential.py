@@ -7,6 +7,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .._validate import as_float_array, as_labels, check_scalar
+from ..layers.fused import fuse_stages
 from ..gradient import numerical_gradient as _numerical_gradient
 from . import checkpoint
 
@@ -137,6 +138,13 @@ class Sequential:
         the layers' own, so updating them in place (as optimizers do) updates
         the net.
     dtype : the float dtype of the parameters (None for a net without any)
+    fuse : bool, default True
+        Run each Convolution → Relu (→ max Pooling) sequence of ``layers`` as
+        one fused stage (``fastnn.layers.fused``): the same results, bit for
+        bit, without writing the convolution's full-size output and
+        gradient. Those Relu and Pooling layers then keep no forward state
+        (no ``mask``, no ``argmax``); set ``fuse = False`` to run every
+        layer on its own.
 
     A layer may declare ``param_names``, ``state_names`` and
     ``takes_train_flg`` (see ``fastnn.layers.Layer``); a book-style layer
@@ -169,6 +177,8 @@ class Sequential:
         self.weight_decay_lambda = check_scalar(weight_decay_lambda, "weight_decay_lambda",
                                                 nonnegative=True)
         self._plan = [(layer, _wants_train_flg(layer)) for layer in self.layers.values()]
+        self._fused_plan = [(stage, _wants_train_flg(stage)) for stage in fuse_stages(self.layers.values())]
+        self.fuse = True
         # The book's names: (net key, layer name, layer, parameter name), in layer order.
         counts = {}
         self._param_index = []
@@ -223,6 +233,10 @@ class Sequential:
         return arch
 
     # -- forward ----------------------------------------------------------------------------
+    def _stages(self) -> list:
+        """(stage, takes train_flg) in order: the layers, fused where ``fuse`` says so."""
+        return self._fused_plan if self.fuse else self._plan
+
     def predict(self, x, train_flg=False):
         """Scores before the loss layer, shape (N, output_size); ``train_flg`` goes to Dropout/BatchNorm.
 
@@ -230,7 +244,7 @@ class Sequential:
         it is converted once to the net's dtype.
         """
         train_flg = bool(train_flg)
-        for layer, wants_flag in self._plan:
+        for layer, wants_flag in self._stages():
             x = layer.forward(x, train_flg) if wants_flag else layer.forward(x)
         return x
 
@@ -284,7 +298,7 @@ class Sequential:
         """
         self.last_layer.forward(self.predict(x, train_flg=True), t)  # the penalty's value is not needed
         dout = self.last_layer.backward(1)
-        first, *rest = self.layers.values()
+        first, *rest = (stage for stage, _ in self._stages())
         for layer in reversed(rest):
             dout = layer.backward(dout)
         _backward_without_input_grad(first, dout)
