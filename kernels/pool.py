@@ -18,43 +18,96 @@ scan made it three times slower; a net whose activations hold NaN has
 diverged anyway).
 Average pooling divides by PH*PW whatever the padding (padded cells count as
 0, PyTorch's ``count_include_pad=True``).
+
+Each pooling kernel is built twice (``fastnn.kernels._twins``): serial,
+and ``<name>_parallel`` over the planes; the Pooling layer takes the
+parallel build from ``fastnn._threads.ELEMENTWISE_WORK_LIMIT`` cells on.
+
+``relu_max_pool*`` are ReLU then max pooling in one pass, for the fused
+Convolution → Relu → Pooling stage (``fastnn.layers.fused``), which calls
+them on a few images at a time from threads of its own (serial, no GIL).
+Their output is max(0, window maximum) and their ``argmax`` the flat index
+of the window's first maximum where that maximum is positive, else -1
+("no gradient"): ``max_pool_backward`` skips negative indices, so it serves
+both. The results are bit-identical to ReLU then max pooling.
 """
 import numpy as np
 from numba import njit, prange
 
+from ._twins import serial_and_parallel
 
-@njit(parallel=True, cache=True)
+
+
+@njit(cache=True, inline="always")
+def _window_max(plane, i, j, ph, pw, stride, pad):
+    """(maximum, flat index y*W + x of its first occurrence) of window (i, j) of plane (H, W)."""
+    h, w = plane.shape
+    y0 = i * stride - pad
+    ya = max(y0, 0)
+    yb = min(y0 + ph, h)
+    x0 = j * stride - pad
+    xa = max(x0, 0)
+    xb = min(x0 + pw, w)
+    best = plane[ya, xa]
+    best_idx = ya * w + xa
+    for y in range(ya, yb):
+        row = plane[y]
+        for xx in range(xa, xb):
+            v = row[xx]
+            if v > best:
+                best = v
+                best_idx = y * w + xx
+    return best, best_idx
+
+
 def max_pool_forward(x, ph, pw, stride, pad, out, argmax):
     """out[p, i, j] = max of the window; argmax[p, i, j] = its flat index in plane p.
 
     x : (P, H, W); out : (P, OH, OW) same dtype; argmax : (P, OH, OW) int32 or int64.
     """
-    n_planes, h, w = x.shape
+    n_planes = x.shape[0]
     _, oh_n, ow_n = out.shape
     for p in prange(n_planes):
         plane = x[p]
         for i in range(oh_n):
-            y0 = i * stride - pad
-            ya = max(y0, 0)
-            yb = min(y0 + ph, h)
             for j in range(ow_n):
-                x0 = j * stride - pad
-                xa = max(x0, 0)
-                xb = min(x0 + pw, w)
-                best = plane[ya, xa]
-                best_idx = ya * w + xa
-                for y in range(ya, yb):
-                    row = plane[y]
-                    for xx in range(xa, xb):
-                        v = row[xx]
-                        if v > best:
-                            best = v
-                            best_idx = y * w + xx
-                out[p, i, j] = best
-                argmax[p, i, j] = best_idx
+                out[p, i, j], argmax[p, i, j] = _window_max(plane, i, j, ph, pw, stride, pad)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
+def relu_max_pool(x, ph, pw, stride, pad, out, argmax):
+    """``max_pool_forward`` of max(x, 0), argmax -1 where the window's maximum is <= 0 (see the module doc)."""
+    n_planes = x.shape[0]
+    _, oh_n, ow_n = out.shape
+    zero = x.dtype.type(0)
+    for p in range(n_planes):
+        plane = x[p]
+        for i in range(oh_n):
+            for j in range(ow_n):
+                best, best_idx = _window_max(plane, i, j, ph, pw, stride, pad)
+                alive = best > zero
+                out[p, i, j] = best if alive else zero
+                argmax[p, i, j] = best_idx if alive else -1
+
+
+@njit(cache=True, inline="always")
+def _max_2x2(r0, r1, j, zero, one, below):
+    """(maximum, offset of its first occurrence: 0, 1, W or W+1, as a float) of the 2x2 window
+    at columns 2j, 2j+1 of rows r0, r1; ``below`` is W in the rows' dtype."""
+    a = r0[2 * j]
+    b = r0[2 * j + 1]
+    c = r1[2 * j]
+    d = r1[2 * j + 1]
+    top = b > a
+    m_top = b if top else a
+    off_top = one if top else zero
+    bottom = d > c
+    m_bottom = d if bottom else c
+    off_bottom = below + one if bottom else below
+    low = m_bottom > m_top
+    return (m_bottom if low else m_top), (off_bottom if low else off_top)
+
+
 def max_pool_forward_2x2(x, out, argmax):
     """``max_pool_forward`` for the common case 2x2 windows, stride 2, no padding.
 
@@ -80,24 +133,41 @@ def max_pool_forward_2x2(x, out, argmax):
             arow = argmax[p, i]
             base = 2 * i * w
             for j in range(ow_n):
-                a = r0[2 * j]
-                b = r0[2 * j + 1]
-                c = r1[2 * j]
-                d = r1[2 * j + 1]
-                top = b > a
-                m_top = b if top else a
-                off_top = one if top else zero
-                bottom = d > c
-                m_bottom = d if bottom else c
-                off_bottom = below + one if bottom else below
-                low = m_bottom > m_top
-                orow[j] = m_bottom if low else m_top
-                arow[j] = base + 2 * j + np.int32(off_bottom if low else off_top)
+                m, off = _max_2x2(r0, r1, j, zero, one, below)
+                orow[j] = m
+                arow[j] = base + 2 * j + np.int32(off)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
+def relu_max_pool_2x2(x, out, argmax):
+    """``max_pool_forward_2x2`` of max(x, 0), argmax -1 where the window's maximum is <= 0.
+
+    The whole index is selected as a float of x's dtype (see
+    ``max_pool_forward_2x2``), so the caller guarantees H*W <= 2**24.
+    """
+    n_planes, h, w = x.shape
+    _, oh_n, ow_n = out.shape
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    below = x.dtype.type(w)
+    no_cell = x.dtype.type(-1)
+    for p in range(n_planes):
+        plane = x[p]
+        for i in range(oh_n):
+            r0 = plane[2 * i]
+            r1 = plane[2 * i + 1]
+            orow = out[p, i]
+            arow = argmax[p, i]
+            base = x.dtype.type(2 * i * w)
+            for j in range(ow_n):
+                m, off = _max_2x2(r0, r1, j, zero, one, below)
+                alive = m > zero
+                orow[j] = m if alive else zero
+                arow[j] = np.int32(base + x.dtype.type(2 * j) + off if alive else no_cell)
+
+
 def max_pool_backward(dout, argmax, dx):
-    """dx[p] = sum over output cells (i, j) of dout[p, i, j] at flat index argmax[p, i, j].
+    """dx[p] = sum over output cells k of dout[p, k] at flat index argmax[p, k], skipping argmax < 0.
 
     dout, argmax : (P, OH*OW); dx : (P, H*W), fully overwritten.
     """
@@ -111,10 +181,11 @@ def max_pool_backward(dout, argmax, dx):
         src = dout[p]
         idx = argmax[p]
         for k in range(m):
-            dst[idx[k]] += src[k]
+            cell = idx[k]
+            if cell >= 0:
+                dst[cell] += src[k]
 
 
-@njit(parallel=True, cache=True)
 def avg_pool_forward(x, ph, pw, stride, pad, out):
     """out[p, i, j] = (sum of the window's cells inside the image) / (PH*PW).
 
@@ -142,7 +213,6 @@ def avg_pool_forward(x, ph, pw, stride, pad, out):
                 out[p, i, j] = s * inv
 
 
-@njit(parallel=True, cache=True)
 def avg_pool_backward(dout, ph, pw, stride, pad, dx):
     """dx = adjoint of ``avg_pool_forward``: each window adds dout/(PH*PW) to its cells.
 
@@ -170,3 +240,11 @@ def avg_pool_backward(dout, ph, pw, stride, pad, dx):
                     row = plane[y]
                     for xx in range(xa, xb):
                         row[xx] += g
+
+
+# nogil: the fused stage calls max_pool_backward's serial build from several threads at once
+max_pool_forward, max_pool_forward_parallel = serial_and_parallel(max_pool_forward)
+max_pool_forward_2x2, max_pool_forward_2x2_parallel = serial_and_parallel(max_pool_forward_2x2)
+max_pool_backward, max_pool_backward_parallel = serial_and_parallel(max_pool_backward, nogil=True)
+avg_pool_forward, avg_pool_forward_parallel = serial_and_parallel(avg_pool_forward)
+avg_pool_backward, avg_pool_backward_parallel = serial_and_parallel(avg_pool_backward)

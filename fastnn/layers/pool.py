@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_float_array, check_scalar
-from .._threads import serial_if_small
+from .._threads import elementwise_kernel
 from ..util import _window_geometry
 from .base import Layer
 
@@ -84,17 +84,17 @@ class Pooling(Layer):
             raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         planes = x.reshape(n * c, h, w)
-        with serial_if_small(x.size):
-            if self.mode == "max":
-                argmax = np.empty((n * c, oh, ow), dtype=np.int32)
-                if ph == pw == stride == 2 and pad == 0 and w < 2 ** 24:   # the conv nets' pooling, vectorised
-                    # (w < 2**24: the kernel carries the offset W+1 in x's dtype, exact in float32 up to 2**24)
-                    K.max_pool_forward_2x2(planes, out.reshape(n * c, oh, ow), argmax)
-                else:
-                    K.max_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow), argmax)
-                self._argmax = argmax.reshape(n, c, oh, ow)
+        if self.mode == "max":
+            argmax = np.empty((n * c, oh, ow), dtype=np.int32)
+            if ph == pw == stride == 2 and pad == 0 and w < 2 ** 24:   # the conv nets' pooling, vectorised
+                # (w < 2**24: the kernel carries the offset W+1 in x's dtype, exact in float32 up to 2**24)
+                elementwise_kernel(K, "max_pool_forward_2x2", x.size)(planes, out.reshape(n * c, oh, ow), argmax)
             else:
-                K.avg_pool_forward(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
+                elementwise_kernel(K, "max_pool_forward", x.size)(
+                    planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow), argmax)
+            self._argmax = argmax.reshape(n, c, oh, ow)
+        else:
+            elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
         self._out_shape = out.shape
         self._window = (x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
@@ -110,12 +110,12 @@ class Pooling(Layer):
         n, c, h, w = x_shape
         oh, ow = self._out_shape[2:]
         dx = np.empty(x_shape, dtype=dout.dtype)
-        with serial_if_small(dx.size):
-            if mode == "max":
-                K.max_pool_backward(dout.reshape(n * c, oh * ow), self._argmax.reshape(n * c, oh * ow),
-                                    dx.reshape(n * c, h * w))
-            else:
-                K.avg_pool_backward(dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
+        if mode == "max":
+            elementwise_kernel(K, "max_pool_backward", dx.size)(
+                dout.reshape(n * c, oh * ow), self._argmax.reshape(n * c, oh * ow), dx.reshape(n * c, h * w))
+        else:
+            elementwise_kernel(K, "avg_pool_backward", dx.size)(
+                dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
 
     def _forget(self):
