@@ -595,6 +595,62 @@ def t_pool(data):
             _record(f"Pooling-{mode}", "bad", f"differs from reference: x {x0.shape} {ph}x{pw} s{stride} p{pad}")
 
 
+@target("conv_relu_pool")
+def t_conv_relu_pool(data):
+    from fastnn.layers import Convolution, Pooling, Relu
+    from fastnn.layers.fused import ConvReluPool
+    dt = data.draw(DTYPES, label="dtype")
+    n, c, fn = (data.draw(st.integers(1, 3), label=k) for k in ("N", "C", "FN"))
+    h, w = data.draw(st.integers(1, 9), label="H"), data.draw(st.integers(1, 9), label="W")
+    pad = data.draw(st.integers(0, 2), label="pad")
+    fh = data.draw(st.integers(1, h + 2 * pad), label="FH")
+    fw = data.draw(st.integers(1, w + 2 * pad), label="FW")
+    oh, ow = h + 2 * pad - fh + 1, w + 2 * pad - fw + 1
+    with_pool = data.draw(st.booleans(), label="pool")
+    ph, pw = data.draw(st.integers(1, oh), label="ph"), data.draw(st.integers(1, ow), label="pw")
+    pool_pad = data.draw(st.integers(0, min(ph, pw) - 1), label="pool pad")
+    pool_stride = data.draw(st.integers(1, 3), label="pool stride")
+    mode = data.draw(st.sampled_from(["max", "max", "avg"]), label="mode")   # avg: the stage runs unfused
+    if with_pool:
+        out_shape = (n, fn, (oh + 2 * pool_pad - ph) // pool_stride + 1, (ow + 2 * pool_pad - pw) // pool_stride + 1)
+    else:
+        out_shape = (n, fn, oh, ow)
+    sp = Spoiled(data)
+    W = draw_array(data, (fn, c, fh, fw), dt, "W")
+    b = draw_array(data, (fn,), dt, "b")
+    x0 = draw_array(data, (n, c, h, w), dt, "x")
+    d0 = draw_array(data, out_shape, dt, "dout")
+    x = maybe_spoil(data, "x", x0, sp)
+    dout = maybe_spoil(data, "dout", d0, sp)
+    p_in = maybe_spoil_int(data, "pad", pad, sp)
+    ph_in = maybe_spoil_int(data, "pool_h", ph, sp)
+
+    def layers(pad=p_in, ph=ph_in):
+        pool = Pooling(ph, pw, stride=pool_stride, pad=pool_pad, mode=mode) if with_pool else None
+        return Convolution(W, b, stride=1, pad=pad), Relu(), pool
+
+    def call(x=x, dout=dout):
+        stage = ConvReluPool(*layers())
+        y = stage.forward(x)
+        return y, stage.backward(dout), stage.conv.dW, stage.conv.db
+
+    run_case("ConvReluPool", sp, call, [x, dout, W, b], canonical_call=lambda: call(x0, d0),
+             shapes=[out_shape, (n, c, h, w), W.shape, (fn,)])
+    if sp.kind == "clean":  # bit-identical to the layers one after the other
+        conv, relu, pool = layers(pad, ph)
+        one_by_one = [layer for layer in (conv, relu, pool) if layer is not None]
+        y = x0
+        for layer in one_by_one:
+            y = layer.forward(y)
+        d = d0
+        for layer in reversed(one_by_one):
+            d = layer.backward(d)
+        y_fused, d_fused, dW, db = call(x0, d0)
+        if not all(map(_same, (y, d, conv.dW, conv.db), (y_fused, d_fused, dW, db))):
+            _record("ConvReluPool", "bad", f"differs from the layers in turn: x {x0.shape} W {W.shape} p{pad} "
+                                           f"pool {with_pool} {mode} {ph}x{pw} s{pool_stride} p{pool_pad}")
+
+
 @target("im2col_col2im")
 def t_im2col(data):
     from fastnn import reference as ref

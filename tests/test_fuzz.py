@@ -32,7 +32,8 @@ def test_fuzz_campaign_has_no_crash_and_no_bad_case():
     targets = report["targets"]
     # every family was exercised, with accepted and refused calls both
     for family in ("Relu", "Sigmoid", "Affine", "SoftmaxWithLoss", "BatchNormalization", "Dropout",
-                   "Convolution", "Pooling-max", "Pooling-avg", "im2col/col2im", "util.conv_output_size"):
+                   "Convolution", "ConvReluPool", "Pooling-max", "Pooling-avg", "im2col/col2im",
+                   "util.conv_output_size"):
         counts = targets[family]
         assert counts["ok"] > 0 and counts["ValueError"] + counts["TypeError"] > 0, (family, counts)
     assert any(k.startswith("functions.") for k in targets)
