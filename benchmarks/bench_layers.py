@@ -315,6 +315,73 @@ class Pooling(_LayerBench):
         return _torch_pair(torch, pool, [x], dout)
 
 
+class ConvReluPool(_LayerBench):
+    """SimpleConvNet's Convolution (30 filters 5x5) → ReLU → 2x2 max pooling, forward and backward (dx, dW, db).
+
+    ``run='fused'``: fastnn's fused stage (``fastnn.layers.fused``), what a
+    net runs; ``run='layers'``: the three layers one after the other (every
+    implementation). The fused run exists for fastnn only.
+    """
+
+    param_names = ["run", "impl", "dtype", "batch"]
+    params = [["fused", "layers"], IMPLS, DTYPES, LAYER_BATCHES]
+    shape = "simple_1x28x28_30f5"
+
+    def setup(self, run, impl, dtype, batch):
+        if run == "fused" and impl != "fastnn":
+            raise NotImplementedError("only fastnn fuses")   # asv: skipped
+        self.run = run
+        super().setup(impl, dtype, batch)
+
+    def _data(self, dtype, batch):
+        x, W, b, _, stride, pad = _conv_data(self.shape, dtype, batch)
+        oh = x.shape[2] + 2 * pad - W.shape[2] + 1
+        return x, W, b, randn((batch, W.shape[0], oh // 2, oh // 2), dtype, seed=5)
+
+    def _fastnn(self, dtype, batch):
+        conv_cls, relu_cls, pool_cls = need("fastnn.layers", "Convolution", "Relu", "Pooling")
+        x, W, b, dout = self._data(dtype, batch)
+        layers = [conv_cls(W, b), relu_cls(), pool_cls(2, 2, stride=2)]
+        if self.run == "fused":
+            stage = need("fastnn.layers.fused", "ConvReluPool")(*layers)
+            return (lambda: stage.forward(x)), (lambda: stage.backward(dout))
+
+        def fwd():
+            y = x
+            for layer in layers:
+                y = layer.forward(y)
+
+        def bwd():
+            d = dout
+            for layer in reversed(layers):
+                d = layer.backward(d)
+
+        fwd()
+        return fwd, bwd
+
+    def _reference(self, dtype, batch):
+        conv_f, conv_b, relu_f, relu_b, pool_f, pool_b = need(
+            "fastnn.reference", "conv_forward", "conv_backward", "relu_forward", "relu_backward",
+            "max_pool_forward", "max_pool_backward")
+        x, W, b, dout = self._data(dtype, batch)
+        a, mask = relu_f(conv_f(x, W, b)[0])
+        arg_max = pool_f(a, 2, 2, 2, 0)[1]
+
+        def fwd():
+            pool_f(relu_f(conv_f(x, W, b)[0])[0], 2, 2, 2, 0)
+
+        def bwd():
+            conv_b(relu_b(pool_b(dout, arg_max, a.shape, 2, 2, 2, 0), mask), x, W)
+
+        return fwd, bwd
+
+    def _torch(self, dtype, batch):
+        torch = need_torch()
+        F = torch.nn.functional
+        x, W, b, dout = _tensors(torch, *self._data(dtype, batch))
+        return _torch_pair(torch, lambda x, W, b: F.max_pool2d(F.relu(F.conv2d(x, W, b)), 2, 2), [x, W, b], dout)
+
+
 class Im2col(_LayerBench):
     """``time_forward`` is im2col, ``time_backward`` col2im (its adjoint), in the book's column layout; torch: unfold/fold.
 
