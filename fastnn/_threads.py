@@ -29,9 +29,8 @@ workqueue, then TBB, unless the environment says otherwise).
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 
-__all__ = ["set_num_threads", "get_num_threads", "serial_if_small", "apply_thread_policy",
+__all__ = ["set_num_threads", "get_num_threads", "apply_thread_policy",
            "ELEMENTWISE_WORK_LIMIT", "elementwise_kernel"]
 
 BLAS_THREADS_ENV = "FASTNN_BLAS_THREADS"
@@ -101,11 +100,8 @@ def get_num_threads() -> dict:
             "blas": [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]}
 
 
-#: Below this many array elements of work, a parallel kernel runs on one thread.
-SERIAL_WORK_LIMIT = 1 << 15
-
-#: Where element-wise kernels (activations, optimizer updates), a few
-#: instructions an element, switch to their parallel builds. Measured on the 2-core
+#: Where element-wise kernels (activations, optimizer updates, pooling,
+#: the book-layout im2col/col2im), a few instructions an element, switch to their parallel builds. Measured on the 2-core
 #: machine, one thread -> two: 432,000 elements ReLU forward float32 69 ->
 #: 76 us, float64 138 -> 107 us, Adam float32 207 -> 129 us; 1,728,000
 #: elements ReLU forward float32 504 -> 358 us, Adam 2.3 -> 0.85 ms;
@@ -118,29 +114,3 @@ def elementwise_kernel(module, name: str, size: int):
     ``module.<name>_parallel`` (see ``fastnn.kernels._twins``: even on one thread a parallel
     build costs 2-10x a serial one's call on a small array)."""
     return getattr(module, name + "_parallel" if size >= ELEMENTWISE_WORK_LIMIT else name)
-
-
-@contextmanager
-def serial_if_small(work: int):
-    """Run the numba kernels inside on one thread when ``work`` (elements touched) is small.
-
-    Waking numba's worker threads costs tens of microseconds on a quiet
-    machine and up to a scheduler time slice (milliseconds) on a busy one,
-    far more than a small kernel's work (a 2x2x6x5 pooling: 9 us on one
-    thread, 0.3-16 ms on two here). ``numba.set_num_threads`` is
-    thread-local, so this does not affect other Python threads.
-    """
-    if work >= SERIAL_WORK_LIMIT:
-        yield
-        return
-    import numba
-
-    n = numba.get_num_threads()
-    if n == 1:
-        yield
-        return
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(n)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._threads import serial_if_small
+from ._threads import elementwise_kernel
 from ._validate import as_float_array, check_scalar
 
 __all__ = ["im2col", "col2im", "conv_output_size", "shuffle_dataset", "smooth_curve"]
@@ -79,8 +79,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     stride, pad, oh, ow = _window_geometry(x.shape, filter_h, filter_w, stride, pad)
     n, c = x.shape[:2]
     col = np.empty((n * oh * ow, c * filter_h * filter_w), dtype=x.dtype)
-    with serial_if_small(col.size):
-        K.im2col(x, filter_h, filter_w, stride, pad, oh, ow, col)
+    elementwise_kernel(K, "im2col", col.size)(x, filter_h, filter_w, stride, pad, oh, ow, col)
     return col
 
 
@@ -104,8 +103,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             f"col must have shape {expected} for input_shape {shape}, filter {filter_h}x{filter_w}, "
             f"stride {stride}, pad {pad}; got {col.shape}")
     dx = np.empty(shape, dtype=col.dtype)
-    with serial_if_small(col.size):
-        K.col2im(col, filter_h, filter_w, stride, pad, oh, ow, dx)
+    elementwise_kernel(K, "col2im", col.size)(col, filter_h, filter_w, stride, pad, oh, ow, dx)
     return dx
 
 

@@ -24,7 +24,8 @@ Two column layouts:
 the GIL: the Convolution layer spreads the batch over threads of its own,
 interleaving them with its GEMMs chunk by chunk.
 
-The book-layout kernels run their loops over images in parallel (``prange``); each iteration owns
+The book-layout kernels are built serial and parallel over images
+(``fastnn.kernels._twins``); each parallel iteration owns
 whole images (their rows of ``col``/``cols``, their planes of ``dx``), so the
 results do not depend on the number of threads. Kernels do not check
 bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
@@ -32,6 +33,8 @@ bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
 """
 import numpy as np
 from numba import njit, prange, uintp
+
+from ._twins import serial_and_parallel
 
 
 @njit(cache=True)
@@ -55,7 +58,6 @@ def _valid_range(out_size, in_size, offset, stride):
     return lo, hi
 
 
-@njit(parallel=True, cache=True)
 def im2col(x, fh, fw, stride, pad, oh_n, ow_n, col):
     """The book's im2col: write the patches of ``x`` into ``col``.
 
@@ -63,61 +65,71 @@ def im2col(x, fh, fw, stride, pad, oh_n, ow_n, col):
     OH, OW = oh_n, ow_n (the caller's floor formula).
     Row n*OH*OW + oh*OW + ow, column (c*FH + i)*FW + j holds
     x[n, c, oh*stride + i - pad, ow*stride + j - pad] (0 outside the image).
+    Flat arrays and unsigned offsets, as ``_im2col_image``.
     """
     n_img, n_ch, h, w = x.shape
     p_size = oh_n * ow_n
+    k_size = n_ch * fh * fw
+    src = x.reshape(-1)
+    dst = col.reshape(-1)
     zero = x.dtype.type(0)
     for n in prange(n_img):
         for oh in range(oh_n):
             for ow in range(ow_n):
-                r = n * p_size + oh * ow_n + ow
+                r = ((n * p_size + oh * ow_n + ow) * k_size)
+                x0 = ow * stride - pad
+                jlo = max(0, -x0)
+                jhi = min(fw, w - x0)
                 for c in range(n_ch):
                     for i in range(fh):
                         y = oh * stride + i - pad
-                        base = (c * fh + i) * fw
-                        if y < 0 or y >= h:
+                        out = uintp(r + (c * fh + i) * fw)
+                        if y < 0 or y >= h or jlo >= jhi:
                             for j in range(fw):
-                                col[r, base + j] = zero
-                        else:
-                            x0 = ow * stride - pad
-                            for j in range(fw):
-                                xx = x0 + j
-                                if xx >= 0 and xx < w:
-                                    col[r, base + j] = x[n, c, y, xx]
-                                else:
-                                    col[r, base + j] = zero
+                                dst[out + uintp(j)] = zero
+                            continue
+                        start = ((n * n_ch + c) * h + y) * w + x0   # input offset of j = 0
+                        for j in range(jlo):
+                            dst[out + uintp(j)] = zero
+                        for j in range(jlo, jhi):
+                            dst[out + uintp(j)] = src[uintp(start + j)]
+                        for j in range(jhi, fw):
+                            dst[out + uintp(j)] = zero
 
 
-@njit(parallel=True, cache=True)
 def col2im(col, fh, fw, stride, pad, oh_n, ow_n, dx):
     """The book's col2im, the adjoint of ``im2col``: sum the patches in ``col`` back into ``dx``.
 
     col : (N*OH*OW, C*FH*FW); dx : (N, C, H, W), same dtype, fully overwritten
     (zeroed, then every patch entry that falls inside the image is added;
-    entries that fall in the padding are dropped).
+    entries that fall in the padding are dropped). Flat arrays and unsigned
+    offsets, as ``_im2col_image``.
     """
     n_img, n_ch, h, w = dx.shape
     p_size = oh_n * ow_n
+    k_size = n_ch * fh * fw
+    src = col.reshape(-1)
+    dst = dx.reshape(-1)
     zero = dx.dtype.type(0)
+    image = n_ch * h * w
     for n in prange(n_img):
-        for c in range(n_ch):
-            for y in range(h):
-                for xx in range(w):
-                    dx[n, c, y, xx] = zero
+        for q in range(image):
+            dst[uintp(n * image + q)] = zero
         for oh in range(oh_n):
             for ow in range(ow_n):
-                r = n * p_size + oh * ow_n + ow
+                r = ((n * p_size + oh * ow_n + ow) * k_size)
+                x0 = ow * stride - pad
+                jlo = max(0, -x0)
+                jhi = min(fw, w - x0)
                 for c in range(n_ch):
                     for i in range(fh):
                         y = oh * stride + i - pad
                         if y < 0 or y >= h:
                             continue
-                        base = (c * fh + i) * fw
-                        x0 = ow * stride - pad
-                        for j in range(fw):
-                            xx = x0 + j
-                            if xx >= 0 and xx < w:
-                                dx[n, c, y, xx] += col[r, base + j]
+                        inp = r + (c * fh + i) * fw
+                        start = ((n * n_ch + c) * h + y) * w + x0   # dx offset of j = 0
+                        for j in range(jlo, jhi):
+                            dst[uintp(start + j)] += src[uintp(inp + j)]
 
 
 @njit(cache=True)
@@ -230,3 +242,8 @@ def col2im_images(cols, fh, fw, stride, pad, oh_n, ow_n, dx):
     """
     for n in range(dx.shape[0]):
         _col2im_image(cols, n, fh, fw, stride, pad, oh_n, ow_n, dx, n)
+
+
+# the book-layout kernels, serial and parallel over images (fastnn.util takes the parallel build for large calls)
+im2col, im2col_parallel = serial_and_parallel(im2col)
+col2im, col2im_parallel = serial_and_parallel(col2im)

@@ -23,7 +23,8 @@ Each pooling kernel is built twice (``fastnn.kernels._twins``): serial,
 and ``<name>_parallel`` over the planes; the Pooling layer takes the
 parallel build from ``fastnn._threads.ELEMENTWISE_WORK_LIMIT`` cells on.
 
-``relu_max_pool*`` are ReLU then max pooling in one pass, for the fused
+``relu_max_pool`` and ``max_pool_forward_2x2(..., relu=True)`` are ReLU
+then max pooling in one pass, for the fused
 Convolution → Relu → Pooling stage (``fastnn.layers.fused``), which calls
 them on a few images at a time from threads of its own (serial, no GIL).
 Their output is max(0, window maximum) and their ``argmax`` the flat index
@@ -108,42 +109,17 @@ def _max_2x2(r0, r1, j, zero, one, below):
     return (m_bottom if low else m_top), (off_bottom if low else off_top)
 
 
-def max_pool_forward_2x2(x, out, argmax):
-    """``max_pool_forward`` for the common case 2x2 windows, stride 2, no padding.
+def max_pool_forward_2x2(x, relu, out, argmax):
+    """``max_pool_forward`` for the common case 2x2 windows, stride 2, no padding; with ``relu``,
+    of max(x, 0) (argmax -1 where the window's maximum is <= 0, see the module docstring).
 
     Same results (ties to the first cell in row-major order); written as
-    selects so that LLVM vectorises it. The winner's offset inside the
-    window (0, 1, W, W+1) is selected as a float of x's dtype and converted
-    at the end: selecting integers under float64 masks kept LLVM from
-    vectorising (about 3x slower in float64; float32 about 10x faster than
-    the general loop either way). x : (P, H, W) with W < 2**24 (the offset
-    W+1 must be exact in float32); out, argmax : (P, H // 2, W // 2).
-    """
-    n_planes, h, w = x.shape
-    _, oh_n, ow_n = out.shape
-    zero = x.dtype.type(0)
-    one = x.dtype.type(1)
-    below = x.dtype.type(w)
-    for p in prange(n_planes):
-        plane = x[p]
-        for i in range(oh_n):
-            r0 = plane[2 * i]
-            r1 = plane[2 * i + 1]
-            orow = out[p, i]
-            arow = argmax[p, i]
-            base = 2 * i * w
-            for j in range(ow_n):
-                m, off = _max_2x2(r0, r1, j, zero, one, below)
-                orow[j] = m
-                arow[j] = base + 2 * j + np.int32(off)
-
-
-@njit(nogil=True, cache=True)
-def relu_max_pool_2x2(x, out, argmax):
-    """``max_pool_forward_2x2`` of max(x, 0), argmax -1 where the window's maximum is <= 0.
-
-    The whole index is selected as a float of x's dtype (see
-    ``max_pool_forward_2x2``), so the caller guarantees H*W <= 2**24.
+    selects so that LLVM vectorises it. The winner's index is selected as a
+    float of x's dtype and converted at the end: selecting integers under
+    float64 masks kept LLVM from vectorising (about 3x slower in float64;
+    float32 about 10x faster than the general loop either way). x : (P, H,
+    W) with H*W <= 2**24 (every index exact in float32); out, argmax :
+    (P, H // 2, W // 2).
     """
     n_planes, h, w = x.shape
     _, oh_n, ow_n = out.shape
@@ -151,7 +127,7 @@ def relu_max_pool_2x2(x, out, argmax):
     one = x.dtype.type(1)
     below = x.dtype.type(w)
     no_cell = x.dtype.type(-1)
-    for p in range(n_planes):
+    for p in prange(n_planes):
         plane = x[p]
         for i in range(oh_n):
             r0 = plane[2 * i]
@@ -161,7 +137,7 @@ def relu_max_pool_2x2(x, out, argmax):
             base = x.dtype.type(2 * i * w)
             for j in range(ow_n):
                 m, off = _max_2x2(r0, r1, j, zero, one, below)
-                alive = m > zero
+                alive = m > zero or not relu
                 orow[j] = m if alive else zero
                 arow[j] = np.int32(base + x.dtype.type(2 * j) + off if alive else no_cell)
 
@@ -242,9 +218,9 @@ def avg_pool_backward(dout, ph, pw, stride, pad, dx):
                         row[xx] += g
 
 
-# nogil: the fused stage calls max_pool_backward's serial build from several threads at once
+# nogil: the fused stage calls the 2x2 and backward serial builds from several threads at once
 max_pool_forward, max_pool_forward_parallel = serial_and_parallel(max_pool_forward)
-max_pool_forward_2x2, max_pool_forward_2x2_parallel = serial_and_parallel(max_pool_forward_2x2)
+max_pool_forward_2x2, max_pool_forward_2x2_parallel = serial_and_parallel(max_pool_forward_2x2, nogil=True)
 max_pool_backward, max_pool_backward_parallel = serial_and_parallel(max_pool_backward, nogil=True)
 avg_pool_forward, avg_pool_forward_parallel = serial_and_parallel(avg_pool_forward)
 avg_pool_backward, avg_pool_backward_parallel = serial_and_parallel(avg_pool_backward)

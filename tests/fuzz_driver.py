@@ -513,10 +513,8 @@ def _window(data, h, w, label):
     return fh, fw
 
 
-@target("convolution")
-def t_conv(data):
-    from fastnn import reference as ref
-    from fastnn.layers import Convolution
+def _draw_conv_geometry(data):
+    """(dtype, N, C, FN, H, W, pad, stride, FH, FW, OH, OW) of a valid convolution."""
     dt = data.draw(DTYPES, label="dtype")
     n, c, fn = (data.draw(st.integers(1, 3), label=k) for k in ("N", "C", "FN"))
     h, w = data.draw(st.integers(1, 8), label="H"), data.draw(st.integers(1, 8), label="W")
@@ -525,6 +523,14 @@ def t_conv(data):
     fh = data.draw(st.integers(1, h + 2 * pad), label="FH")
     fw = data.draw(st.integers(1, w + 2 * pad), label="FW")
     oh, ow = (h + 2 * pad - fh) // stride + 1, (w + 2 * pad - fw) // stride + 1
+    return dt, n, c, fn, h, w, pad, stride, fh, fw, oh, ow
+
+
+@target("convolution")
+def t_conv(data):
+    from fastnn import reference as ref
+    from fastnn.layers import Convolution
+    dt, n, c, fn, h, w, pad, stride, fh, fw, oh, ow = _draw_conv_geometry(data)
     sp = Spoiled(data)
     W = draw_array(data, (fn, c, fh, fw), dt, "W")
     b = draw_array(data, (fn,), dt, "b")
@@ -599,13 +605,7 @@ def t_pool(data):
 def t_conv_relu_pool(data):
     from fastnn.layers import Convolution, Pooling, Relu
     from fastnn.layers.fused import ConvReluPool
-    dt = data.draw(DTYPES, label="dtype")
-    n, c, fn = (data.draw(st.integers(1, 3), label=k) for k in ("N", "C", "FN"))
-    h, w = data.draw(st.integers(1, 9), label="H"), data.draw(st.integers(1, 9), label="W")
-    pad = data.draw(st.integers(0, 2), label="pad")
-    fh = data.draw(st.integers(1, h + 2 * pad), label="FH")
-    fw = data.draw(st.integers(1, w + 2 * pad), label="FW")
-    oh, ow = h + 2 * pad - fh + 1, w + 2 * pad - fw + 1
+    dt, n, c, fn, h, w, pad, stride, fh, fw, oh, ow = _draw_conv_geometry(data)
     with_pool = data.draw(st.booleans(), label="pool")
     ph, pw = data.draw(st.integers(1, oh), label="ph"), data.draw(st.integers(1, ow), label="pw")
     pool_pad = data.draw(st.integers(0, min(ph, pw) - 1), label="pool pad")
@@ -627,7 +627,7 @@ def t_conv_relu_pool(data):
 
     def layers(pad=p_in, ph=ph_in):
         pool = Pooling(ph, pw, stride=pool_stride, pad=pool_pad, mode=mode) if with_pool else None
-        return Convolution(W, b, stride=1, pad=pad), Relu(), pool
+        return Convolution(W, b, stride=stride, pad=pad), Relu(), pool
 
     def call(x=x, dout=dout):
         stage = ConvReluPool(*layers())

@@ -134,7 +134,7 @@ class ConvReluPool:
             pooled = out[lo:hi].reshape(-1, poh, pow_)
             winners = argmax[lo:hi].reshape(-1, poh, pow_)
             if two_by_two:
-                P.relu_max_pool_2x2(planes, pooled, winners)
+                P.max_pool_forward_2x2(planes, True, pooled, winners)
             else:
                 P.relu_max_pool(planes, ph, pw, stride, pad, pooled, winners)
 

@@ -86,9 +86,10 @@ class Pooling(Layer):
         planes = x.reshape(n * c, h, w)
         if self.mode == "max":
             argmax = np.empty((n * c, oh, ow), dtype=np.int32)
-            if ph == pw == stride == 2 and pad == 0 and w < 2 ** 24:   # the conv nets' pooling, vectorised
-                # (w < 2**24: the kernel carries the offset W+1 in x's dtype, exact in float32 up to 2**24)
-                elementwise_kernel(K, "max_pool_forward_2x2", x.size)(planes, out.reshape(n * c, oh, ow), argmax)
+            if ph == pw == stride == 2 and pad == 0 and h * w <= 2 ** 24:   # the conv nets' pooling, vectorised
+                # (h * w <= 2**24: the kernel carries the index in x's dtype, exact in float32 up to 2**24)
+                elementwise_kernel(K, "max_pool_forward_2x2", x.size)(planes, False, out.reshape(n * c, oh, ow),
+                                                                      argmax)
             else:
                 elementwise_kernel(K, "max_pool_forward", x.size)(
                     planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow), argmax)
