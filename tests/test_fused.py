@@ -159,6 +159,9 @@ def test_bad_input_and_dout_raise_the_layers_errors():
     pool.pool_h = 50                         # larger than the convolution's output
     with pytest.raises(ValueError):
         stage.forward(x)
+    pool.pool_h = 2.5                        # not a whole number: refused, as Pooling refuses it
+    with pytest.raises((TypeError, ValueError)):
+        stage.forward(x)
     pool.pool_h = 2
     out = stage.forward(x)
     with pytest.raises(ValueError, match="shape"):

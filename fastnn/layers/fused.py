@@ -67,6 +67,7 @@ class ConvReluPool:
 
     @property
     def layers(self) -> tuple:
+        """The layers the stage runs, in order: (conv, relu) or (conv, relu, pool)."""
         return (self.conv, self.relu) + ((self.pool,) if self.pool is not None else ())
 
     def _fusion_plan(self, x):
@@ -82,9 +83,10 @@ class ConvReluPool:
                 return x, (oh, ow), None
             if pool.mode != "max":
                 return None
+            # checked as Pooling.forward checks them: they are public attributes a user may have changed
+            stride, pad, poh, pow_ = _window_geometry((1, 1, oh, ow), pool.pool_h, pool.pool_w, pool.stride,
+                                                      pool.pad, names=("pool_h", "pool_w"), what="pooling window")
             ph, pw = int(pool.pool_h), int(pool.pool_w)
-            stride, pad, poh, pow_ = _window_geometry((1, 1, oh, ow), ph, pw, pool.stride, pool.pad,
-                                                 names=("pool_h", "pool_w"), what="pooling window")
         except (TypeError, ValueError):
             return None   # the unfused layers raise the proper error
         if pad >= ph or pad >= pw or oh * ow >= 2 ** 31:
