@@ -100,9 +100,9 @@ def get_num_threads() -> dict:
             "blas": [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]}
 
 
-#: Where element-wise kernels (activations, optimizer updates, pooling,
-#: the book-layout im2col/col2im), a few instructions an element, switch to their parallel builds. Measured on the 2-core
-#: machine, one thread -> two: 432,000 elements ReLU forward float32 69 ->
+#: Where element-wise kernels (activations, optimizer updates, pooling, the
+#: book-layout im2col/col2im), a few instructions an element, switch to their
+#: parallel builds. Measured on the 2-core machine, one thread -> two: 432,000 elements ReLU forward float32 69 ->
 #: 76 us, float64 138 -> 107 us, Adam float32 207 -> 129 us; 1,728,000
 #: elements ReLU forward float32 504 -> 358 us, Adam 2.3 -> 0.85 ms;
 #: 100,000 elements ReLU 16 -> 31 us.

@@ -23,20 +23,18 @@ Each pooling kernel is built twice (``fastnn.kernels._twins``): serial,
 and ``<name>_parallel`` over the planes; the Pooling layer takes the
 parallel build from ``fastnn._threads.ELEMENTWISE_WORK_LIMIT`` cells on.
 
-``relu_max_pool`` and ``max_pool_forward_2x2(..., relu=True)`` are ReLU
-then max pooling in one pass, for the fused
-Convolution → Relu → Pooling stage (``fastnn.layers.fused``), which calls
-them on a few images at a time from threads of its own (serial, no GIL).
-Their output is max(0, window maximum) and their ``argmax`` the flat index
-of the window's first maximum where that maximum is positive, else -1
-("no gradient"): ``max_pool_backward`` skips negative indices, so it serves
+``relu_max_pool`` and ``max_pool_forward_2x2(..., relu=True)`` do ReLU then
+max pooling in one pass, for the fused Convolution → Relu → Pooling stage
+(``fastnn.layers.fused``), which calls their serial builds on a few images
+at a time from threads of its own (no GIL). Their output is max(0, window
+maximum) and their ``argmax`` the flat index of the window's first maximum
+where that maximum is positive, else -1 ("no gradient"): ``max_pool_backward`` skips negative indices, so it serves
 both. The results are bit-identical to ReLU then max pooling.
 """
 import numpy as np
 from numba import njit, prange
 
 from ._twins import serial_and_parallel
-
 
 
 @njit(cache=True, inline="always")
@@ -75,13 +73,17 @@ def max_pool_forward(x, ph, pw, stride, pad, out, argmax):
                 out[p, i, j], argmax[p, i, j] = _window_max(plane, i, j, ph, pw, stride, pad)
 
 
-@njit(nogil=True, cache=True)
 def relu_max_pool(x, ph, pw, stride, pad, out, argmax):
-    """``max_pool_forward`` of max(x, 0), argmax -1 where the window's maximum is <= 0 (see the module doc)."""
+    """``max_pool_forward`` of max(x, 0), argmax -1 where the window's maximum is <= 0 (see the module doc).
+
+    A kernel of its own rather than a ``relu`` flag of ``max_pool_forward``
+    (as ``max_pool_forward_2x2`` has): the flag's test in every window made
+    the general kernel's plain pooling 5-10% slower.
+    """
     n_planes = x.shape[0]
     _, oh_n, ow_n = out.shape
     zero = x.dtype.type(0)
-    for p in range(n_planes):
+    for p in prange(n_planes):
         plane = x[p]
         for i in range(oh_n):
             for j in range(ow_n):
@@ -137,7 +139,7 @@ def max_pool_forward_2x2(x, relu, out, argmax):
             base = x.dtype.type(2 * i * w)
             for j in range(ow_n):
                 m, off = _max_2x2(r0, r1, j, zero, one, below)
-                alive = m > zero or not relu
+                alive = not relu or m > zero
                 orow[j] = m if alive else zero
                 arow[j] = np.int32(base + x.dtype.type(2 * j) + off if alive else no_cell)
 
@@ -218,8 +220,9 @@ def avg_pool_backward(dout, ph, pw, stride, pad, dx):
                         row[xx] += g
 
 
-# nogil: the fused stage calls the 2x2 and backward serial builds from several threads at once
+# nogil: the fused stage calls the max-pooling serial builds from several threads at once
 max_pool_forward, max_pool_forward_parallel = serial_and_parallel(max_pool_forward)
+relu_max_pool, relu_max_pool_parallel = serial_and_parallel(relu_max_pool, nogil=True)
 max_pool_forward_2x2, max_pool_forward_2x2_parallel = serial_and_parallel(max_pool_forward_2x2, nogil=True)
 max_pool_backward, max_pool_backward_parallel = serial_and_parallel(max_pool_backward, nogil=True)
 avg_pool_forward, avg_pool_forward_parallel = serial_and_parallel(avg_pool_forward)

@@ -13,6 +13,24 @@ __all__ = ["Pooling", "AvgPooling"]
 _MODES = ("max", "avg")
 
 
+def max_pool_planes(planes, ph, pw, stride, pad, relu, out, argmax, size):
+    """Max pooling of planes (P, H, W) into out and argmax (P, OH, OW) — of max(planes, 0) with ``relu``
+    (see ``fastnn.kernels.pool``) — by the vectorised 2x2 kernel where it applies, else the general one.
+
+    ``size``: the elements the call covers, which picks the kernel's parallel build from
+    ``ELEMENTWISE_WORK_LIMIT`` on; 0 for the serial build (a caller on threads of its own).
+    """
+    from ..kernels import pool as K
+
+    h, w = planes.shape[1:]
+    # the conv nets' pooling; the 2x2 kernel carries the index in x's dtype, exact in float32 up to 2**24
+    if ph == pw == stride == 2 and pad == 0 and h * w <= 2 ** 24:
+        elementwise_kernel(K, "max_pool_forward_2x2", size)(planes, relu, out, argmax)
+    else:
+        elementwise_kernel(K, "relu_max_pool" if relu else "max_pool_forward", size)(
+            planes, ph, pw, stride, pad, out, argmax)
+
+
 class Pooling(Layer):
     """Max (default) or average pooling over pool_h x pool_w windows, NCHW.
 
@@ -66,33 +84,36 @@ class Pooling(Layer):
         view.flags.writeable = False   # backward scatters through these indices: keep them in range
         return view
 
-    def forward(self, x):
-        from ..kernels import pool as K
+    def _window_for(self, shape):
+        """(PH, PW, stride, pad, OH, OW) of this pooling on input of ``shape`` (N, C, H, W), checked.
 
-        x = as_float_array(x, "x", ndim=4)
-        n, c, h, w = x.shape
+        pool_h, pool_w, stride, pad and mode are re-checked at every call: they
+        are public attributes a user may have changed since __init__.
+        """
+        h, w = shape[2:]
         if h * w >= 2 ** 31:
             raise ValueError(f"x's image planes are too large ({h}x{w}) for int32 indices")
-        # pool_h, pool_w, stride and pad are re-checked here: they are public attributes a user may have changed
         stride, pad, oh, ow = _window_geometry(
-            x.shape, self.pool_h, self.pool_w, self.stride, self.pad,
+            shape, self.pool_h, self.pool_w, self.stride, self.pad,
             names=("pool_h", "pool_w"), what="pooling window")
         ph, pw = int(self.pool_h), int(self.pool_w)
         if pad >= ph or pad >= pw:
             raise ValueError(f"pad must be smaller than the pool size {ph}x{pw}, got pad={pad}")
         if self.mode not in _MODES:
             raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
+        return ph, pw, stride, pad, oh, ow
+
+    def forward(self, x):
+        from ..kernels import pool as K
+
+        x = as_float_array(x, "x", ndim=4)
+        n, c, h, w = x.shape
+        ph, pw, stride, pad, oh, ow = self._window_for(x.shape)
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         planes = x.reshape(n * c, h, w)
         if self.mode == "max":
             argmax = np.empty((n * c, oh, ow), dtype=np.int32)
-            if ph == pw == stride == 2 and pad == 0 and h * w <= 2 ** 24:   # the conv nets' pooling, vectorised
-                # (h * w <= 2**24: the kernel carries the index in x's dtype, exact in float32 up to 2**24)
-                elementwise_kernel(K, "max_pool_forward_2x2", x.size)(planes, False, out.reshape(n * c, oh, ow),
-                                                                      argmax)
-            else:
-                elementwise_kernel(K, "max_pool_forward", x.size)(
-                    planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow), argmax)
+            max_pool_planes(planes, ph, pw, stride, pad, False, out.reshape(n * c, oh, ow), argmax, x.size)
             self._argmax = argmax.reshape(n, c, oh, ow)
         else:
             elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
