@@ -23,19 +23,55 @@ calls) — which also affects the user's own NumPy products in that process.
 (``FASTNN_BLAS_THREADS=0`` leaves BLAS alone). ``set_num_threads(n,
 blas=1)`` changes both at run time.
 
+One exception: mid-sized Affine products (``WIDE_PRODUCT_MACS`` multiply-adds
+and up, below the size where the Affine layer cuts a product in two
+halves itself), the MLPs' 784-wide first layer, run on one BLAS thread per
+numba thread. What made BLAS threads costly beside numba's is that
+OpenBLAS's workers spin for about 0.1 s after each call (2**28 cycles), so
+fastnn loads SciPy's OpenBLAS with ``OPENBLAS_THREAD_TIMEOUT=22`` (2**22
+cycles, under 2 ms: enough to stay awake between the wide products of one
+step, too short to starve the next layers' threads for long). Measured on
+the 2-core machine, interleaved in one process, one training step at batch
+100, wide products on two threads against one: TwoLayerNet 1.1-1.25x
+faster (float64; float32 1.0-1.15x), MultiLayerNetExtend 1.05-1.15x,
+SimpleConvNet and DeepConvNet unchanged within the noise (0.94-1.13x);
+with OpenBLAS's default 0.1 s spin DeepConvNet's step was 1.5x slower. This needs fastnn to be the one that
+loads SciPy's BLAS (or ``OPENBLAS_THREAD_TIMEOUT`` set by the user); where
+SciPy's BLAS was loaded before ``fastnn.layers``, or is not OpenBLAS, every
+product stays on the policy's BLAS threads. OpenBLAS on two threads splits
+a product differently from one thread, so these products differ in the
+last bits between a one-thread and a multi-thread fastnn (the same thread
+count gives the same bits, run after run).
+
 numba's threading layer is chosen in ``fastnn.kernels`` (OpenMP, then
 workqueue, then TBB, unless the environment says otherwise).
 """
 from __future__ import annotations
 
 import os
+import sys
 
 __all__ = ["set_num_threads", "get_num_threads", "apply_thread_policy",
-           "ELEMENTWISE_WORK_LIMIT", "elementwise_kernel"]
+           "ELEMENTWISE_WORK_LIMIT", "elementwise_kernel", "WIDE_PRODUCT_MACS", "run_wide_product"]
 
 BLAS_THREADS_ENV = "FASTNN_BLAS_THREADS"
 
+#: Affine products of at least this many multiply-adds run on one BLAS thread
+#: per numba thread (module docstring). Measured per product, float64, one
+#: thread -> two: (100, 784)x(784, 50) 293 -> 179 us; (100, 100)x(100, 100)
+#: 74 -> 60 us, too little to pay for waking the second thread in a step.
+WIDE_PRODUCT_MACS = 3_000_000
+
+#: OPENBLAS_THREAD_TIMEOUT under which fastnn loads SciPy's OpenBLAS: its
+#: workers spin 2**22 cycles after a call. A shorter spin lets them fall
+#: asleep between MultiLayerNetExtend's first-layer products (2.5 ms apart),
+#: and waking them costs what the second thread gains; the default 2**28
+#: (0.1 s) made DeepConvNet's step at batch 100 1.5x slower.
+OPENBLAS_SPIN_EXPONENT = 22
+
 _policy_applied = False
+_blas_threads = None     # SciPy's BLAS thread count by policy (None: BLAS left alone)
+_numba_blas_setter = None  # SciPy OpenBLAS's set_num_threads (ctypes), when fastnn loaded it
 
 
 def _default_blas_threads() -> int:
@@ -50,11 +86,78 @@ def _default_blas_threads() -> int:
     return value
 
 
+def _openblas_paths() -> set:
+    from threadpoolctl import ThreadpoolController
+
+    return {lib.filepath for lib in ThreadpoolController().lib_controllers if lib.internal_api == "openblas"}
+
+
+def _load_numba_blas() -> None:
+    """Load SciPy's BLAS (the one numba's ``np.dot`` calls) with short-spinning workers.
+
+    Once per process. Where this load is what brought SciPy's OpenBLAS in
+    (nobody had loaded it before), its ``set_num_threads`` is kept for
+    ``run_wide_product``; otherwise wide products stay on the policy's threads.
+    """
+    global _numba_blas_setter
+    if "scipy.linalg.cython_blas" in sys.modules:
+        return
+    import ctypes
+
+    timeout_env = "OPENBLAS_THREAD_TIMEOUT"
+    user_timeout = timeout_env in os.environ
+    before = _openblas_paths()
+    if not user_timeout:
+        os.environ[timeout_env] = str(OPENBLAS_SPIN_EXPONENT)  # read once, when the library loads
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+    finally:
+        if not user_timeout:
+            del os.environ[timeout_env]  # not for child processes
+    loaded = _openblas_paths() - before
+    if len(loaded) != 1:
+        return
+    lib = ctypes.CDLL(loaded.pop())
+    for name in ("scipy_openblas_set_num_threads", "openblas_set_num_threads",
+                 "scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_"):
+        setter = getattr(lib, name, None)
+        if setter is not None:
+            setter.argtypes, setter.restype = [ctypes.c_int], None
+            _numba_blas_setter = setter
+            return
+
+
 def _limit_blas(n: int) -> None:
-    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS numba's np.dot calls, so it is limited too)
+    """All BLAS libraries (NumPy's, SciPy's) on ``n`` threads; wide products then go from ``n``."""
+    global _blas_threads
+    _load_numba_blas()
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n, user_api="blas")
+    _blas_threads = n
+
+
+def run_wide_product(kernel, *args):
+    """``kernel(*args)`` with SciPy's BLAS on one thread per numba thread, then back to the policy's count.
+
+    For the kernels of one product of at least ``WIDE_PRODUCT_MACS``
+    multiply-adds (module docstring). A plain call where fastnn did not
+    load SciPy's OpenBLAS, BLAS is left alone, or there are no more numba
+    threads than BLAS threads. Returns what ``kernel`` returns.
+    """
+    setter, policy = _numba_blas_setter, _blas_threads
+    if setter is None or policy is None:
+        return kernel(*args)
+    import numba
+
+    threads = numba.get_num_threads()
+    if threads <= policy:
+        return kernel(*args)
+    setter(threads)
+    try:
+        return kernel(*args)
+    finally:
+        setter(policy)
 
 
 def apply_thread_policy() -> None:

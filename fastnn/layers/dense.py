@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from .._threads import WIDE_PRODUCT_MACS, run_wide_product
 from .._validate import FLOAT_DTYPES, as_float_array, check_scalar
 from ..functions import _as_targets
 from ..kernels import dense as KD
@@ -32,6 +33,15 @@ SPLIT_WORK_LIMIT = 100_000_000
 def _split_pays(n, d, m, dtype) -> bool:
     """Whether an (n, d) x (d, m) product is large enough for the two-thread kernels."""
     return n >= 2 and n * d * m * dtype.itemsize >= SPLIT_WORK_LIMIT
+
+
+def _run_product(kernel, n, d, m, *args) -> None:
+    """``kernel(*args)`` for an (n, d) x (d, m) product: mid-sized ones (``WIDE_PRODUCT_MACS``
+    and up) on the wide-product BLAS threads (``fastnn._threads.run_wide_product``)."""
+    if n * d * m >= WIDE_PRODUCT_MACS:
+        run_wide_product(kernel, *args)
+    else:
+        kernel(*args)
 
 
 def _as_operand(v, name):
@@ -166,8 +176,10 @@ class Affine(Layer):
             raise ValueError(f"x must have {D} features per sample (W has shape {self.W.shape}), "
                              f"got shape {x.shape}")
         out = np.empty((x2.shape[0], M), dtype=W.dtype)
-        forward = KD.affine_forward_split if _split_pays(x2.shape[0], D, M, W.dtype) else KD.affine_forward
-        forward(x2, W, b, out)
+        if _split_pays(x2.shape[0], D, M, W.dtype):
+            KD.affine_forward_split(x2, W, b, out)
+        else:
+            _run_product(KD.affine_forward, x2.shape[0], D, M, x2, W, b, out)
         self.original_x_shape = x.shape
         self.x = x2
         return out
@@ -189,11 +201,14 @@ class Affine(Layer):
                     half = self._dW_half = np.empty_like(dW)
                 KD.affine_param_grads_split(self.x, dout, dW, db, half)
             else:
-                KD.affine_param_grads(self.x, dout, dW, db)
+                _run_product(KD.affine_param_grads, *self.x.shape, W.shape[1], self.x, dout, dW, db)
             self.dW, self.db = dW, db
             return None
         dx = np.empty(self.x.shape, dtype=W.dtype)
-        (KD.affine_backward_split if split else KD.affine_backward)(self.x, W, dout, dx, dW, db)
+        if split:
+            KD.affine_backward_split(self.x, W, dout, dx, dW, db)
+        else:
+            _run_product(KD.affine_backward, *self.x.shape, W.shape[1], self.x, W, dout, dx, dW, db)
         self.dW, self.db = dW, db
         return dx.reshape(self.original_x_shape)
 
