@@ -35,10 +35,11 @@ the 2-core machine, interleaved in one process, one training step at batch
 100, wide products on two threads against one: TwoLayerNet 1.1-1.25x
 faster (float64; float32 1.0-1.15x), MultiLayerNetExtend 1.05-1.15x,
 SimpleConvNet and DeepConvNet unchanged within the noise (0.94-1.13x);
-with OpenBLAS's default 0.1 s spin DeepConvNet's step was 1.5x slower. This needs fastnn to be the one that
-loads SciPy's BLAS (or ``OPENBLAS_THREAD_TIMEOUT`` set by the user); where
-SciPy's BLAS was loaded before ``fastnn.layers``, or is not OpenBLAS, every
-product stays on the policy's BLAS threads. OpenBLAS on two threads splits
+with OpenBLAS's default 0.1 s spin DeepConvNet's step was 1.5x slower.
+This needs fastnn to be the one that loads SciPy's BLAS (an
+``OPENBLAS_THREAD_TIMEOUT`` the user set is kept); where SciPy's BLAS was
+loaded before ``fastnn.layers``, or is not OpenBLAS, every product stays on
+the policy's BLAS threads. OpenBLAS on two threads splits
 a product differently from one thread, so these products differ in the
 last bits between a one-thread and a multi-thread fastnn (the same thread
 count gives the same bits, run after run).
