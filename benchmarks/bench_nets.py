@@ -37,3 +37,32 @@ class TrainStepMemory(_Step):
 
     def peakmem_step(self, net, impl, dtype, batch):
         self.subject.step()
+
+
+class WideProducts:
+    """The MLP steps at batch 100 with the mid-sized Affine products on one BLAS thread per
+    numba thread (``wide_products=True``, fastnn's default) and on one BLAS thread (False).
+
+    fastnn only: the ratio of the two rows is what the switch buys on this machine.
+    """
+
+    param_names = ["net", "dtype", "wide_products"]
+    params = [["TwoLayerNet", "MultiLayerNetExtend"], DTYPES, [True, False]]
+    timeout = 120
+
+    def setup(self, net, dtype, wide_products):
+        self.subject = make_step("fastnn", net, dtype, 100)
+        n = pin_threads("fastnn")
+        from fastnn import set_num_threads
+
+        try:
+            set_num_threads(n, wide_products=wide_products)
+        except TypeError:  # commits before the switch
+            raise NotImplementedError("fastnn.set_num_threads has no wide_products") from None
+        self.subject.step()
+
+    def teardown(self, net, dtype, wide_products):
+        pin_threads("fastnn")  # back to the default for the benchmarks that follow in this process
+
+    def time_step(self, net, dtype, wide_products):
+        self.subject.step()

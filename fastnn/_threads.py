@@ -42,7 +42,8 @@ loaded before ``fastnn.layers``, or is not OpenBLAS, every product stays on
 the policy's BLAS threads. OpenBLAS on two threads splits
 a product differently from one thread, so these products differ in the
 last bits between a one-thread and a multi-thread fastnn (the same thread
-count gives the same bits, run after run).
+count gives the same bits, run after run); ``set_num_threads(n,
+wide_products=False)`` turns them off.
 
 numba's threading layer is chosen in ``fastnn.kernels`` (OpenMP, then
 workqueue, then TBB, unless the environment says otherwise).
@@ -73,6 +74,7 @@ OPENBLAS_SPIN_EXPONENT = 22
 _policy_applied = False
 _blas_threads = None     # SciPy's BLAS thread count by policy (None: BLAS left alone)
 _numba_blas_setter = None  # SciPy OpenBLAS's set_num_threads (ctypes), when fastnn loaded it
+_wide_products = True      # set_num_threads(..., wide_products=False) turns them off
 
 
 def _default_blas_threads() -> int:
@@ -143,11 +145,12 @@ def run_wide_product(kernel, *args):
 
     For the kernels of one product of at least ``WIDE_PRODUCT_MACS``
     multiply-adds (module docstring). A plain call where fastnn did not
-    load SciPy's OpenBLAS, BLAS is left alone, or there are no more numba
-    threads than BLAS threads. Returns what ``kernel`` returns.
+    load SciPy's OpenBLAS, BLAS is left alone, wide products are turned off
+    (``set_num_threads(..., wide_products=False)``), or there are no more
+    numba threads than BLAS threads. Returns what ``kernel`` returns.
     """
     setter, policy = _numba_blas_setter, _blas_threads
-    if setter is None or policy is None:
+    if setter is None or policy is None or not _wide_products:
         return kernel(*args)
     import numba
 
@@ -172,12 +175,16 @@ def apply_thread_policy() -> None:
         _limit_blas(n)
 
 
-def set_num_threads(n: int, blas: int = 1) -> None:
+def set_num_threads(n: int, blas: int = 1, wide_products: bool = True) -> None:
     """Use ``n`` threads in numba's parallel kernels and ``blas`` threads in BLAS (NumPy's and SciPy's).
 
     ``n`` must be between 1 and numba's ``NUMBA_NUM_THREADS`` (the number of
     cores unless set in the environment before numba starts). ``blas``
     defaults to 1, fastnn's policy (the module docstring says why).
+    ``wide_products=False`` keeps the mid-sized Affine products on ``blas``
+    threads too (by default they run on ``n``: faster MLP steps, but results
+    that differ in the last bits between one thread and several; with
+    False, every result is bit-identical for any ``n``).
     """
     import numba
 
@@ -186,13 +193,16 @@ def set_num_threads(n: int, blas: int = 1) -> None:
 
     n = check_scalar(n, "n", integer=True, positive=True)
     blas = check_scalar(blas, "blas", integer=True, positive=True, below=(os.cpu_count() or 1) + 1)
+    if not isinstance(wide_products, bool):
+        raise TypeError(f"wide_products must be True or False, got {wide_products!r}")
     limit = numba.config.NUMBA_NUM_THREADS
     if n > limit:
         raise ValueError(f"n must be <= {limit} (NUMBA_NUM_THREADS), got {n}")
-    global _policy_applied
+    global _policy_applied, _wide_products
     _policy_applied = True  # an explicit choice wins over the import-time default
     numba.set_num_threads(n)
     _limit_blas(blas)
+    _wide_products = wide_products
 
 
 def get_num_threads() -> dict:

@@ -34,16 +34,16 @@ def test_wide_product_runs_on_the_numba_thread_count_and_restores_the_policy():
         pytest.fail("fastnn did not load SciPy's OpenBLAS in the test process (was scipy.linalg imported first?)")
     saved = numba.get_num_threads()
     try:
-        numba.set_num_threads(2)
+        fastnn.set_num_threads(2)  # the policy: numba 2, every BLAS 1 (other tests may have changed it)
         assert max(threads.run_wide_product(_blas_threads)) == 2
+        assert set(_blas_threads()) == {1}
+        with pytest.raises(ZeroDivisionError):  # restored on the way out of a failing kernel, too
+            threads.run_wide_product(lambda: 1 / 0)
         assert set(_blas_threads()) == {1}
         numba.set_num_threads(1)  # no more numba threads than BLAS threads: a plain call
         assert set(threads.run_wide_product(_blas_threads)) == {1}
     finally:
-        numba.set_num_threads(saved)
-    with pytest.raises(ZeroDivisionError):  # restored on the way out of a failing kernel, too
-        threads.run_wide_product(lambda: 1 / 0)
-    assert set(_blas_threads()) == {1}
+        fastnn.set_num_threads(saved)
 
 
 def test_wide_affine_matches_the_reference_and_repeats_bit_for_bit(dtype, rng):
@@ -77,3 +77,48 @@ def test_fastnn_loads_scipy_blas_with_a_short_spin_and_leaves_the_environment_al
     assert _run("import scipy.linalg; " + code, env=env).split() == ["False", "False"]
     # BLAS left alone by the user's choice: no wide products either
     assert _run(code, env=dict(env, FASTNN_BLAS_THREADS="0")).split()[0] == "False"
+
+
+def _train_two_layer_net(threads, wide_products):
+    """Three Adam steps of TwoLayerNet(784, 50, 10) (its first layer is wide) at batch 100; returns the params."""
+    from fastnn.nets import TwoLayerNet
+    from fastnn.optimizer import Adam
+
+    saved = numba.get_num_threads()
+    fastnn.set_num_threads(threads, wide_products=wide_products)
+    try:
+        data = np.random.default_rng(3)
+        x = data.random((100, D))
+        t = data.integers(0, 10, 100)
+        net = TwoLayerNet(D, M, 10, seed=5)
+        opt = Adam()
+        for _ in range(3):
+            opt.update(net.params, net.gradient(x, t))
+        return {k: v.copy() for k, v in net.params.items()}
+    finally:
+        fastnn.set_num_threads(saved)
+
+
+def test_without_wide_products_results_are_bit_identical_for_any_thread_count():
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.fail("this check needs NUMBA_NUM_THREADS >= 2")
+    one = _train_two_layer_net(1, wide_products=False)
+    two = _train_two_layer_net(2, wide_products=False)
+    for k in one:
+        np.testing.assert_array_equal(one[k], two[k])
+    wide = _train_two_layer_net(2, wide_products=True)  # the last bits may differ, the training may not
+    for k in one:
+        np.testing.assert_allclose(wide[k], one[k], rtol=1e-9, atol=1e-12)
+
+
+def test_wide_products_can_be_turned_off_and_on_again():
+    saved = numba.get_num_threads()
+    try:
+        fastnn.set_num_threads(2, wide_products=False)
+        assert set(threads.run_wide_product(_blas_threads)) == {1}
+        fastnn.set_num_threads(2)
+        assert max(threads.run_wide_product(_blas_threads)) == 2
+        with pytest.raises(TypeError, match="wide_products must be True or False"):
+            fastnn.set_num_threads(2, wide_products="no")
+    finally:
+        fastnn.set_num_threads(saved)
