@@ -39,11 +39,11 @@ with OpenBLAS's default 0.1 s spin DeepConvNet's step was 1.5x slower.
 This needs fastnn to be the one that loads SciPy's BLAS (an
 ``OPENBLAS_THREAD_TIMEOUT`` the user set is kept); where SciPy's BLAS was
 loaded before ``fastnn.layers``, or is not OpenBLAS, every product stays on
-the policy's BLAS threads. OpenBLAS on two threads splits
-a product differently from one thread, so these products differ in the
-last bits between a one-thread and a multi-thread fastnn (the same thread
-count gives the same bits, run after run); ``set_num_threads(n,
-wide_products=False)`` turns them off.
+the policy's BLAS threads. OpenBLAS on two threads splits a product
+differently from one thread, so these products differ in the last bits
+between a one-thread and a multi-thread fastnn (the same thread count gives
+the same bits, run after run); ``set_num_threads(n, wide_products=False)``
+turns them off.
 
 numba's threading layer is chosen in ``fastnn.kernels`` (OpenMP, then
 workqueue, then TBB, unless the environment says otherwise).

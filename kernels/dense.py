@@ -15,8 +15,9 @@ kernels.
 
 BLAS runs on one thread (``fastnn._threads``; the Affine layer runs its
 mid-sized products, from 3e6 multiply-adds, with BLAS on one thread per
-numba thread), so a large product would use one core. The ``*_split`` kernels cut it into two independent halves run by
-numba's threads (``prange(2)``): forward by rows of x, backward as dx beside
+numba thread), so a large product would use one core. The ``*_split``
+kernels cut it into two independent halves run by numba's threads
+(``prange(2)``): forward by rows of x, backward as dx beside
 (dW, db), the weight gradient alone as two half-batch products added. The
 cut is always in two, whatever the thread count (on one thread the halves
 run one after the other), so results do not depend on the number of
