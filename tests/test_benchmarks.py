@@ -87,3 +87,35 @@ def test_report_arguments():
         report.parse_args(["--nets", "LeNet"])
     with pytest.raises(SystemExit):
         report.parse_args(["--threads", "0"])
+
+
+def test_overhead_replays_the_kernel_calls_of_a_step():
+    from numba.core.dispatcher import Dispatcher
+
+    import fastnn.kernels.dense as KD
+    from benchmarks import overhead
+
+    plain, recorded = (make_step("fastnn", "TwoLayerNet", "float64", 100) for _ in range(2))
+    for _ in range(3):
+        plain.step()
+    calls = overhead.record_step(recorded.step)  # steps 1 and 2, then 3 recorded
+    for key, value in plain.model.params.items():  # recording changes nothing
+        np.testing.assert_array_equal(recorded.model.params[key], value)
+    assert isinstance(KD.affine_forward, Dispatcher)  # the kernels are put back
+    names = [kernel.py_func.__name__ for kernel, _, _ in calls]
+    assert names.count("affine_forward") == 2 and names.count("adam_update") == 4
+    assert names.count("softmax_loss_labels") == 1
+    wide = {kernel.py_func.__name__ for kernel, _, is_wide in calls if is_wide}
+    assert wide == {"affine_forward", "affine_param_grads"}  # the 784-wide first layer
+    before = recorded.model.params["W1"].copy()
+    overhead.replay(calls)  # forward, backward and Adam again, in place
+    assert not np.array_equal(recorded.model.params["W1"], before)
+
+
+def test_overhead_takes_dense_nets_only():
+    from benchmarks import overhead
+
+    args = overhead.parse_args(["--quick", "--nets", "MultiLayerNetExtend", "--dtypes", "float64"])
+    assert args.nets == ["MultiLayerNetExtend"] and args.dtypes == ["float64"] and args.rounds == 3
+    with pytest.raises(SystemExit):
+        overhead.parse_args(["--nets", "SimpleConvNet"])

@@ -1,0 +1,154 @@
+"""Where a dense net's training step goes: fastnn's kernels against the layer code around them.
+
+    python -m benchmarks.overhead [--quick] [--nets TwoLayerNet,MultiLayerNetExtend] [--dtypes float64]
+
+Records the numba kernel calls of one fastnn training step (every function
+of ``fastnn.kernels`` the step calls, with the very arrays and numbers it
+passed), then times side by side, interleaved as in ``benchmarks.report``:
+
+* ``step``: the training step (forward, backward, Adam update);
+* ``kernels``: the recorded calls replayed back to back — the same work
+  with no layer, net or optimizer code, no validation, no Python objects;
+* ``reference``: the NumPy reference's step.
+
+``step - kernels`` is what the Python around the kernels costs, and
+``reference / kernels`` the most a fastnn step could gain over the reference
+with these kernels, were that Python free. Dense nets only: a Convolution
+layer's GEMMs are BLAS calls made from its own threads, outside
+``fastnn.kernels``, which a replay would miss.
+"""
+import argparse
+import contextlib
+import importlib
+import pkgutil
+import sys
+
+from .report import DTYPES, _cores, _ms, _ratio, measure_config, set_thread_env
+
+#: The nets whose whole step runs in ``fastnn.kernels`` (see the module docstring).
+DENSE_NETS = ["TwoLayerNet", "MultiLayerNetExtend"]
+BATCH = 100
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
+    p.add_argument("--threads", type=int, default=_cores(), help="as in benchmarks.report (default %(default)s)")
+    p.add_argument("--nets", default=",".join(DENSE_NETS), help="comma-separated subset of %(default)s")
+    p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of %(default)s")
+    args = p.parse_args(argv)
+    for name, allowed in (("nets", DENSE_NETS), ("dtypes", DTYPES)):
+        chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
+        if not chosen or any(s not in allowed for s in chosen):
+            p.error(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, got {getattr(args, name)!r}")
+        setattr(args, name, chosen)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    args.rounds = 3 if args.quick else 7
+    return args
+
+
+def _kernel_modules():
+    import fastnn.kernels
+
+    return [importlib.import_module(f"fastnn.kernels.{m.name}") for m in pkgutil.iter_modules(fastnn.kernels.__path__)]
+
+
+@contextlib.contextmanager
+def recording_kernel_calls(calls):
+    """Within the block, every call of a ``fastnn.kernels`` function appends ``(kernel, args, wide)`` to ``calls``.
+
+    ``wide`` marks the products the Affine layer ran on the wide-product BLAS
+    threads (``fastnn._threads.run_wide_product``); ``replay`` runs them so again.
+    The kernels are module attributes looked up at call time, so replacing
+    them in their modules reaches every layer; all are put back on exit.
+    """
+    from numba.core.dispatcher import Dispatcher
+
+    import fastnn.layers.dense as dense_layers
+    from fastnn._threads import run_wide_product
+
+    def recorder(kernel):
+        def record(*args):
+            calls.append((kernel, args, False))
+            return kernel(*args)
+        record.kernel = kernel
+        return record
+
+    def record_wide(kernel, *args):
+        kernel = getattr(kernel, "kernel", kernel)
+        calls.append((kernel, args, True))
+        return run_wide_product(kernel, *args)
+
+    replaced = [(dense_layers, "run_wide_product", run_wide_product)]
+    for module in _kernel_modules():
+        replaced += [(module, name, obj) for name, obj in vars(module).items() if isinstance(obj, Dispatcher)]
+    try:
+        for module, name, obj in replaced[1:]:
+            setattr(module, name, recorder(obj))
+        dense_layers.run_wide_product = record_wide
+        yield calls
+    finally:
+        for module, name, obj in replaced:
+            setattr(module, name, obj)
+
+
+def replay(calls):
+    """Run recorded kernel calls again, in order, as the step ran them."""
+    from fastnn._threads import run_wide_product
+
+    for kernel, args, wide in calls:
+        if wide:
+            run_wide_product(kernel, *args)
+        else:
+            kernel(*args)
+
+
+def record_step(step):
+    """The kernel calls of one ``step()`` (run twice before, so buffers and optimizer state exist)."""
+    step()
+    step()
+    calls = []
+    with recording_kernel_calls(calls):
+        step()
+    return calls
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    set_thread_env(args.threads)
+
+    import fastnn.layers  # noqa: F401  (fastnn's thread policy, before the reference's BLAS is used)
+    from threadpoolctl import ThreadpoolController
+
+    from ._common import pin_threads
+    from ._nets import make_step
+
+    threads = pin_threads("fastnn", args.threads)
+    blas = ThreadpoolController()
+    fastnn_blas = min((lib["num_threads"] for lib in blas.info() if lib.get("user_api") == "blas"), default=threads)
+    limits = {"step": fastnn_blas, "kernels": fastnn_blas, "reference": threads}
+    before = {name: (lambda k=k: blas.limit(limits=k, user_api="blas")) for name, k in limits.items()}
+
+    print(f"`python -m benchmarks.overhead {' '.join(sys.argv[1:] if argv is None else argv)}`".replace(" `", "`"))
+    print(f"batch {BATCH}; median of {args.rounds} interleaved rounds, ms a step; "
+          f"BLAS threads: {fastnn_blas} for fastnn (its policy), {threads} for the reference")
+    print()
+    print("| net | dtype | kernel calls | step ms | kernels ms | layer code ms | reference ms "
+          "| reference / step | reference / kernels |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for net in args.nets:
+        for dtype in args.dtypes:
+            step = make_step("fastnn", net, dtype, BATCH).step
+            calls = record_step(step)
+            subjects = {"step": step, "kernels": lambda c=calls: replay(c),
+                        "reference": make_step("reference", net, dtype, BATCH).step}
+            med = measure_config(subjects, args.rounds, before=before)
+            s, k, r = med["step"], med["kernels"], med["reference"]
+            print(f"| {net} | {dtype} | {len(calls)} | {_ms(s)} | {_ms(k)} | {_ms(s - k)} | {_ms(r)} "
+                  f"| {_ratio(r, s)} | {_ratio(r, k)} |")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
