@@ -23,7 +23,7 @@ import importlib
 import pkgutil
 import sys
 
-from .report import DTYPES, _cores, _ms, _ratio, measure_config, set_thread_env
+from .report import DTYPES, _cores, _ms, _ratio, blas_setters, check_choices, measure_config, set_thread_env
 
 #: The nets whose whole step runs in ``fastnn.kernels`` (see the module docstring).
 DENSE_NETS = ["TwoLayerNet", "MultiLayerNetExtend"]
@@ -37,13 +37,7 @@ def parse_args(argv=None):
     p.add_argument("--nets", default=",".join(DENSE_NETS), help="comma-separated subset of %(default)s")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of %(default)s")
     args = p.parse_args(argv)
-    for name, allowed in (("nets", DENSE_NETS), ("dtypes", DTYPES)):
-        chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
-        if not chosen or any(s not in allowed for s in chosen):
-            p.error(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, got {getattr(args, name)!r}")
-        setattr(args, name, chosen)
-    if args.threads < 1:
-        p.error(f"--threads must be >= 1, got {args.threads}")
+    check_choices(p, args, {"nets": DENSE_NETS, "dtypes": DTYPES})
     args.rounds = 3 if args.quick else 7
     return args
 
@@ -119,18 +113,15 @@ def main(argv=None):
     set_thread_env(args.threads)
 
     import fastnn.layers  # noqa: F401  (fastnn's thread policy, before the reference's BLAS is used)
-    from threadpoolctl import ThreadpoolController
 
     from ._common import pin_threads
     from ._nets import make_step
 
     threads = pin_threads("fastnn", args.threads)
-    blas = ThreadpoolController()
-    fastnn_blas = min((lib["num_threads"] for lib in blas.info() if lib.get("user_api") == "blas"), default=threads)
-    limits = {"step": fastnn_blas, "kernels": fastnn_blas, "reference": threads}
-    before = {name: (lambda k=k: blas.limit(limits=k, user_api="blas")) for name, k in limits.items()}
+    fastnn_blas, before = blas_setters(threads, ["step", "kernels"], ["reference"])
 
-    print(f"`python -m benchmarks.overhead {' '.join(sys.argv[1:] if argv is None else argv)}`".replace(" `", "`"))
+    cmd = "python -m benchmarks.overhead " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"`{cmd.strip()}`")
     print(f"batch {BATCH}; median of {args.rounds} interleaved rounds, ms a step; "
           f"BLAS threads: {fastnn_blas} for fastnn (its policy), {threads} for the reference")
     print()

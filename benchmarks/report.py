@@ -50,6 +50,35 @@ def _cpu_name():
     return platform.processor() or platform.machine()
 
 
+def check_choices(parser, args, choices):
+    """Each option named in ``choices`` (a comma-separated string) becomes a list of the names it
+    gives, refused (``parser.error``) when empty or naming one outside ``choices[option]``; and
+    ``--threads`` must be >= 1."""
+    for name, allowed in choices.items():
+        chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
+        if not chosen or any(s not in allowed for s in chosen):
+            parser.error(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, "
+                         f"got {getattr(args, name)!r}")
+        setattr(args, name, chosen)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+
+
+def blas_setters(threads, fastnn_subjects, other_subjects):
+    """(fastnn's BLAS thread count, {subject: a call that sets every BLAS library's threads for it}).
+
+    Call after ``pin_threads("fastnn", threads)``: fastnn's count is what its
+    thread policy left (the fewest over the loaded BLAS libraries); the other
+    subjects get ``threads``, what NumPy uses on that many cores.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController()
+    fastnn_blas = min((lib["num_threads"] for lib in blas.info() if lib.get("user_api") == "blas"), default=threads)
+    counts = dict.fromkeys(fastnn_subjects, fastnn_blas) | dict.fromkeys(other_subjects, threads)
+    return fastnn_blas, {name: (lambda k=k: blas.limit(limits=k, user_api="blas")) for name, k in counts.items()}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,14 +93,7 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=None,
                    help="interleaved rounds per configuration (default 7, 3 with --quick)")
     args = p.parse_args(argv)
-    for name, allowed in (("nets", NETS), ("dtypes", DTYPES), ("impls", IMPLS)):
-        chosen = [s.strip() for s in getattr(args, name).split(",") if s.strip()]
-        bad = [s for s in chosen if s not in allowed]
-        if bad or not chosen:
-            p.error(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, got {getattr(args, name)!r}")
-        setattr(args, name, chosen)
-    if args.threads < 1:
-        p.error(f"--threads must be >= 1, got {args.threads}")
+    check_choices(p, args, {"nets": NETS, "dtypes": DTYPES, "impls": IMPLS})
     if args.rounds is None:
         args.rounds = 3 if args.quick else 7
     if args.rounds < 1:
@@ -244,16 +266,11 @@ def main(argv=None):
     impls = [i for i in args.impls if i != "torch" or torch is not None]
 
     import numba
-    from threadpoolctl import ThreadpoolController
 
     threads = pin_threads("fastnn", args.threads)  # numba: threads; BLAS: fastnn's policy
-    blas = ThreadpoolController()
-    blas_libs = [lib for lib in blas.info() if lib.get("user_api") == "blas"]
-    fastnn_blas = min((lib["num_threads"] for lib in blas_libs), default=threads)
     # BLAS threads per subject, set before each sample: fastnn's policy for fastnn; for the
     # plain-NumPy reference and np.dot, what NumPy uses on this many cores.
-    blas_threads = {"fastnn": fastnn_blas, "reference": threads, "torch": threads, "gemm": threads}
-    before = {name: (lambda k=k: blas.limit(limits=k, user_api="blas")) for name, k in blas_threads.items()}
+    fastnn_blas, before = blas_setters(threads, ["fastnn"], ["reference", "torch", "gemm"])
     if torch is not None:
         torch.set_num_threads(threads)
 
