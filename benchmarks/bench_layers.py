@@ -8,7 +8,7 @@ included: that is what a user pays), ``reference`` the plain-NumPy twin in
 """
 import numpy as np
 
-from ._common import LAYER_BATCHES, DTYPES, IMPLS, labels, need, need_torch, pin_threads, randn
+from ._common import DTYPES, IMPLS, LAYER_BATCHES, labels, need, need_torch, pin_threads, randn
 
 ACT_FEATURES = 30 * 24 * 24      # SimpleConvNet's conv output, per sample
 AFFINE_IN, AFFINE_OUT = 784, 100

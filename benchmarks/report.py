@@ -244,15 +244,15 @@ def main(argv=None):
 
     import numpy as np
 
-    from ._common import pin_threads
-    from ._nets import make_step
-
     # fastnn before torch: importing fastnn sets OMP_WAIT_POLICY=PASSIVE (see fastnn.kernels), which
     # libgomp reads once, when first loaded; torch loads libgomp at import, and with torch first
     # numba's OpenMP workers spun and starved fastnn's GEMM threads (measured: a DeepConvNet
     # batch-32 float32 step 57-71 ms with torch imported first, 35 ms with fastnn first; torch's
     # own times unchanged).
     import fastnn
+
+    from ._common import pin_threads
+    from ._nets import make_step
     try:
         import fastnn.layers  # noqa: F401  (applies fastnn's BLAS thread policy, where it has one)
     except ImportError:

@@ -9,7 +9,6 @@ With batch norm, learning is fast and hardly depends on the scale.
 import sys
 
 import numpy as np
-
 from _shared import load, parse, parser
 
 from fastnn.nets import MultiLayerNetExtend

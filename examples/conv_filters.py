@@ -9,7 +9,6 @@ import sys
 import time
 
 import numpy as np
-
 from _shared import load, parse, parser
 
 from fastnn.nets import SimpleConvNet

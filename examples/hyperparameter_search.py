@@ -10,7 +10,6 @@ validation accuracy. The best trials' curves are plotted, best first.
 import sys
 
 import numpy as np
-
 from _shared import load, parse, parser
 
 from fastnn.nets import MultiLayerNet

@@ -10,7 +10,6 @@ No training, no data set: runs in seconds.
 import sys
 
 import numpy as np
-
 from _shared import parse, parser
 
 from fastnn.functions import relu, sigmoid

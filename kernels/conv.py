@@ -31,7 +31,6 @@ results do not depend on the number of threads. Kernels do not check
 bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
 ``FW <= W + 2*pad``, ``stride >= 1``, ``pad >= 0``.
 """
-import numpy as np
 from numba import njit, prange, uintp
 
 from ._twins import serial_and_parallel

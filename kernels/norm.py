@@ -29,7 +29,6 @@ then the mean of squared deviations), so it never comes out negative.
 import numpy as np
 from numba import njit
 
-
 # ---------------------------------------------------------------- per activation, (N, D)
 
 @njit(cache=True)
@@ -156,8 +155,8 @@ def _channel_totals(acc):
     tot = np.zeros(c_)
     for c in range(c_):
         t = 0.0
-        for l in range(l_):
-            t += acc[c, l]
+        for k in range(l_):
+            t += acc[c, k]
         tot[c] = t
     return tot
 
@@ -174,18 +173,18 @@ def _channel_mean_var(x):
     acc = np.zeros((c_, l_))
     for n in range(n_):
         for c in range(c_):
-            for l in range(l_):
-                acc[c, l] += x[n, c, l]
+            for k in range(l_):
+                acc[c, k] += x[n, c, k]
     mean = _channel_totals(acc) / m
     acc1 = np.zeros((c_, l_))
     acc2 = np.zeros((c_, l_))
     for n in range(n_):
         for c in range(c_):
             mc = mean[c]
-            for l in range(l_):
-                d = x[n, c, l] - mc
-                acc1[c, l] += d
-                acc2[c, l] += d * d
+            for k in range(l_):
+                d = x[n, c, k] - mc
+                acc1[c, k] += d
+                acc2[c, k] += d * d
     d1 = _channel_totals(acc1) / m
     var = _channel_totals(acc2) / m - d1 * d1
     for c in range(c_):
@@ -204,10 +203,10 @@ def _normalize_channels(x, mean, inv_std, gamma, beta, out, xhat):
             s = inv_std[c]
             g = gamma[c]
             b = beta[c]
-            for l in range(l_):
-                xh = (x[n, c, l] - m) * s
-                xhat[n, c, l] = xh
-                out[n, c, l] = g * xh + b
+            for k in range(l_):
+                xh = (x[n, c, k] - m) * s
+                xhat[n, c, k] = xh
+                out[n, c, k] = g * xh + b
 
 
 @njit(cache=True)
@@ -246,10 +245,10 @@ def _channel_grad_sums(dout, xhat, dgamma, dbeta):
     sg = np.zeros((c_, l_))
     for n in range(n_):
         for c in range(c_):
-            for l in range(l_):
-                g = dout[n, c, l]
-                sb[c, l] += g
-                sg[c, l] += g * xhat[n, c, l]
+            for k in range(l_):
+                g = dout[n, c, k]
+                sb[c, k] += g
+                sg[c, k] += g * xhat[n, c, k]
     tb = _channel_totals(sb)
     tg = _channel_totals(sg)
     for c in range(c_):
@@ -279,8 +278,8 @@ def batchnorm_channel_backward_train(dout, xhat, gamma, inv_std, dx, dgamma, dbe
             s = scale[c]
             a = mean_db[c]
             b = mean_dg[c]
-            for l in range(l_):
-                dx[n, c, l] = s * (dout[n, c, l] - a - xhat[n, c, l] * b)
+            for k in range(l_):
+                dx[n, c, k] = s * (dout[n, c, k] - a - xhat[n, c, k] * b)
 
 
 @njit(cache=True)
@@ -294,5 +293,5 @@ def batchnorm_channel_backward_infer(dout, xhat, gamma, inv_std, dx, dgamma, dbe
     for n in range(n_):
         for c in range(c_):
             s = scale[c]
-            for l in range(l_):
-                dx[n, c, l] = dout[n, c, l] * s
+            for k in range(l_):
+                dx[n, c, k] = dout[n, c, k] * s

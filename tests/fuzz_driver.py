@@ -45,7 +45,8 @@ import time
 import traceback
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, given, seed as hyp_seed, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hyp_seed
 from hypothesis import strategies as st
 
 faulthandler.enable()

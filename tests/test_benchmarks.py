@@ -90,9 +90,9 @@ def test_report_arguments():
 
 
 def test_overhead_replays_the_kernel_calls_of_a_step():
+    import fastnn.kernels.dense as KD
     from numba.core.dispatcher import Dispatcher
 
-    import fastnn.kernels.dense as KD
     from benchmarks import overhead
 
     plain, recorded = (make_step("fastnn", "TwoLayerNet", "float64", 100) for _ in range(2))

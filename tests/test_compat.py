@@ -68,10 +68,10 @@ def test_names_served_without_a_book_folder():
         ns = {}
         exec("from common.optimizer import *", ns)
         assert ns["np"] is np and ns["Adam"] is fastnn.optimizer.Adam
-        import common.multi_layer_net
-        import common.multi_layer_net_extend
         import common.functions
         import common.gradient
+        import common.multi_layer_net
+        import common.multi_layer_net_extend
         assert common.multi_layer_net.MultiLayerNet is fastnn.nets.MultiLayerNet
         assert common.multi_layer_net_extend.MultiLayerNetExtend is fastnn.nets.MultiLayerNetExtend
         assert common.functions.softmax is fastnn.functions.softmax

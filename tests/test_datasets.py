@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastnn.datasets import _cache, _idxset, best_dataset, load_dataset
+from fastnn.datasets import _idxset, best_dataset, load_dataset
 from fastnn.datasets._idx import read_idx, write_idx
 from fastnn.datasets._split import stratified_split
-from fastnn.datasets.fashion import DEBIAN_DIR, load_fashion_mnist
-from fastnn.datasets.mnist import MNIST, load_mnist
-from fastnn.datasets.mnist5k import load_mnist_5k, mnist_5k_path
 from fastnn.datasets.digits import load_digits
+from fastnn.datasets.fashion import DEBIAN_DIR, load_fashion_mnist
+from fastnn.datasets.mnist import load_mnist
+from fastnn.datasets.mnist5k import load_mnist_5k, mnist_5k_path
 
 IN_CI = bool(os.environ.get("CI"))
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]

@@ -1,11 +1,11 @@
 """Affine, MulLayer and AddLayer: kernels and layers against fastnn.reference, backprop against numerical gradients."""
 import numpy as np
 import pytest
+from fastnn.kernels import dense as K
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnn import reference as ref
-from fastnn.kernels import dense as K
 from fastnn.layers import AddLayer, Affine, MulLayer
 from fastnn.testing import assert_allclose_dtype, layer_gradient_errors
 

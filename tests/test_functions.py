@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from fastnn import reference as ref
-from fastnn.functions import (cross_entropy_error, mean_squared_error, softmax, softmax_loss,
-                              sum_squared_error)
+from fastnn.functions import cross_entropy_error, mean_squared_error, softmax, softmax_loss, sum_squared_error
 from fastnn.testing import assert_allclose_dtype
 
 # the book's example (chapter 4): the network's output, and the label 2

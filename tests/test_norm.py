@@ -3,10 +3,11 @@ both 4-D layouts, backprop against numerical gradients, bad input."""
 import numba
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from fastnn.kernels import norm as K
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fastnn import reference as ref
-from fastnn.kernels import norm as K
 from fastnn.layers import BatchNormalization
 from fastnn.layers.norm import DEFAULT_EPS
 from fastnn.testing import assert_allclose_dtype, layer_gradient_errors

@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from fastnn.kernels import optim as K
 
 from fastnn import optimizer as O
 from fastnn import reference as ref
-from fastnn.kernels import optim as K
 from fastnn.optimizer import SGD, AdaGrad, Adam, Momentum, Nesterov, RMSprop, get_optimizer
 from fastnn.testing import assert_allclose_dtype
 

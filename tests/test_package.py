@@ -5,10 +5,10 @@ import pathlib
 import subprocess
 import sys
 
+import fastnn.kernels
 import pytest
 
 import fastnn
-import fastnn.kernels
 
 KERNEL_DIR = pathlib.Path(fastnn.kernels.__file__).parent
 KERNEL_FILES = sorted(p for p in KERNEL_DIR.glob("*.py") if p.name != "__init__.py")

@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from fastnn import functions as F
-from fastnn.layers import (Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
-                           SoftmaxWithLoss)
+from fastnn.layers import Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss
 from fastnn.optimizer import Adam
 from fastnn.util import col2im, im2col
 

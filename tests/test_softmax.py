@@ -1,12 +1,12 @@
 """Softmax kernels and SoftmaxWithLoss against fastnn.reference, exactness at the extremes, backprop vs numerical gradient."""
 import numpy as np
 import pytest
+from fastnn.kernels import softmax as K
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnn import reference as ref
 from fastnn.gradient import numerical_gradient
-from fastnn.kernels import softmax as K
 from fastnn.layers import SoftmaxWithLoss
 from fastnn.testing import assert_allclose_dtype, relative_error
 

@@ -3,9 +3,7 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-
 from fastnn.kernels import activation as KA
 from fastnn.kernels import optim as KO
 

@@ -22,7 +22,6 @@ import numpy as np
 
 import fastnn
 from fastnn import _validate, nets, optimizer
-from fastnn.layers import base as layer_base
 
 _spent = [0.0]
 _depth = [0]

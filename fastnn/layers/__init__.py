@@ -12,11 +12,11 @@ from ..functions import *  # noqa: F401,F403
 from ..functions import __all__ as _functions_all
 from .activation import Relu, Sigmoid
 from .base import Layer
-from .dense import Affine, AddLayer, MulLayer, SoftmaxWithLoss
 from .conv import Convolution
-from .pool import AvgPooling, Pooling
+from .dense import AddLayer, Affine, MulLayer, SoftmaxWithLoss
 from .dropout import Dropout
 from .norm import BatchNormalization
+from .pool import AvgPooling, Pooling
 
 apply_thread_policy()  # BLAS on one thread, numba parallel over the batch: see fastnn._threads
 apply_memory_policy()  # big freed arrays stay in the process between steps: see fastnn._memory

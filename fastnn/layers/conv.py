@@ -6,8 +6,8 @@ import threading
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from .._batched_gemm import split_over_threads
+from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from ..util import _window_geometry
 from .base import Layer
 

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from .._threads import WIDE_PRODUCT_MACS, run_wide_product
-from .._validate import FLOAT_DTYPES, as_float_array, check_scalar
+from .._validate import FLOAT_DTYPES, check_scalar
 from ..functions import _as_targets
 from ..kernels import dense as KD
 from ..kernels import softmax as KS
@@ -159,7 +159,7 @@ class Affine(Layer):
                     and b.shape == (W.shape[1],) and W.flags.c_contiguous and b.flags.c_contiguous:
                 return W, b
         if not isinstance(W, np.ndarray) or W.dtype not in (np.float32, np.float64) or W.ndim != 2 or W.size == 0:
-            raise TypeError(f"Affine.W must be a non-empty 2-D float32 or float64 array, got "
+            raise TypeError("Affine.W must be a non-empty 2-D float32 or float64 array, got "
                             + (f"shape {W.shape} and dtype {W.dtype}" if isinstance(W, np.ndarray) else type(W).__name__))
         if not isinstance(b, np.ndarray) or b.dtype != W.dtype or b.shape != (W.shape[1],):
             raise ValueError(f"Affine.b must be an array of shape ({W.shape[1]},) and W's dtype {W.dtype}, got "

@@ -138,7 +138,8 @@ class ConvReluPool:
             for layer in reversed(self.layers):
                 dout = layer.backward(dout)
             return dout
-        from ..kernels import activation as A, pool as P
+        from ..kernels import activation as A
+        from ..kernels import pool as P
 
         out_shape, dtype, state = self._saved
         dout = self.conv._check_dout(dout, out_shape, dtype)

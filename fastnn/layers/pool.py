@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import as_float_array, check_scalar
 from .._threads import elementwise_kernel
+from .._validate import as_float_array, check_scalar
 from ..util import _window_geometry
 from .base import Layer
 

@@ -7,8 +7,8 @@ from collections import OrderedDict
 import numpy as np
 
 from .._validate import as_float_array, as_labels, check_scalar
-from ..layers.fused import fuse_stages
 from ..gradient import numerical_gradient as _numerical_gradient
+from ..layers.fused import fuse_stages
 from . import checkpoint
 
 __all__ = ["Sequential", "ParamDict", "layer_prefix"]

@@ -4,7 +4,6 @@ The book's dropout: training keeps a unit where its uniform draw exceeds the
 ratio, without rescaling; inference scales by 1 - ratio. The uniforms are an
 input, so the twin is deterministic.
 """
-import numpy as np
 
 __all__ = ["dropout_forward_train", "dropout_forward_infer", "dropout_backward"]
 

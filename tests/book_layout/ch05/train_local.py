@@ -1,11 +1,15 @@
-import sys, os
+import os
+import sys
+
 sys.path.append(os.pardir)
 import json
-from common.optimizer import *          # brings np, as the book relies on
-from common.layers import sigmoid, softmax, im2col
-from common.extra import VALUE           # the book's own folder stays importable
+
+import common.layers
+import common.trainer
+import dataset.mnist
+from common.extra import VALUE  # the book's own folder stays importable
+from common.optimizer import *  # brings np, as the book relies on
 from two_layer_local import TwoLayerNet
-import common.layers, common.trainer, dataset.mnist
 
 np.random.seed(0)
 x = np.random.randn(60, 4)

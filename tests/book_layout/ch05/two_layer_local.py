@@ -1,8 +1,11 @@
-import sys, os
+import os
+import sys
+
 sys.path.append(os.pardir)
-from common.layers import *
-from common.gradient import numerical_gradient
 from collections import OrderedDict
+
+from common.layers import *
+
 
 class TwoLayerNet:
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01):

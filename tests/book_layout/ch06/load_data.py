@@ -1,7 +1,9 @@
 import os
 import sys
+
 sys.path.append(os.pardir)
 import json
+
 from dataset.mnist import load_mnist
 
 (x_train, t_train), (x_test, t_test) = load_mnist(normalize=True, flatten=False, one_hot_label=True)

@@ -1,8 +1,10 @@
 # In the book's layout: common.multi_layer_net_extend and common.trainer, as ch06/ scripts use them.
 import os
 import sys
+
 sys.path.append(os.pardir)
 import json
+
 import numpy as np
 from common.multi_layer_net_extend import MultiLayerNetExtend
 from common.trainer import Trainer
