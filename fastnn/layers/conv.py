@@ -19,6 +19,30 @@ _scratch = threading.local()
 CHUNK_BYTES = 1 << 20
 
 
+# runtime: the Winograd rule below (WINOGRAD_* and winograd_pays) belongs in the runtime's threshold table.
+#: Bytes of transformed tiles (V and M, see ``fastnn.kernels.winograd``) handled at a time by one thread.
+WINOGRAD_CHUNK_BYTES = 1 << 20
+#: Fewest input channels for which the forward and input-gradient passes go through Winograd.
+WINOGRAD_MIN_CHANNELS = 16
+#: Fewest filters for which they do.
+WINOGRAD_MIN_FILTERS = 16
+
+
+def winograd_pays(c: int, fn: int, fh: int, fw: int, stride: int, pad: int, oh: int, ow: int) -> bool:
+    """Whether a convolution of this shape runs by Winograd F(2x2, 3x3) rather than by im2col GEMMs.
+
+    Winograd applies to 3x3 filters at stride 1 with pad <= 2 (the input
+    gradient is then the same transform over dout padded by 2 - pad). It cuts
+    the multiplications 2.25-fold but its products have only C (forward) or
+    FN (input gradient) as their inner dimension, and its transforms are
+    memory passes of their own: it pays once both channel counts reach
+    WINOGRAD_MIN_CHANNELS / WINOGRAD_MIN_FILTERS. The benchmark
+    ``bench_layers.ConvWinograd`` times both per DeepConvNet layer.
+    """
+    return (fh == 3 and fw == 3 and stride == 1 and pad <= 2 and oh >= 1 and ow >= 1
+            and c >= WINOGRAD_MIN_CHANNELS and fn >= WINOGRAD_MIN_FILTERS)
+
+
 def _chunk(image_bytes: int) -> int:
     """Images per chunk: as many as fit in CHUNK_BYTES, at least one."""
     return max(1, CHUNK_BYTES // max(1, image_bytes))
@@ -89,6 +113,15 @@ class Convolution(Layer):
     columns, output and dcols live in scratch buffers per thread that all
     Convolution layers share.
 
+    Attribute ``algorithm`` (default 'auto'): how 3x3, stride-1 layers (pad
+    <= 2) compute. 'auto' takes Winograd F(2x2, 3x3) (``fastnn.kernels.winograd``:
+    input tiles transformed, 16 GEMMs (FN, C) @ (C, tiles) per chunk of images,
+    output transform; backward through the adjoint transforms, dx and dW
+    included) where ``winograd_pays`` says so and im2col elsewhere;
+    'winograd' takes it wherever it applies; 'im2col' never. Both paths give
+    the convolution within rounding (``tests/test_winograd.py`` states the
+    tolerances), not bit for bit.
+
     Attribute ``input_grad`` (default True): set it to False on a net's first
     layer, whose dx nobody uses; ``backward`` then computes only ``dW`` and
     ``db`` (skipping the dcols GEMM and col2im, about half its work) and
@@ -106,6 +139,7 @@ class Convolution(Layer):
         self.dW = None
         self.db = None
         self.input_grad = True   # False: backward skips dx (for a net's first layer)
+        self.algorithm = "auto"  # 'auto' (winograd_pays decides), 'im2col' or 'winograd'
         self.x = None            # the last forward input (as the book keeps it)
         self._geometry = None    # what the last forward saw, for backward
         self._buffers = {}
@@ -157,6 +191,11 @@ class Convolution(Layer):
         n = x.shape[0]
         k = c * fh * fw
         dtype = x.dtype
+        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
+            out = self._forward_winograd(x, pad, oh, ow, epilogue)
+            self.x = x
+            self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
+            return out
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
         w_aug[:, k] = self.b
@@ -201,6 +240,8 @@ class Convolution(Layer):
         fn, _, fh, fw = w_shape
         if prologue is None:
             dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
+        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
+            return self._backward_winograd(dout, prologue)
         k = c * fh * fw
         x = self.x
         # the weight-gradient GEMM per image as cols @ dout.T (K+1, FN) rather than dout @ cols.T:
@@ -234,4 +275,90 @@ class Convolution(Layer):
             grad = grad.T
         self.dW = np.ascontiguousarray(grad[:, :k]).reshape(self.W.shape)
         self.db = np.ascontiguousarray(grad[:, k])
+        return dx
+
+    # -- Winograd F(2x2, 3x3) -------------------------------------------------------------------
+    def _winograd(self, c, fn, fh, fw, stride, pad, oh, ow) -> bool:
+        """Whether this call runs by Winograd: ``algorithm`` and, for 'auto', ``winograd_pays``."""
+        algorithm = self.algorithm
+        if algorithm not in ("auto", "im2col", "winograd"):
+            raise ValueError(f"algorithm must be 'auto', 'im2col' or 'winograd', got {algorithm!r}")
+        if algorithm == "im2col" or not (fh == 3 and fw == 3 and stride == 1 and pad <= 2):
+            return False
+        return algorithm == "winograd" or winograd_pays(c, fn, fh, fw, stride, pad, oh, ow)
+
+    def _winograd_chunks(self, n, c, fn, oh, ow, itemsize):
+        """(TH, TW, images per chunk, number of chunks) for Winograd over n images."""
+        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        step = max(1, WINOGRAD_CHUNK_BYTES // (16 * (c + fn) * th * tw * itemsize))
+        return th, tw, step, -(-n // step)
+
+    def _forward_winograd(self, x, pad, oh, ow, epilogue):
+        from ..kernels import winograd as winograd_kernels
+
+        n, c = x.shape[:2]
+        fn = self.W.shape[0]
+        dtype = x.dtype
+        u = self._buffer("winograd_u", (16, fn, c), dtype)
+        winograd_kernels.filter_transform(self.W, u)
+        b = self.b
+        out = np.empty((n, fn, oh, ow), dtype=dtype) if epilogue is None else None
+        th, tw, step, chunks = self._winograd_chunks(n, c, fn, oh, ow, dtype.itemsize)
+
+        def task(lo, hi):
+            for chunk in range(lo, hi):
+                s, e = chunk * step, min(n, chunk * step + step)
+                tiles = (e - s) * th * tw
+                v = _scratch_array("winograd_v", (16, c, tiles), dtype)
+                winograd_kernels.input_transform(x[s:e], pad, th, tw, v)
+                m = _scratch_array("winograd_m", (16, fn, tiles), dtype)
+                np.matmul(u, v, out=m)
+                if epilogue is None:
+                    winograd_kernels.output_transform(m, b, th, tw, out[s:e])
+                else:
+                    conv = _scratch_array("conv", (e - s, fn, oh * ow), dtype)
+                    winograd_kernels.output_transform(m, b, th, tw, conv.reshape(e - s, fn, oh, ow))
+                    epilogue(s, e, conv)
+
+        split_over_threads(chunks, n * 16 * c * fn * th * tw, task)
+        return out
+
+    def _backward_winograd(self, dout, prologue):
+        from ..kernels import winograd as winograd_kernels
+
+        x_shape, dtype, w_shape, _, pad, oh, ow = self._geometry
+        n, c = x_shape[:2]
+        fn = w_shape[0]
+        x = self.x
+        th, tw, step, chunks = self._winograd_chunks(n, c, fn, oh, ow, dtype.itemsize)
+        dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
+        if dx is not None:
+            u = self._buffer("winograd_u", (16, fn, c), dtype)
+            winograd_kernels.filter_transform(self.W, u)
+            u_t = self._buffer("winograd_ut", (16, c, fn), dtype)
+            u_t[...] = u.transpose(0, 2, 1)
+        # one dU per chunk and one db per image, summed in a fixed order: the same for any thread count
+        du = self._buffer("winograd_du", (chunks, 16, fn, c), dtype)
+        db = self._buffer("winograd_db", (n, fn), dtype)
+
+        def task(lo, hi):
+            for chunk in range(lo, hi):
+                s, e = chunk * step, min(n, chunk * step + step)
+                tiles = (e - s) * th * tw
+                d = dout[s:e] if prologue is None else prologue(s, e)
+                dm = _scratch_array("winograd_m", (16, fn, tiles), dtype)
+                winograd_kernels.dout_transform(d.reshape(e - s, fn, oh, ow), th, tw, dm, db[s:e])
+                v = _scratch_array("winograd_v", (16, c, tiles), dtype)
+                winograd_kernels.input_transform(x[s:e], pad, th, tw, v)
+                np.matmul(dm, v.transpose(0, 2, 1), out=du[chunk])
+                if dx is not None:
+                    dv = _scratch_array("winograd_dv", (16, c, tiles), dtype)
+                    np.matmul(u_t, dm, out=dv)
+                    winograd_kernels.input_fold(dv, pad, th, tw, dx[s:e])
+
+        split_over_threads(chunks, n * 16 * c * fn * th * tw, task)
+        dW = np.empty(w_shape, dtype=dtype)
+        winograd_kernels.filter_grad_transform(du.sum(axis=0), dW)
+        self.dW = dW
+        self.db = db.sum(axis=0)
         return dx
