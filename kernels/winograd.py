@@ -75,58 +75,71 @@ def input_transform(x, pad, th, tw, v):
     """v[:, c, p] = B^T d B for every 4x4 input tile d of x (N, C, H, W); v (16, C, N*TH*TW).
 
     Each image plane is first copied into a zero-padded plane (2*TH + 2, 2*TW + 2),
-    so the tiles read it without bounds tests.
+    so the tiles read it without bounds tests; a row of tiles is transformed
+    at once, the inner loops running along the row (contiguous stores).
     """
     n_img, ch, h, w = x.shape
     hp, wp = 2 * th + 2, 2 * tw + 2
     plane = np.zeros((hp, wp), dtype=x.dtype)
     rows, cols = min(h, hp - pad), min(w, wp - pad)
-    d = np.empty((4, 4), dtype=x.dtype)
+    t = np.empty((4, wp), dtype=x.dtype)             # t[a] = row a of B^T (4 rows of the plane)
     for n in range(n_img):
         for c in range(ch):
             for r in range(rows):
                 for q in range(cols):
                     plane[pad + r, pad + q] = x[n, c, r, q]
             for i in range(th):
+                r0 = 2 * i
+                for col in range(wp):                # B^T d for the whole row of tiles
+                    x0 = plane[r0, col]
+                    x1 = plane[r0 + 1, col]
+                    x2 = plane[r0 + 2, col]
+                    x3 = plane[r0 + 3, col]
+                    t[0, col] = x0 - x2
+                    t[1, col] = x1 + x2
+                    t[2, col] = x2 - x1
+                    t[3, col] = x1 - x3
                 p0 = (n * th + i) * tw
-                for j in range(tw):
-                    r0, c0 = 2 * i, 2 * j
-                    for a in range(4):       # d = B^T tile, row by row
-                        d[0, a] = plane[r0, c0 + a] - plane[r0 + 2, c0 + a]
-                        d[1, a] = plane[r0 + 1, c0 + a] + plane[r0 + 2, c0 + a]
-                        d[2, a] = plane[r0 + 2, c0 + a] - plane[r0 + 1, c0 + a]
-                        d[3, a] = plane[r0 + 1, c0 + a] - plane[r0 + 3, c0 + a]
-                    p = p0 + j
-                    for a in range(4):       # then d B
-                        v[4 * a + 0, c, p] = d[a, 0] - d[a, 2]
-                        v[4 * a + 1, c, p] = d[a, 1] + d[a, 2]
-                        v[4 * a + 2, c, p] = d[a, 2] - d[a, 1]
-                        v[4 * a + 3, c, p] = d[a, 1] - d[a, 3]
+                for a in range(4):                   # then (B^T d) B, tile by tile
+                    for j in range(tw):
+                        t0 = t[a, 2 * j]
+                        t1 = t[a, 2 * j + 1]
+                        t2 = t[a, 2 * j + 2]
+                        t3 = t[a, 2 * j + 3]
+                        v[4 * a + 0, c, p0 + j] = t0 - t2
+                        v[4 * a + 1, c, p0 + j] = t1 + t2
+                        v[4 * a + 2, c, p0 + j] = t2 - t1
+                        v[4 * a + 3, c, p0 + j] = t1 - t3
 
 
 @njit(cache=True, nogil=True)
 def output_transform(m, b, th, tw, out):
     """out[n, k] = A^T m A per tile (cropped to OH x OW) + b[k]; m (16, FN, N*TH*TW), out (N, FN, OH, OW)."""
     n_img, fn, oh, ow = out.shape
-    s = np.empty((2, 4), dtype=out.dtype)
+    s = np.empty((2, 4, tw), dtype=out.dtype)        # s[a, q, j] = (A^T m_j)[a, q]
+    full = ow // 2                                   # tiles whose two columns both lie in the output
     for n in range(n_img):
         for k in range(fn):
             bias = b[k]
             for i in range(th):
                 p0 = (n * th + i) * tw
                 r = 2 * i
-                for j in range(tw):
-                    p = p0 + j
-                    for q in range(4):       # s = A^T m
-                        m0, m1, m2, m3 = m[q, k, p], m[4 + q, k, p], m[8 + q, k, p], m[12 + q, k, p]
-                        s[0, q] = m0 + m1 + m2
-                        s[1, q] = m1 - m2 - m3
-                    c = 2 * j
-                    for a in range(2):       # y = s A
-                        if r + a < oh:
-                            out[n, k, r + a, c] = s[a, 0] + s[a, 1] + s[a, 2] + bias
-                            if c + 1 < ow:
-                                out[n, k, r + a, c + 1] = s[a, 1] - s[a, 2] - s[a, 3] + bias
+                for q in range(4):
+                    for j in range(tw):
+                        m0 = m[q, k, p0 + j]
+                        m1 = m[4 + q, k, p0 + j]
+                        m2 = m[8 + q, k, p0 + j]
+                        m3 = m[12 + q, k, p0 + j]
+                        s[0, q, j] = m0 + m1 + m2
+                        s[1, q, j] = m1 - m2 - m3
+                for a in range(2):                   # then (A^T m) A
+                    if r + a < oh:
+                        row = out[n, k, r + a]
+                        for j in range(full):
+                            row[2 * j] = s[a, 0, j] + s[a, 1, j] + s[a, 2, j] + bias
+                            row[2 * j + 1] = s[a, 1, j] - s[a, 2, j] - s[a, 3, j] + bias
+                        if full < tw:
+                            row[2 * full] = s[a, 0, full] + s[a, 1, full] + s[a, 2, full] + bias
 
 
 @njit(cache=True, nogil=True)
@@ -135,34 +148,36 @@ def dout_transform(dout, th, tw, dm, db):
     ``output_transform``; dm (16, FN, N*TH*TW). Also db[n, k] = sum of dout[n, k] (db (N, FN))."""
     n_img, fn, oh, ow = dout.shape
     zero = dout.dtype.type(0)
-    e = np.empty((4, 2), dtype=dout.dtype)
+    y = np.zeros((2, 2 * tw), dtype=dout.dtype)      # two rows of dout, zero-padded to 2*TW columns
+    e = np.empty((4, 2, tw), dtype=dout.dtype)       # e[a, q, j] = (A dY_j)[a, q]
     for n in range(n_img):
         for k in range(fn):
             total = zero
             for i in range(th):
-                p0 = (n * th + i) * tw
                 r = 2 * i
-                for j in range(tw):
-                    c = 2 * j
-                    y00 = dout[n, k, r, c]
-                    y01 = dout[n, k, r, c + 1] if c + 1 < ow else zero
-                    y10 = zero
-                    y11 = zero
-                    if r + 1 < oh:
-                        y10 = dout[n, k, r + 1, c]
-                        y11 = dout[n, k, r + 1, c + 1] if c + 1 < ow else zero
-                    total += (y00 + y01) + (y10 + y11)
-                    # e = A dY (rows of A: [1, 0], [1, 1], [1, -1], [0, -1])
-                    e[0, 0], e[0, 1] = y00, y01
-                    e[1, 0], e[1, 1] = y00 + y10, y01 + y11
-                    e[2, 0], e[2, 1] = y00 - y10, y01 - y11
-                    e[3, 0], e[3, 1] = -y10, -y11
-                    p = p0 + j
-                    for a in range(4):       # dm = e A^T
-                        dm[4 * a + 0, k, p] = e[a, 0]
-                        dm[4 * a + 1, k, p] = e[a, 0] + e[a, 1]
-                        dm[4 * a + 2, k, p] = e[a, 0] - e[a, 1]
-                        dm[4 * a + 3, k, p] = -e[a, 1]
+                for a in range(2):
+                    if r + a < oh:
+                        for q in range(ow):
+                            y[a, q] = dout[n, k, r + a, q]
+                            total += y[a, q]
+                    else:
+                        y[a, :] = zero
+                # rows of A: [1, 0], [1, 1], [1, -1], [0, -1]
+                for q in range(2):
+                    for j in range(tw):
+                        y0 = y[0, 2 * j + q]
+                        y1 = y[1, 2 * j + q]
+                        e[0, q, j] = y0
+                        e[1, q, j] = y0 + y1
+                        e[2, q, j] = y0 - y1
+                        e[3, q, j] = -y1
+                p0 = (n * th + i) * tw
+                for a in range(4):                   # then (A dY) A^T
+                    for j in range(tw):
+                        dm[4 * a + 0, k, p0 + j] = e[a, 0, j]
+                        dm[4 * a + 1, k, p0 + j] = e[a, 0, j] + e[a, 1, j]
+                        dm[4 * a + 2, k, p0 + j] = e[a, 0, j] - e[a, 1, j]
+                        dm[4 * a + 3, k, p0 + j] = -e[a, 1, j]
             db[n, k] = total
 
 
@@ -175,34 +190,31 @@ def input_fold(dv, pad, th, tw, dx):
     plane = np.empty((hp, wp), dtype=dx.dtype)
     rows, cols = min(h, hp - pad), min(w, wp - pad)
     zero = dx.dtype.type(0)
-    t = np.empty((4, 4), dtype=dx.dtype)
+    t = np.empty((4, wp), dtype=dx.dtype)            # t[a] = row a of dv B^T, the row of tiles summed
     for n in range(n_img):
         for c in range(ch):
             plane[:, :] = zero
             for i in range(th):
                 p0 = (n * th + i) * tw
                 r0 = 2 * i
-                for j in range(tw):
-                    p = p0 + j
-                    # t = dv B^T (B's rows: [1, 0, 0, 0], [0, 1, -1, 1], [-1, 1, 1, 0], [0, 0, 0, -1])
-                    for a in range(4):
-                        v0, v1, v2, v3 = dv[4 * a, c, p], dv[4 * a + 1, c, p], dv[4 * a + 2, c, p], dv[4 * a + 3, c, p]
-                        t[a, 0] = v0
-                        t[a, 1] = v1 - v2 + v3
-                        t[a, 2] = v1 + v2 - v0
-                        t[a, 3] = -v3
-                    c0 = 2 * j
-                    for q in range(4):       # plane += B t
-                        plane[r0, c0 + q] += t[0, q]
-                        plane[r0 + 1, c0 + q] += t[1, q] - t[2, q] + t[3, q]
-                        plane[r0 + 2, c0 + q] += t[1, q] + t[2, q] - t[0, q]
-                        plane[r0 + 3, c0 + q] -= t[3, q]
+                t[:, :] = zero
+                # B's rows: [1, 0, 0, 0], [0, 1, -1, 1], [-1, 1, 1, 0], [0, 0, 0, -1]
+                for a in range(4):                   # dv B^T, tile by tile, overlapping columns added
+                    for j in range(tw):
+                        v0 = dv[4 * a, c, p0 + j]
+                        v1 = dv[4 * a + 1, c, p0 + j]
+                        v2 = dv[4 * a + 2, c, p0 + j]
+                        v3 = dv[4 * a + 3, c, p0 + j]
+                        t[a, 2 * j] += v0
+                        t[a, 2 * j + 1] += v1 - v2 + v3
+                        t[a, 2 * j + 2] += v1 + v2 - v0
+                        t[a, 2 * j + 3] -= v3
+                for col in range(wp):                # then plane += B (dv B^T) for the whole row
+                    t0, t1, t2, t3 = t[0, col], t[1, col], t[2, col], t[3, col]
+                    plane[r0, col] += t0
+                    plane[r0 + 1, col] += t1 - t2 + t3
+                    plane[r0 + 2, col] += t1 + t2 - t0
+                    plane[r0 + 3, col] -= t3
             for r in range(rows):
                 for q in range(cols):
                     dx[n, c, r, q] = plane[pad + r, pad + q]
-            for r in range(rows, h):         # rows/columns no tile reaches (none for pad <= 2)
-                for q in range(w):
-                    dx[n, c, r, q] = zero
-            for r in range(rows):
-                for q in range(cols, w):
-                    dx[n, c, r, q] = zero

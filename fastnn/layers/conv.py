@@ -22,25 +22,26 @@ CHUNK_BYTES = 1 << 20
 # runtime: the Winograd rule below (WINOGRAD_* and winograd_pays) belongs in the runtime's threshold table.
 #: Bytes of transformed tiles (V and M, see ``fastnn.kernels.winograd``) handled at a time by one thread.
 WINOGRAD_CHUNK_BYTES = 1 << 20
-#: Fewest input channels for which the forward and input-gradient passes go through Winograd.
-WINOGRAD_MIN_CHANNELS = 16
-#: Fewest filters for which they do.
-WINOGRAD_MIN_FILTERS = 16
+#: Fewest input channels and filters for which the forward pass goes through Winograd.
+WINOGRAD_FORWARD_MIN_CHANNELS = 128
+#: Fewest input channels and filters for which backward (dx and dW) goes through Winograd.
+WINOGRAD_BACKWARD_MIN_CHANNELS = 32
 
 
-def winograd_pays(c: int, fn: int, fh: int, fw: int, stride: int, pad: int, oh: int, ow: int) -> bool:
-    """Whether a convolution of this shape runs by Winograd F(2x2, 3x3) rather than by im2col GEMMs.
+def winograd_pays(c: int, fn: int, backward: bool) -> bool:
+    """Whether a 3x3, stride-1 convolution with c input channels and fn filters runs by Winograd
+    F(2x2, 3x3) rather than by im2col GEMMs, in forward or (``backward``) in backward.
 
-    Winograd applies to 3x3 filters at stride 1 with pad <= 2 (the input
-    gradient is then the same transform over dout padded by 2 - pad). It cuts
-    the multiplications 2.25-fold but its products have only C (forward) or
-    FN (input gradient) as their inner dimension, and its transforms are
-    memory passes of their own: it pays once both channel counts reach
-    WINOGRAD_MIN_CHANNELS / WINOGRAD_MIN_FILTERS. The benchmark
-    ``bench_layers.ConvWinograd`` times both per DeepConvNet layer.
+    Winograd cuts the multiplications 2.25-fold, but its 16 products per
+    chunk have C (forward) or FN (dx) as their inner dimension, which BLAS
+    runs far below its peak at a few dozen channels, and its transforms are
+    memory passes of their own (the input's and the output's, against
+    im2col's one copy). Backward gains more: one input transform serves both
+    dW and dx, against the two large GEMMs of the im2col path.
+    ``bench_layers.ConvWinograd`` times both per DeepConvNet layer shape.
     """
-    return (fh == 3 and fw == 3 and stride == 1 and pad <= 2 and oh >= 1 and ow >= 1
-            and c >= WINOGRAD_MIN_CHANNELS and fn >= WINOGRAD_MIN_FILTERS)
+    least = WINOGRAD_BACKWARD_MIN_CHANNELS if backward else WINOGRAD_FORWARD_MIN_CHANNELS
+    return c >= least and fn >= least
 
 
 def _chunk(image_bytes: int) -> int:
@@ -117,7 +118,8 @@ class Convolution(Layer):
     <= 2) compute. 'auto' takes Winograd F(2x2, 3x3) (``fastnn.kernels.winograd``:
     input tiles transformed, 16 GEMMs (FN, C) @ (C, tiles) per chunk of images,
     output transform; backward through the adjoint transforms, dx and dW
-    included) where ``winograd_pays`` says so and im2col elsewhere;
+    included) for each pass, forward or backward, where ``winograd_pays``
+    says so, and im2col elsewhere;
     'winograd' takes it wherever it applies; 'im2col' never. Both paths give
     the convolution within rounding (``tests/test_winograd.py`` states the
     tolerances), not bit for bit.
@@ -191,7 +193,7 @@ class Convolution(Layer):
         n = x.shape[0]
         k = c * fh * fw
         dtype = x.dtype
-        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
+        if self._winograd(c, fn, fh, fw, stride, pad, False):
             out = self._forward_winograd(x, pad, oh, ow, epilogue)
             self.x = x
             self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
@@ -240,7 +242,7 @@ class Convolution(Layer):
         fn, _, fh, fw = w_shape
         if prologue is None:
             dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
-        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
+        if self._winograd(c, fn, fh, fw, stride, pad, True):
             return self._backward_winograd(dout, prologue)
         k = c * fh * fw
         x = self.x
@@ -278,14 +280,14 @@ class Convolution(Layer):
         return dx
 
     # -- Winograd F(2x2, 3x3) -------------------------------------------------------------------
-    def _winograd(self, c, fn, fh, fw, stride, pad, oh, ow) -> bool:
-        """Whether this call runs by Winograd: ``algorithm`` and, for 'auto', ``winograd_pays``."""
+    def _winograd(self, c, fn, fh, fw, stride, pad, backward) -> bool:
+        """Whether this pass runs by Winograd: ``algorithm`` and, for 'auto', ``winograd_pays``."""
         algorithm = self.algorithm
         if algorithm not in ("auto", "im2col", "winograd"):
             raise ValueError(f"algorithm must be 'auto', 'im2col' or 'winograd', got {algorithm!r}")
         if algorithm == "im2col" or not (fh == 3 and fw == 3 and stride == 1 and pad <= 2):
             return False
-        return algorithm == "winograd" or winograd_pays(c, fn, fh, fw, stride, pad, oh, ow)
+        return algorithm == "winograd" or winograd_pays(c, fn, backward)
 
     def _winograd_chunks(self, n, c, fn, oh, ow, itemsize):
         """(TH, TW, images per chunk, number of chunks) for Winograd over n images."""
