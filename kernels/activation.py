@@ -26,6 +26,14 @@ def relu_forward(x, out, mask):
         out[i] = v if pos else zero
 
 
+def relu_infer(x, out):
+    """Inference: out = max(x, 0), no mask kept. Shapes (n,)."""
+    zero = x.dtype.type(0)
+    for i in prange(x.size):
+        v = x[i]
+        out[i] = v if v > zero else zero
+
+
 def relu_backward(dout, mask, dx):
     """dx = dout where the forward input was > 0, else 0. Shapes (n,)."""
     zero = dout.dtype.type(0)
@@ -55,5 +63,6 @@ def sigmoid_backward(dout, y, dx):
 # nogil: the fused Convolution-Relu stage calls the serial builds from several threads at once
 relu_forward, relu_forward_parallel = serial_and_parallel(relu_forward, nogil=True)
 relu_backward, relu_backward_parallel = serial_and_parallel(relu_backward, nogil=True)
+relu_infer, relu_infer_parallel = serial_and_parallel(relu_infer, nogil=True)
 sigmoid_forward, sigmoid_forward_parallel = serial_and_parallel(sigmoid_forward)
 sigmoid_backward, sigmoid_backward_parallel = serial_and_parallel(sigmoid_backward)

@@ -144,6 +144,47 @@ def max_pool_forward_2x2(x, relu, out, argmax):
                 arow[j] = np.int32(base + x.dtype.type(2 * j) + off if alive else no_cell)
 
 
+def max_pool_infer(x, ph, pw, stride, pad, relu, out):
+    """Inference: out[p, i, j] = the window's maximum (of max(x, 0) with ``relu``), no argmax kept.
+
+    x : (P, H, W); out : (P, OH, OW). The same values as ``max_pool_forward`` / ``relu_max_pool``.
+    """
+    n_planes = x.shape[0]
+    _, oh_n, ow_n = out.shape
+    zero = x.dtype.type(0)
+    for p in prange(n_planes):
+        plane = x[p]
+        for i in range(oh_n):
+            for j in range(ow_n):
+                best, _ = _window_max(plane, i, j, ph, pw, stride, pad)
+                out[p, i, j] = zero if relu and not best > zero else best
+
+
+def max_pool_infer_2x2(x, relu, out):
+    """Inference for 2x2 windows, stride 2, no padding: ``max_pool_forward_2x2``'s values, no argmax.
+
+    x : (P, H, W); out : (P, H // 2, W // 2).
+    """
+    n_planes = x.shape[0]
+    _, oh_n, ow_n = out.shape
+    zero = x.dtype.type(0)
+    for p in prange(n_planes):
+        plane = x[p]
+        for i in range(oh_n):
+            r0 = plane[2 * i]
+            r1 = plane[2 * i + 1]
+            orow = out[p, i]
+            for j in range(ow_n):
+                a = r0[2 * j]
+                b = r0[2 * j + 1]
+                c = r1[2 * j]
+                d = r1[2 * j + 1]
+                m_top = b if b > a else a
+                m_bottom = d if d > c else c
+                m = m_bottom if m_bottom > m_top else m_top
+                orow[j] = m if not relu or m > zero else zero
+
+
 def max_pool_backward(dout, argmax, dx):
     """dx[p] = sum over output cells k of dout[p, k] at flat index argmax[p, k], skipping argmax < 0.
 
@@ -225,5 +266,7 @@ max_pool_forward, max_pool_forward_parallel = serial_and_parallel(max_pool_forwa
 relu_max_pool, relu_max_pool_parallel = serial_and_parallel(relu_max_pool, nogil=True)
 max_pool_forward_2x2, max_pool_forward_2x2_parallel = serial_and_parallel(max_pool_forward_2x2, nogil=True)
 max_pool_backward, max_pool_backward_parallel = serial_and_parallel(max_pool_backward, nogil=True)
+max_pool_infer, max_pool_infer_parallel = serial_and_parallel(max_pool_infer, nogil=True)
+max_pool_infer_2x2, max_pool_infer_2x2_parallel = serial_and_parallel(max_pool_infer_2x2, nogil=True)
 avg_pool_forward, avg_pool_forward_parallel = serial_and_parallel(avg_pool_forward)
 avg_pool_backward, avg_pool_backward_parallel = serial_and_parallel(avg_pool_backward)

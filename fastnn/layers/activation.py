@@ -30,6 +30,13 @@ class Relu(Layer):
         elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), self.mask.ravel(), dx.ravel())
         return dx
 
+    def infer(self, x):
+        """max(x, 0) without a mask; ``mask`` stays as the last forward left it."""
+        x = self._check_input(x, allow_empty=True)
+        out = np.empty_like(x)
+        elementwise_kernel(K, "relu_infer", x.size)(x.ravel(), out.ravel())
+        return out
+
     def _forget(self):
         """Drop the forward state (a fused stage ran in this layer's place): backward raises until a forward."""
         self.mask = None
@@ -47,6 +54,13 @@ class Sigmoid(Layer):
         out = np.empty_like(x)
         elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
         self.out = out
+        return out
+
+    def infer(self, x):
+        """The sigmoid of x; ``out`` stays as the last forward left it."""
+        x = self._check_input(x, allow_empty=True)
+        out = np.empty_like(x)
+        elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
         return out
 
     def backward(self, dout):

@@ -9,6 +9,12 @@ running statistics) is listed in ``state_names``. Layers whose behaviour
 differs between training and inference set ``takes_train_flg = True`` and
 take ``forward(x, train_flg=True)``.
 
+``infer(x)`` is the inference forward (``Sequential.predict`` and
+``accuracy`` call it): the output of ``forward(x)`` (with ``train_flg=False``
+where the layer takes it), keeping nothing for backward and leaving the
+state of the last ``forward`` as it was. The base class falls back to
+``forward``; fastnn's layers override it.
+
 Layers that can skip the input gradient (Affine, Convolution) honour
 ``input_grad = False``: ``backward`` then sets the parameter gradients and
 returns None. A net sets it, for one backward pass, on its first layer,
@@ -46,6 +52,10 @@ class Layer:
     def dtype(self):
         """The dtype the layer computes in: its parameters', or None if it has none."""
         return getattr(self, self.param_names[0]).dtype if self.param_names else None
+
+    def infer(self, x):
+        """Inference forward: ``forward``'s output, nothing kept for backward (see the module doc)."""
+        return self.forward(x, train_flg=False) if self.takes_train_flg else self.forward(x)
 
     def _check_input(self, x, name: str = "x", **kwargs) -> np.ndarray:
         """Validate ``x`` and convert it to this layer's dtype (or keep its float dtype)."""

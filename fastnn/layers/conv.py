@@ -169,11 +169,17 @@ class Convolution(Layer):
     def forward(self, x):
         return self._forward(x)
 
+    def infer(self, x):
+        """The convolution of x, keeping nothing for backward (``x`` and the last forward's state stay)."""
+        return self._forward(x, keep=False)
+
     def backward(self, dout):
         return self._backward(dout)
 
-    def _forward(self, x, epilogue=None):
+    def _forward(self, x, epilogue=None, keep=True):
         """Forward pass; with ``epilogue``, the output goes chunk by chunk to it instead.
+
+        ``keep=False`` (inference) leaves ``x`` and what backward reads as the last forward set them.
 
         ``epilogue(lo, hi, conv)`` receives images [lo, hi) of the output as
         conv (hi - lo, FN, OH*OW), a per-thread scratch array valid only
@@ -195,8 +201,9 @@ class Convolution(Layer):
         dtype = x.dtype
         if self._winograd(c, fn, fh, fw, stride, pad, False):
             out = self._forward_winograd(x, pad, oh, ow, epilogue)
-            self.x = x
-            self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
+            if keep:
+                self.x = x
+                self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
             return out
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
@@ -218,9 +225,10 @@ class Convolution(Layer):
                     epilogue(s, e, conv)
 
         split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
-        self.x = x
-        # everything backward needs, as forward saw it (stride, pad and W are public and may change)
-        self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
+        if keep:
+            self.x = x
+            # everything backward needs, as forward saw it (stride, pad and W are public and may change)
+            self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
         return out
 
     def _backward(self, dout, prologue=None):

@@ -168,6 +168,9 @@ class Affine(Layer):
                 b if b.flags.c_contiguous else np.ascontiguousarray(b))
 
     def forward(self, x):
+        return self._forward(x, keep=True)
+
+    def _forward(self, x, keep):
         W, b = self._contiguous_params()
         x = self._check_input(x, min_ndim=2)
         D, M = W.shape
@@ -180,9 +183,14 @@ class Affine(Layer):
             KD.affine_forward_split(x2, W, b, out)
         else:
             _run_product(KD.affine_forward, x2.shape[0], D, M, x2, W, b, out)
-        self.original_x_shape = x.shape
-        self.x = x2
+        if keep:
+            self.original_x_shape = x.shape
+            self.x = x2
         return out
+
+    def infer(self, x):
+        """x @ W + b without keeping x (the last forward's ``x`` stays as it was)."""
+        return self._forward(x, keep=False)
 
     def backward(self, dout):
         if self.x is None:

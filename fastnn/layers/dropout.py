@@ -108,6 +108,13 @@ class Dropout(Layer):
         self._shape, self._dtype = x.shape, x.dtype
         return out
 
+    def infer(self, x):
+        """x * (1 - dropout_ratio) (the inference forward); ``mask`` and the last forward's state stay."""
+        x = self._check_input(x, allow_empty=True)
+        out = np.empty_like(x)
+        K.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
+        return out
+
     def backward(self, dout):
         """Return ``dout * mask`` (after training) or ``dout * (1 - ratio)`` (after inference)."""
         dout = self._check_dout(dout, self._shape, self._dtype)

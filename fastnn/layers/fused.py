@@ -34,7 +34,7 @@ import numpy as np
 from ..util import _window_geometry
 from .activation import Relu
 from .conv import Convolution, _scratch_array
-from .pool import Pooling, max_pool_planes
+from .pool import Pooling, max_pool_planes, max_pool_planes_infer
 
 __all__ = ["ConvReluPool", "fuse_stages"]
 
@@ -129,6 +129,35 @@ class ConvReluPool:
 
         conv._forward(x, epilogue)
         self._saved = (out.shape, dtype, argmax)
+        return out
+
+    def infer(self, x):
+        """The inference forward, fused: the forward-only ReLU (+ pooling) kernels over each chunk of the
+        convolution's output; nothing is kept, and the layers' state from the last forward stays."""
+        plan = self._fusion_plan(x)
+        if plan is None:
+            for layer in self.layers:
+                x = layer.infer(x)
+            return x
+        from ..kernels import activation as A
+
+        x, (oh, ow), pooling = plan
+        conv = self.conv
+        n, fn = x.shape[0], conv.W.shape[0]
+        if pooling is None:
+            out = np.empty((n, fn, oh, ow), dtype=x.dtype)
+
+            def epilogue(lo, hi, chunk):
+                A.relu_infer(chunk.reshape(-1), out[lo:hi].reshape(-1))
+        else:
+            ph, pw, stride, pad, poh, pow_ = pooling
+            out = np.empty((n, fn, poh, pow_), dtype=x.dtype)
+
+            def epilogue(lo, hi, chunk):
+                max_pool_planes_infer(chunk.reshape(-1, oh, ow), ph, pw, stride, pad, True,
+                                      out[lo:hi].reshape(-1, poh, pow_), 0)
+
+        conv._forward(x, epilogue, keep=False)
         return out
 
     def backward(self, dout):

@@ -165,6 +165,20 @@ class BatchNormalization(Layer):
         self._input_shape = x.shape
         return out.reshape(x.shape)
 
+    def infer(self, x):
+        """Normalise x by the running statistics; ``xhat`` and ``inv_std`` of the last forward stay as they were.
+
+        The kernel's own xhat and inv_std go to arrays of this call that are dropped on return.
+        """
+        self._check_params()
+        x = self._check_input(x, ndim=(2, 4))
+        per_channel, xv = self._layout(x)
+        out = np.empty_like(xv)
+        infer = K.batchnorm_channel_forward_infer if per_channel else K.batchnorm_forward_infer
+        infer(xv, self.gamma, self.beta, self.eps, self.running_mean, self.running_var,
+              out, np.empty_like(xv), np.empty_like(self.gamma))
+        return out.reshape(x.shape)
+
     def backward(self, dout):
         """Return dx (the forward input's shape); set ``dgamma`` and ``dbeta`` (gamma's shape)."""
         if self._input_shape is None:

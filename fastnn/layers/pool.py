@@ -31,6 +31,17 @@ def max_pool_planes(planes, ph, pw, stride, pad, relu, out, argmax, size):
             planes, ph, pw, stride, pad, out, argmax)
 
 
+def max_pool_planes_infer(planes, ph, pw, stride, pad, relu, out, size):
+    """``max_pool_planes`` for inference: the same out, no argmax (``fastnn.kernels.pool``'s infer kernels)."""
+    from ..kernels import pool as K
+
+    h, w = planes.shape[1:]
+    if ph == pw == stride == 2 and pad == 0:
+        elementwise_kernel(K, "max_pool_infer_2x2", size)(planes, relu, out)
+    else:
+        elementwise_kernel(K, "max_pool_infer", size)(planes, ph, pw, stride, pad, relu, out)
+
+
 class Pooling(Layer):
     """Max (default) or average pooling over pool_h x pool_w windows, NCHW.
 
@@ -139,6 +150,21 @@ class Pooling(Layer):
             elementwise_kernel(K, "avg_pool_backward", dx.size)(
                 dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
+
+    def infer(self, x):
+        """The pooled x without argmax; the last forward's state stays as it was."""
+        from ..kernels import pool as K
+
+        x = as_float_array(x, "x", ndim=4)
+        n, c, h, w = x.shape
+        ph, pw, stride, pad, oh, ow = self._window_for(x.shape)
+        out = np.empty((n, c, oh, ow), dtype=x.dtype)
+        planes = x.reshape(n * c, h, w)
+        if self.mode == "max":
+            max_pool_planes_infer(planes, ph, pw, stride, pad, False, out.reshape(n * c, oh, ow), x.size)
+        else:
+            elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
+        return out
 
     def _forget(self):
         """Drop the forward state (a fused stage ran in this layer's place): backward raises until a forward."""

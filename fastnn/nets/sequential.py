@@ -241,11 +241,23 @@ class Sequential:
         """Scores before the loss layer, shape (N, output_size); ``train_flg`` goes to Dropout/BatchNorm.
 
         ``x``: a float array the first layer accepts, (N, D) or (N, C, H, W);
-        it is converted once to the net's dtype.
+        it is converted once to the net's dtype. With ``train_flg`` False
+        (inference) each layer or fused stage runs its ``infer``: the same
+        scores, but nothing is kept for a backward pass (no ReLU masks, no
+        pooling argmax, no inputs) and the layers' state from the last
+        training forward stays as it was. ``loss`` and ``gradient`` run the
+        full forward.
         """
-        train_flg = bool(train_flg)
+        return self._forward(x, bool(train_flg), keep=bool(train_flg))
+
+    def _forward(self, x, train_flg: bool, keep: bool):
+        """Run the stages in order: ``forward`` (keeping what backward needs) or, without ``keep``, ``infer``
+        where a stage has one (a book-style layer without it runs its ``forward``)."""
         for layer, wants_flag in self._stages():
-            x = layer.forward(x, train_flg) if wants_flag else layer.forward(x)
+            if not keep and hasattr(layer, "infer"):
+                x = layer.infer(x)
+            else:
+                x = layer.forward(x, train_flg) if wants_flag else layer.forward(x)
         return x
 
     def _weight_decay(self):
@@ -259,7 +271,7 @@ class Sequential:
 
         ``t``: class labels, shape (N,) or (N, 1), or one-hot (N, classes).
         """
-        y = self.predict(x, train_flg)
+        y = self._forward(x, bool(train_flg), keep=True)
         loss = self.last_layer.forward(y, t)
         if self.weight_decay_lambda:
             loss = loss + self._weight_decay()
@@ -296,7 +308,7 @@ class Sequential:
         added. Without it the arrays are the layers' own ``dW``/``db``/...,
         valid until the next backward.
         """
-        self.last_layer.forward(self.predict(x, train_flg=True), t)  # the penalty's value is not needed
+        self.last_layer.forward(self._forward(x, True, keep=True), t)  # the penalty's value is not needed
         dout = self.last_layer.backward(1)
         first, *rest = (stage for stage, _ in self._stages())
         for layer in reversed(rest):
