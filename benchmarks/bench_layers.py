@@ -415,3 +415,42 @@ class Im2col(_LayerBench):
         size = tuple(x.shape[2:])
         return ((lambda: F.unfold(x, (fh, fw), padding=pad, stride=stride)),
                 (lambda: F.fold(col, size, (fh, fw), padding=pad, stride=stride)))
+
+
+#: DeepConvNet's six convolutions on 28x28 MNIST, name: (C, H, W, FN, pad), all 3x3 at stride 1.
+DEEP_CONV_LAYERS = {
+    "conv1_1x28x28_16": (1, 28, 28, 16, 1),
+    "conv2_16x28x28_16": (16, 28, 28, 16, 1),
+    "conv3_16x14x14_32": (16, 14, 14, 32, 1),
+    "conv4_32x14x14_32p2": (32, 14, 14, 32, 2),
+    "conv5_32x8x8_64": (32, 8, 8, 64, 1),
+    "conv6_64x8x8_64": (64, 8, 8, 64, 1),
+    "wide_128x16x16_128": (128, 16, 16, 128, 1),
+}
+
+
+class ConvWinograd:
+    """fastnn's Convolution on each DeepConvNet layer shape (and one wider layer), Winograd F(2x2, 3x3)
+    against im2col (``Convolution.algorithm``): the measurements behind ``winograd_pays``."""
+
+    param_names = ["layer", "algorithm", "batch"]
+    params = [list(DEEP_CONV_LAYERS), ["im2col", "winograd"], [32, 100]]
+    timeout = 180
+
+    def setup(self, layer, algorithm, batch):
+        cls = need("fastnn.layers", "Convolution")
+        c, h, w, fn, pad = DEEP_CONV_LAYERS[layer]
+        self.x = randn((batch, c, h, w), "float32")
+        self.layer = cls(randn((fn, c, 3, 3), "float32", seed=2, scale=0.1),
+                         randn((fn,), "float32", seed=3, scale=0.1), stride=1, pad=pad)
+        self.layer.algorithm = algorithm
+        self.dout = randn((batch, fn, h + 2 * pad - 2, w + 2 * pad - 2), "float32", seed=4)
+        pin_threads("fastnn")
+        self.layer.forward(self.x)
+        self.layer.backward(self.dout)
+
+    def time_forward(self, *args):
+        self.layer.forward(self.x)
+
+    def time_backward(self, *args):
+        self.layer.backward(self.dout)

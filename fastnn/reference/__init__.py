@@ -13,3 +13,4 @@ from .norm import *  # noqa: F401,F403
 from .optim import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .softmax import *  # noqa: F401,F403
+from .winograd import *  # noqa: F401,F403
