@@ -127,23 +127,27 @@ def test_filter_transform_and_its_adjoint():
     assert abs(np.vdot(u, d) - np.vdot(w, dw)) < 1e-12 * np.abs(u).sum() * np.abs(d).max()
 
 
-def test_rule_per_pass():
-    """'auto' asks winograd_pays for each pass; 3x3 stride-1 pad <= 2 only; 'im2col' never."""
-    small, wide = conv_module.WINOGRAD_BACKWARD_MIN_CHANNELS, conv_module.WINOGRAD_FORWARD_MIN_CHANNELS
-    assert conv_module.winograd_pays(small, small, backward=True)
-    assert not conv_module.winograd_pays(small - 1, small, backward=True)
-    assert not conv_module.winograd_pays(small, small - 1, backward=True)
-    assert not conv_module.winograd_pays(wide - 1, wide, backward=False)
-    assert conv_module.winograd_pays(wide, wide, backward=False)
-    layer = Convolution(np.zeros((small, small, 3, 3)), np.zeros(small), stride=1, pad=1)
-    assert layer._winograd(small, small, 3, 3, 1, 1, True)
-    assert not layer._winograd(small, small, 3, 3, 1, 3, True)      # pad 3: dx would need a negative pad
-    assert not layer._winograd(small, small, 3, 3, 2, 1, True)      # stride 2
-    assert not layer._winograd(small, small, 5, 5, 1, 1, True)      # 5x5
+def test_rule():
+    """'auto' asks winograd_pays: enough channels and filters, and a large plane or many channels;
+    3x3 stride-1 pad <= 2 only; 'im2col' never, 'winograd' wherever it applies."""
+    least, plane = conv_module.WINOGRAD_MIN_CHANNELS, conv_module.WINOGRAD_MIN_PLANE
+    many = conv_module.WINOGRAD_SMALL_PLANE_CHANNELS
+    side = int(np.ceil(np.sqrt(plane)))
+    assert conv_module.winograd_pays(least, least, side, side)
+    assert not conv_module.winograd_pays(least - 1, least, side, side)
+    assert not conv_module.winograd_pays(least, least - 1, side, side)
+    assert not conv_module.winograd_pays(least, least, 1, plane - 1)
+    assert not conv_module.winograd_pays(many - 1, many, 4, 4)
+    assert conv_module.winograd_pays(many, many, 4, 4)
+    layer = Convolution(np.zeros((least, least, 3, 3)), np.zeros(least), stride=1, pad=1)
+    assert layer._winograd(least, least, 3, 3, 1, 1, side, side)
+    assert not layer._winograd(least, least, 3, 3, 1, 3, side, side)   # pad 3: dx would need a negative pad
+    assert not layer._winograd(least, least, 3, 3, 2, 1, side, side)   # stride 2
+    assert not layer._winograd(least, least, 5, 5, 1, 1, side, side)   # 5x5
     layer.algorithm = "im2col"
-    assert not layer._winograd(small, small, 3, 3, 1, 1, True)
+    assert not layer._winograd(least, least, 3, 3, 1, 1, side, side)
     layer.algorithm = "winograd"
-    assert layer._winograd(1, 1, 3, 3, 1, 0, False)
+    assert layer._winograd(1, 1, 3, 3, 1, 0, 1, 1)
 
 
 def test_unknown_algorithm_is_refused():
@@ -154,19 +158,20 @@ def test_unknown_algorithm_is_refused():
 
 
 def test_auto_matches_im2col_within_rounding():
-    """A layer the rule sends through Winograd in backward (and im2col forward) against forced im2col."""
-    c = conv_module.WINOGRAD_BACKWARD_MIN_CHANNELS
-    (x, W, b, dout), _ = _case((2, c, 6, 6, c, 1), np.float64)
+    """A layer the rule sends through Winograd against forced im2col: the same convolution, computed
+    another way (not bit for bit)."""
+    c = conv_module.WINOGRAD_MIN_CHANNELS
+    side = int(np.ceil(np.sqrt(conv_module.WINOGRAD_MIN_PLANE)))
+    (x, W, b, dout), _ = _case((2, c, side, side, c, 1), np.float64)
     results = {}
     for algorithm in ("auto", "im2col"):
         layer = Convolution(W, b, stride=1, pad=1)
         layer.algorithm = algorithm
         out = layer.forward(x)
         results[algorithm] = (out, layer.backward(dout), layer.dW, layer.db)
-    np.testing.assert_array_equal(results["auto"][0], results["im2col"][0])   # forward: im2col in both
-    for auto, im2col in zip(results["auto"][1:], results["im2col"][1:]):
+    for auto, im2col in zip(results["auto"], results["im2col"]):
         assert _relative(auto, im2col) < 1e-13
-    for auto, im2col in zip(results["auto"][1:3], results["im2col"][1:3]):   # dx, dW: another computation
+    for auto, im2col in zip(results["auto"][:3], results["im2col"][:3]):   # out, dx, dW
         assert not np.array_equal(auto, im2col)
 
 

@@ -7,9 +7,9 @@ implementation (fastnn, then torch, alternating), each in its own default
 configuration (threads, BLAS, OpenMP); a process warms up, then prints the
 median over ``--repeats`` calls of the wall time of one inference on a fixed
 float32 batch (1, 28, 28). Printed: the median over rounds per implementation
-and PyTorch / fastnn; with ``--full`` also fastnn's full forward (the layers'
-``forward``, keeping what backward needs: what ``predict`` ran before its
-inference path), in processes of its own in the same rounds.
+and PyTorch / fastnn; the fastnn process also times, interleaved with
+``predict``, the full forward (the layers' ``forward``, keeping what backward
+needs: what ``predict`` ran before its inference path).
 """
 from __future__ import annotations
 
@@ -21,16 +21,28 @@ import time
 import numpy as np
 
 
+def _median_ms(calls, repeats):
+    """Median wall time of each call in ``calls`` (ms), the calls interleaved."""
+    for call in calls:
+        for _ in range(5):
+            call()
+    times = [[] for _ in calls]
+    for _ in range(repeats):
+        for call, record in zip(calls, times):
+            t0 = time.perf_counter()
+            call()
+            record.append(time.perf_counter() - t0)
+    return [np.median(record) * 1e3 for record in times]
+
+
 def _worker(impl, net_name, batch, repeats):
     x = np.random.default_rng(0).random((batch, 1, 28, 28), dtype=np.float32)
-    if impl in ("fastnn", "fastnn_full"):
+    if impl == "fastnn":
         from fastnn import nets
 
         net = getattr(nets, net_name)(seed=0, dtype=np.float32)
-        keep = impl == "fastnn_full"     # the full forward, keeping what backward needs (predict before infer)
-
-        def call():
-            net._forward(x, False, keep=keep)
+        # predict, and the full forward that keeps what backward needs (what predict ran before ``infer``)
+        calls = [lambda: net.predict(x), lambda: net._forward(x, False, keep=True)]
     else:
         import torch
         from torch import nn
@@ -45,14 +57,9 @@ def _worker(impl, net_name, batch, repeats):
         def call():
             with torch.no_grad():
                 model(tx)
-    for _ in range(5):
-        call()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    print(f"{np.median(times) * 1e3:.4f}")
+
+        calls = [call]
+    print(" ".join(f"{ms:.4f}" for ms in _median_ms(calls, repeats)))
 
 
 def main(argv=None):
@@ -61,34 +68,27 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 100])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--full", action="store_true",
-                        help="also time fastnn's full forward (what predict ran before its inference path)")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "NET", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         impl, net_name, batch = args.worker
         _worker(impl, net_name, int(batch), args.repeats)
         return
-    full = ["fastnn_full"] if args.full else []
-    print("| net | batch | fastnn ms | PyTorch ms | PyTorch / fastnn |"
-          + (" full forward ms | full / predict |" if full else ""))
-    print("|---|---:|---:|---:|---:|" + ("---:|---:|" if full else ""))
+    print("| net | batch | fastnn predict ms | PyTorch ms | PyTorch / fastnn | fastnn full forward ms | full / predict |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for net_name in args.nets:
         for batch in args.batch:
-            ms = {impl: [] for impl in ["fastnn", "torch"] + full}
+            ms = {"fastnn": [], "torch": []}
             for _ in range(args.rounds):
                 for impl in ms:
                     out = subprocess.run(
                         [sys.executable, __file__, "--repeats", str(args.repeats),
                          "--worker", impl, net_name, str(batch)],
                         check=True, capture_output=True, text=True).stdout
-                    ms[impl].append(float(out.split()[-1]))
-            f, t = np.median(ms["fastnn"]), np.median(ms["torch"])
-            extra = ""
-            if full:
-                g = np.median(ms["fastnn_full"])
-                extra = f" {g:.3f} | {g / f:.2f}x |"
-            print(f"| {net_name} | {batch} | {f:.3f} | {t:.3f} | {t / f:.2f}x |" + extra, flush=True)
+                    ms[impl].append([float(v) for v in out.split()])
+            f, g = np.median([r[0] for r in ms["fastnn"]]), np.median([r[1] for r in ms["fastnn"]])
+            t = np.median([r[0] for r in ms["torch"]])
+            print(f"| {net_name} | {batch} | {f:.3f} | {t:.3f} | {t / f:.2f}x | {g:.3f} | {g / f:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

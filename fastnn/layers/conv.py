@@ -22,26 +22,29 @@ CHUNK_BYTES = 1 << 20
 # runtime: the Winograd rule below (WINOGRAD_* and winograd_pays) belongs in the runtime's threshold table.
 #: Bytes of transformed tiles (V and M, see ``fastnn.kernels.winograd``) handled at a time by one thread.
 WINOGRAD_CHUNK_BYTES = 1 << 20
-#: Fewest input channels and filters for which the forward pass goes through Winograd.
-WINOGRAD_FORWARD_MIN_CHANNELS = 128
-#: Fewest input channels and filters for which backward (dx and dW) goes through Winograd.
-WINOGRAD_BACKWARD_MIN_CHANNELS = 32
+#: Fewest input channels, and fewest filters, for which a pass goes through Winograd.
+WINOGRAD_MIN_CHANNELS = 32
+#: Fewest output cells per plane (OH*OW) for which it does, below WINOGRAD_SMALL_PLANE_CHANNELS channels.
+WINOGRAD_MIN_PLANE = 14 * 14
+#: From this many channels and filters on, Winograd pays on planes of any size.
+WINOGRAD_SMALL_PLANE_CHANNELS = 128
 
 
-def winograd_pays(c: int, fn: int, backward: bool) -> bool:
-    """Whether a 3x3, stride-1 convolution with c input channels and fn filters runs by Winograd
-    F(2x2, 3x3) rather than by im2col GEMMs, in forward or (``backward``) in backward.
+def winograd_pays(c: int, fn: int, oh: int, ow: int) -> bool:
+    """Whether a 3x3, stride-1 convolution with c input channels, fn filters and an OH x OW output runs by
+    Winograd F(2x2, 3x3) rather than by im2col GEMMs (forward and backward alike).
 
     Winograd cuts the multiplications 2.25-fold, but its 16 products per
     chunk have C (forward) or FN (dx) as their inner dimension, which BLAS
-    runs far below its peak at a few dozen channels, and its transforms are
-    memory passes of their own (the input's and the output's, against
-    im2col's one copy). Backward gains more: one input transform serves both
-    dW and dx, against the two large GEMMs of the im2col path.
-    ``bench_layers.ConvWinograd`` times both per DeepConvNet layer shape.
+    runs far below its peak at a few channels, and its transforms are
+    memory passes of their own whose loops run along a row of tiles, short
+    on small planes. So it takes enough channels, and either a large enough
+    plane or many channels. ``bench_layers.ConvWinograd`` times both per
+    DeepConvNet layer shape and one wider layer.
     """
-    least = WINOGRAD_BACKWARD_MIN_CHANNELS if backward else WINOGRAD_FORWARD_MIN_CHANNELS
-    return c >= least and fn >= least
+    if c < WINOGRAD_MIN_CHANNELS or fn < WINOGRAD_MIN_CHANNELS:
+        return False
+    return oh * ow >= WINOGRAD_MIN_PLANE or min(c, fn) >= WINOGRAD_SMALL_PLANE_CHANNELS
 
 
 def _chunk(image_bytes: int) -> int:
@@ -118,8 +121,7 @@ class Convolution(Layer):
     <= 2) compute. 'auto' takes Winograd F(2x2, 3x3) (``fastnn.kernels.winograd``:
     input tiles transformed, 16 GEMMs (FN, C) @ (C, tiles) per chunk of images,
     output transform; backward through the adjoint transforms, dx and dW
-    included) for each pass, forward or backward, where ``winograd_pays``
-    says so, and im2col elsewhere;
+    included) where ``winograd_pays`` says so, and im2col elsewhere;
     'winograd' takes it wherever it applies; 'im2col' never. Both paths give
     the convolution within rounding (``tests/test_winograd.py`` states the
     tolerances), not bit for bit.
@@ -199,7 +201,7 @@ class Convolution(Layer):
         n = x.shape[0]
         k = c * fh * fw
         dtype = x.dtype
-        if self._winograd(c, fn, fh, fw, stride, pad, False):
+        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
             out = self._forward_winograd(x, pad, oh, ow, epilogue)
             if keep:
                 self.x = x
@@ -250,7 +252,7 @@ class Convolution(Layer):
         fn, _, fh, fw = w_shape
         if prologue is None:
             dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
-        if self._winograd(c, fn, fh, fw, stride, pad, True):
+        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
             return self._backward_winograd(dout, prologue)
         k = c * fh * fw
         x = self.x
@@ -288,14 +290,14 @@ class Convolution(Layer):
         return dx
 
     # -- Winograd F(2x2, 3x3) -------------------------------------------------------------------
-    def _winograd(self, c, fn, fh, fw, stride, pad, backward) -> bool:
+    def _winograd(self, c, fn, fh, fw, stride, pad, oh, ow) -> bool:
         """Whether this pass runs by Winograd: ``algorithm`` and, for 'auto', ``winograd_pays``."""
         algorithm = self.algorithm
         if algorithm not in ("auto", "im2col", "winograd"):
             raise ValueError(f"algorithm must be 'auto', 'im2col' or 'winograd', got {algorithm!r}")
         if algorithm == "im2col" or not (fh == 3 and fw == 3 and stride == 1 and pad <= 2):
             return False
-        return algorithm == "winograd" or winograd_pays(c, fn, backward)
+        return algorithm == "winograd" or winograd_pays(c, fn, oh, ow)
 
     def _winograd_chunks(self, n, c, fn, oh, ow, itemsize):
         """(TH, TW, images per chunk, number of chunks) for Winograd over n images."""
