@@ -178,7 +178,8 @@ def test_auto_matches_im2col_within_rounding():
 @pytest.mark.parametrize("pool", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_fused_stage_runs_winograd_bit_for_bit(pool, dtype):
-    """ConvReluPool over a Winograd convolution gives exactly the unfused layers' results."""
+    """ConvReluPool over a Winograd convolution gives exactly the unfused layers' results (its ``infer``
+    too, and a backward after an ``infer`` still uses the training forward's state)."""
     (x, W, b, _), _ = _case((5, 4, 10, 9, 6, 1), dtype, seed=2)
     outs = []
     for fused in (True, False):
@@ -190,6 +191,7 @@ def test_fused_stage_runs_winograd_bit_for_bit(pool, dtype):
         dout = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
         if fused:
             assert stage._fused
+            np.testing.assert_array_equal(stage.infer(x), y)     # the forward-only kernels, same values
             dx = stage.backward(dout)
         else:
             dx = conv.backward(layers[1].backward(layers[2].backward(dout) if pool else dout))
