@@ -35,10 +35,14 @@ def _median_ms(calls, repeats):
     return [np.median(record) * 1e3 for record in times]
 
 
-def _worker(impl, net_name, batch, repeats):
+def _worker(impl, net_name, batch, repeats, threads):
     x = np.random.default_rng(0).random((batch, 1, 28, 28), dtype=np.float32)
     if impl == "fastnn":
+        import fastnn
         from fastnn import nets
+
+        if threads:
+            fastnn.set_num_threads(threads)
 
         net = getattr(nets, net_name)(seed=0, dtype=np.float32)
         # predict, and the full forward that keeps what backward needs (what predict ran before ``infer``)
@@ -50,6 +54,8 @@ def _worker(impl, net_name, batch, repeats):
         sys.path.insert(0, ".")
         from benchmarks._torchnets import BUILDERS
 
+        if threads:
+            torch.set_num_threads(threads)
         torch.manual_seed(0)
         model = BUILDERS[net_name](nn).to(torch.float32).eval()
         tx = torch.from_numpy(x)
@@ -68,11 +74,13 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 100])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for both (fastnn.set_num_threads, torch.set_num_threads); 0: each its default")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "NET", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         impl, net_name, batch = args.worker
-        _worker(impl, net_name, int(batch), args.repeats)
+        _worker(impl, net_name, int(batch), args.repeats, args.threads)
         return
     print("| net | batch | fastnn predict ms | PyTorch ms | PyTorch / fastnn | fastnn full forward ms | full / predict |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -82,7 +90,7 @@ def main(argv=None):
             for _ in range(args.rounds):
                 for impl in ms:
                     out = subprocess.run(
-                        [sys.executable, __file__, "--repeats", str(args.repeats),
+                        [sys.executable, __file__, "--repeats", str(args.repeats), "--threads", str(args.threads),
                          "--worker", impl, net_name, str(batch)],
                         check=True, capture_output=True, text=True).stdout
                     ms[impl].append([float(v) for v in out.split()])
