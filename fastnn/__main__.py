@@ -56,6 +56,10 @@ DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 
+#: Largest count (epochs, batch size, samples, threads) the command line accepts.
+_MAX_COUNT = 2**31
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -63,6 +67,18 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value > _MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a number <= {_MAX_COUNT:,}, got {value:,}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
 
 
@@ -135,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate (default: the optimizer's, 0.001 for adam, 0.01 for the others)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float32 is faster; float64 gives the book's numbers (default: float32)")
-    t.add_argument("--seed", type=int, default=None,
+    t.add_argument("--seed", type=_seed, default=None,
                    help="seed for the weights and the batch order: same seed, same result (default: random)")
     t.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
                    help="hidden layer size(s): simple_convnet/two_layer/deep_convnet one size, "

@@ -63,6 +63,7 @@ USER_ERROR_TYPES = (ValueError, TypeError, KeyError, IndexError, OverflowError, 
 
 # OSError kinds a path causes (outside an argument() block these are user errors; any
 # other OSError, such as a full disk, is a runtime failure)
+_PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
 _PATH_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM,
                 errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP, errno.EEXIST}
 
@@ -155,7 +156,8 @@ def run_command(command, args) -> int:
     except (UserError, RuntimeFailure) as exc:
         return _report(str(exc), exc.exit_status)
     except OSError as exc:
-        status = EXIT_USER_ERROR if exc.errno in _PATH_ERRNOS else EXIT_RUNTIME_FAILURE
+        status = EXIT_USER_ERROR if isinstance(exc, _PATH_ERRORS) or exc.errno in _PATH_ERRNOS \
+            else EXIT_RUNTIME_FAILURE
         return _report(describe(exc), status)
     except MemoryError as exc:
         return _report(describe(exc) + "; try a smaller --batch-size or net", EXIT_RUNTIME_FAILURE)

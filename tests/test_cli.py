@@ -111,6 +111,13 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--weight-init", "big"])
     capsys.readouterr()
+    for option, value, why in (("--seed", "-1", "expected a whole number >= 0"),
+                               ("--batch-size", str(10**23), "expected a number <= 2,147,483,648")):
+        with pytest.raises(SystemExit) as info:
+            main(["train", option, value])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert option in err and why in err, err
     bogus = tmp_path / "bogus.npz"
     np.savez(bogus, a=np.zeros(3))
     code, _, err = run(capsys, "evaluate", str(bogus))
@@ -162,6 +169,7 @@ def test_run_command_maps_errors_to_one_line_and_status(capsys, monkeypatch):
         (RuntimeFailure("the loss diverged"), 1, "the loss diverged"),
         (IsADirectoryError(errno.EISDIR, "Is a directory", "out"), 2, "out: Is a directory"),
         (OSError(errno.ENOSPC, "No space left on device", "m.npz"), 1, "m.npz: No space left on device"),
+        (FileNotFoundError("MNIST not found. Put the files\nin FASTNN_DATA"), 2, "MNIST not found. Put the files in"),
         (KeyError("epoch"), 2, "missing entry 'epoch'"),
         (OverflowError("cannot convert float infinity to integer"), 2, "a number is too large"),
         (ValueError("bad\nthing"), 2, "bad thing"),
