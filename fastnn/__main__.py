@@ -360,7 +360,13 @@ def cmd_train(args) -> int:
               f"{args.optimizer} lr={lr:g}, batch {args.batch_size}, {args.epochs} epochs, seed {seed}"
               + (f" (resuming after epoch {trainer.current_epoch})" if trainer.resumed_from_epoch else ""),
               flush=True)
-    trainer.train()
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        if args.checkpoint and trainer.current_epoch:
+            print(f"\nfastnn: the run up to epoch {trainer.current_epoch} is saved in {args.checkpoint}; "
+                  "run the same command with --resume to continue it", file=sys.stderr, flush=True)
+        raise
     elapsed = time.perf_counter() - t0
     print(f"test accuracy: {trainer.test_acc:.4f} on {len(x_test):,} {info.title} test images "
           f"(wall time {elapsed:.1f} s)", flush=True)

@@ -103,7 +103,7 @@ def argument(name: str, value=None):
     except USER_ERROR_TYPES as exc:
         label = name if value is None else f"{name} {os.fspath(value)}"
         text = describe(exc)
-        if value is not None and text.startswith((f"{os.fspath(value)}:", f"{os.fspath(value)!r}")):
+        if value is not None and os.fspath(value) in text:
             label = name  # the message already names the file
         raise UserError(f"{label}: {text}") from exc
 
