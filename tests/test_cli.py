@@ -310,3 +310,17 @@ def test_resume_problems_end_in_one_line(tmp_path, capsys):
 def test_huge_recipe_is_a_value_error_not_memory_error(capsys):
     code, _, err = run(capsys, *DIGITS_TWO_LAYER[:-1], str(10**12))
     assert code == 2 and "hidden_size" in err and "at most" in err, err
+
+
+def test_ctrl_c_says_where_the_finished_epochs_are(tmp_path, capsys, monkeypatch):
+    import fastnn.trainer
+
+    def one_epoch_then_ctrl_c(self):
+        while self.current_epoch < 1:
+            self.train_step()
+        raise KeyboardInterrupt
+    monkeypatch.setattr(fastnn.trainer.Trainer, "train", one_epoch_then_ctrl_c)
+    ck = tmp_path / "run.npz"
+    code, _, err = run(capsys, *DIGITS_TWO_LAYER, "--epochs", "3", "--quiet", "--checkpoint", str(ck))
+    assert code == 130 and f"the run up to epoch 1 is saved in {ck}" in err and "--resume" in err
+    assert "Traceback" not in err and ck.exists()
