@@ -298,7 +298,7 @@ def _save_model_or_rescue(args, save_model, net, net_name, kwargs, **info) -> No
     try:
         with argument("--save", args.save):
             save_model(args.save, net, net_name, kwargs, **info)
-    except UserError as exc:
+    except (UserError, RuntimeFailure) as exc:
         fd, rescue = tempfile.mkstemp(prefix="fastnn-model-", suffix=".npz")
         os.close(fd)
         try:

@@ -93,6 +93,9 @@ def describe(exc: BaseException) -> str:
 def argument(name: str, value=None):
     """Turn any user-caused error raised inside into a :class:`UserError` naming ``name`` (and ``value``).
 
+    An ``OSError`` that no path explains (a full disk, an I/O error) becomes a
+    :class:`RuntimeFailure` with the same label instead.
+
     ``with argument("--checkpoint", path): trainer = Trainer(...)`` reports
     a bad checkpoint as ``--checkpoint run.npz: missing entry 'epoch'``.
     """
@@ -105,6 +108,9 @@ def argument(name: str, value=None):
         text = describe(exc)
         if value is not None and os.fspath(value) in text:
             label = name  # the message already names the file
+        if isinstance(exc, OSError) and not (isinstance(exc, _PATH_ERRORS) or exc.errno in _PATH_ERRNOS
+                                             or exc.errno is None):
+            raise RuntimeFailure(f"{label}: {text}") from exc   # a full disk, an I/O error
         raise UserError(f"{label}: {text}") from exc
 
 

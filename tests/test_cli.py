@@ -189,6 +189,12 @@ def test_run_command_maps_errors_to_one_line_and_status(capsys, monkeypatch):
     assert run_command(wrapped, None) == 2  # a file asking for too much memory is the user's to fix
     assert "--checkpoint run.npz: not enough memory" in capsys.readouterr().err
 
+    def disk_full(args):
+        with argument("--save", "m.npz"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert run_command(disk_full, None) == 1  # not the user's argument: a runtime failure
+    assert "--save m.npz: No space left on device" in capsys.readouterr().err
+
     monkeypatch.setenv("FASTNN_DEBUG", "1")
     with pytest.raises(KeyError):
         run_command(raising(KeyError("x")), None)
