@@ -67,8 +67,7 @@ def _onnx():
 
 def _known_layers() -> dict:
     """Exact layer class -> converter. Exact classes only: a subclass may compute something else."""
-    from ..layers import (Affine, AvgPooling, BatchNormalization, Convolution, Dropout, Pooling, Relu,
-                          Sigmoid)
+    from ..layers import Affine, AvgPooling, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid
     return {
         Affine: _affine, Relu: _relu, Sigmoid: _sigmoid, Convolution: _convolution,
         Pooling: _pooling, AvgPooling: _pooling, BatchNormalization: _batchnorm, Dropout: _dropout,
