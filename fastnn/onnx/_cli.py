@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import re
 
-import numpy as np
-
 #: --net choices -> fastnn.nets class name.
 NET_CLASSES = {
     "two_layer": "TwoLayerNet",
@@ -88,6 +86,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def _read_params(path) -> dict:
     """The parameter arrays of a params file by the book's names (W1, b1, gamma1, ...)."""
+    import numpy as np
+
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic[:1] == b"\x80":
@@ -162,6 +162,8 @@ def _recipe(name: str, params: dict, args) -> dict:
 
 
 def _net_from_params(path, name, args):
+    import numpy as np
+
     from .. import nets
 
     params = _read_params(path)
@@ -190,14 +192,22 @@ def _load_model(path):
 
 def run(args) -> int:
     """Carry out ``fastnn export``; returns the exit status."""
+    import numpy as np
+
+    from .._cli_errors import UserError, argument, check_output_path
     from . import DEFAULT_OPSET, export
 
-    if args.net is None:
-        net = _load_model(args.source)
-    else:
-        net = _net_from_params(args.source, args.net, args)
-    export(net, args.out, softmax=args.softmax, batch=args.batch,
-           opset=DEFAULT_OPSET if args.opset is None else args.opset)
+    check_output_path("OUT.onnx", args.out)
+    if args.batch is not None and args.batch < 1:
+        raise UserError(f"--batch must be >= 1, got {args.batch}")
+    with argument("SOURCE", args.source):
+        if args.net is None:
+            net = _load_model(args.source)
+        else:
+            net = _net_from_params(args.source, args.net, args)
+    with argument("OUT.onnx", args.out):
+        export(net, args.out, softmax=args.softmax, batch=args.batch,
+               opset=DEFAULT_OPSET if args.opset is None else args.opset)
     note = ""
     if net.dtype == np.float64:
         note = " (the net computes in float64; the ONNX graph is float32, as onnxruntime's CPU provider needs)"
