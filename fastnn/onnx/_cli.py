@@ -98,7 +98,7 @@ def _read_params(path) -> dict:
     params = {}
     for key, value in arrays.items():
         m = _PARAM_NAME.search(key)
-        if m and "state" not in key.split(".")[0]:
+        if m and not key.startswith("state"):
             params[m.group(1) + m.group(2)] = np.asarray(value)
     if "W1" not in params:
         raise ValueError(f"{path!r} holds no parameters named W1, b1, ... (the book's names); "
@@ -109,11 +109,11 @@ def _read_params(path) -> dict:
 def _read_book_pickle(path) -> dict:
     """The arrays of the book's ``params.pkl``, through fastnn's restricted unpickler (nothing else runs)."""
     try:
-        from ..io import read_params
+        from ..io import read_book_pickle
     except ImportError:
         raise ValueError(f"{path!r} is a pickle (the book's params.pkl); this fastnn reads only .npz params "
                          f"files: save the params with save_params first") from None
-    return read_params(path)
+    return read_book_pickle(path)
 
 
 def _count(params, name) -> int:
