@@ -270,3 +270,15 @@ def test_cli_params_file_needs_net(tmp_path, capsys):
     assert main(["export", "--net", "simple_convnet", str(params), str(tmp_path / "x.onnx")]) == 2
     assert "does not fit --net simple_convnet: it needs W1 with 4 dimensions" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_cli_checks_its_arguments_before_work(tmp_path, capsys):
+    params = tmp_path / "params.npz"
+    TwoLayerNet(4, 3, 2, seed=0).save_params(str(params))
+    assert main(["export", "--net", "two_layer", str(params), str(tmp_path / "missing" / "x.onnx")]) == 2
+    assert "OUT.onnx" in capsys.readouterr().err
+    assert main(["export", "--net", "two_layer", str(params), str(tmp_path / "x.onnx"), "--batch", "0"]) == 2
+    assert "--batch must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "none.npz"), str(tmp_path / "x.onnx")]) == 2
+    assert "none.npz" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
