@@ -28,7 +28,7 @@ WINOGRAD_MIN_CHANNELS = 32
 #: Fewest output cells per plane (OH*OW) for which it does, below WINOGRAD_SMALL_PLANE_CHANNELS channels.
 WINOGRAD_MIN_PLANE = 14 * 14
 #: From this many channels and filters on, Winograd pays on planes of any size.
-WINOGRAD_SMALL_PLANE_CHANNELS = 128
+WINOGRAD_SMALL_PLANE_CHANNELS = 64
 
 
 def winograd_pays(c: int, fn: int, oh: int, ow: int) -> bool:
