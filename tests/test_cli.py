@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastnn.__main__ import main
-from fastnn.model_file import build_net, load_model, read_model_info, save_model
+from fastnn.io import load_model, read_model_info
 
 
 def run(capsys, *argv):
@@ -52,8 +52,8 @@ def test_train_save_evaluate_two_layer(tmp_path, capsys):
     assert acc > 0.3
     info = read_model_info(model)
     assert info["net"] == "two_layer" and info["data"] == "digits" and info["dtype"] == "float64"
-    assert info["kwargs"]["input_size"] == 64 and info["flatten"] is True
-    assert info["kwargs"]["weight_init_std"] == 0.01
+    assert info["recipe"]["input_size"] == 64 and info["flatten"] is True
+    assert info["recipe"]["weight_init_std"] == 0.01
     code, out, err = run(capsys, "evaluate", str(model))
     assert code == 0, err
     assert f"accuracy {acc:.4f} on 355" in out
@@ -77,7 +77,7 @@ def test_train_simple_convnet_with_plot_and_checkpoint(tmp_path, capsys):
     assert code == 0, err
     assert "resuming after epoch 1" in out
     with np.load(ck) as z:
-        assert json.loads(str(z["__meta__"]))["epoch"] == 2
+        assert json.loads(str(z["__fastnn__"]))["values"]["trainer/epoch"] == 2
 
 
 def test_multi_layer_options(tmp_path, capsys):
@@ -87,8 +87,8 @@ def test_multi_layer_options(tmp_path, capsys):
                          "--optimizer", "momentum", "--quiet", "--save", str(model), "--threads", "1")
     assert code == 0, err
     net, info = load_model(model)
-    assert type(net).__name__ == "MultiLayerNetExtend" and info["kwargs"]["hidden_size_list"] == [20, 20]
-    assert info["kwargs"]["weight_init_std"] == "he"
+    assert type(net).__name__ == "MultiLayerNetExtend" and info["recipe"]["hidden_size_list"] == [20, 20]
+    assert info["recipe"]["weight_init_std"] == "he"
     assert "BatchNorm1" in net.layers and "Dropout1" in net.layers
 
 
@@ -117,27 +117,3 @@ def test_cli_errors(tmp_path, capsys):
     assert code == 2 and "not a fastnn model file" in err
     code, _, err = run(capsys, "evaluate", str(tmp_path / "missing.npz"))
     assert code == 2 and "missing.npz" in err
-
-
-def test_model_file_roundtrip_and_refusals(tmp_path):
-    kwargs = {"input_dim": [1, 8, 8], "hidden_size": 12, "output_size": 10, "weight_init_std": 0.1}
-    net = build_net("simple_convnet", kwargs, "float32", seed=3)
-    path = tmp_path / "model.npz"
-    save_model(path, net, "simple_convnet", kwargs, data="digits", flatten=False)
-    back, info = load_model(path)
-    assert back.dtype == np.float32 and info["data"] == "digits"
-    for k, v in net.params.items():
-        np.testing.assert_array_equal(back.params[k], v)
-    x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
-    np.testing.assert_array_equal(back.predict(x), net.predict(x))
-    back64, _ = load_model(path, dtype="float64")
-    assert back64.dtype == np.float64
-
-    net.save_params(tmp_path / "plain.npz")
-    with pytest.raises(ValueError, match="save_params file"):
-        load_model(tmp_path / "plain.npz")
-    path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ValueError, match="corrupt or truncated"):
-        load_model(path)
-    with pytest.raises(ValueError, match="name must be one of"):
-        save_model(tmp_path / "x.npz", net, "resnet", kwargs)

@@ -66,6 +66,11 @@ def _pool_out(hw: tuple, name: str) -> tuple:
     return tuple((n - _POOL) // _POOL + 1 for n in hw)
 
 
+def _json_number(value):
+    """A weight_init_std as JSON keeps it: a name as it is, a number as a Python float."""
+    return value if isinstance(value, str) else float(value)
+
+
 def _check_input_dim(input_dim) -> tuple:
     return tuple(check_sizes(input_dim, "input_dim", length=3))
 
@@ -125,6 +130,9 @@ class SimpleConvNet(Sequential):
         layers["Relu2"] = Relu()
         layers["Affine2"] = Affine(W3, np.zeros(output_size, dtype=dtype))
         super().__init__(layers, SoftmaxWithLoss())
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_dim": list(self.input_dim), "conv_param": p, "hidden_size": hidden_size,
+                       "output_size": output_size, "weight_init_std": _json_number(weight_init_std)}
 
 
 _DEEP_DEFAULTS = (
@@ -208,3 +216,7 @@ class DeepConvNet(Sequential):
                    Affine(W8, np.zeros(output_size, dtype=dtype)),
                    Dropout(0.5, seed=derive_seed(rng))]
         super().__init__(layers, SoftmaxWithLoss())
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_dim": list(self.input_dim),
+                       **{f"conv_param_{i}": p for i, p in enumerate(conv_params, start=1)},
+                       "hidden_size": hidden_size, "output_size": output_size}

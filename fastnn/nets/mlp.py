@@ -40,6 +40,11 @@ def _check_flag(value, name: str) -> bool:
     return bool(value)
 
 
+def _json_number(value):
+    """A weight_init_std as JSON keeps it: a name as it is, a number as a Python float."""
+    return value if isinstance(value, str) else float(value)
+
+
 def _affine_params(sizes, weight_init_std, rng, dtype):
     """The book's __init_weight: W_i ~ scale_i * N(0, 1) of (sizes[i-1], sizes[i]), b_i = 0, i = 1, 2, ..."""
     params = []
@@ -78,6 +83,9 @@ class TwoLayerNet(Sequential):
         layers["Relu1"] = Relu()
         layers["Affine2"] = Affine(W2, b2)
         super().__init__(layers, SoftmaxWithLoss())
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_size": sizes[0], "hidden_size": sizes[1], "output_size": sizes[2],
+                       "weight_init_std": _json_number(weight_init_std)}
 
     @property
     def lastLayer(self):  # noqa: N802  (the book's name in ch05/two_layer_net.py)
@@ -144,6 +152,14 @@ class MultiLayerNet(Sequential):
         W, b = affine[-1]
         layers[f"Affine{len(affine)}"] = Affine(W, b)
         Sequential.__init__(self, layers, SoftmaxWithLoss(), weight_decay_lambda=weight_decay_lambda)
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_size": self.input_size, "hidden_size_list": list(self.hidden_size_list),
+                       "output_size": self.output_size, "activation": activation,
+                       "weight_init_std": _json_number(weight_init_std),
+                       "weight_decay_lambda": float(weight_decay_lambda)}
+        if type(self) is not MultiLayerNet:
+            self.recipe.update(use_dropout=self.use_dropout, dropout_ration=float(dropout_ration),
+                               use_batchnorm=self.use_batchnorm)
 
 
 class MultiLayerNetExtend(MultiLayerNet):
