@@ -8,23 +8,41 @@ file can be checked before the net it describes is built.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from .convnet import _DEEP_DEFAULTS, DeepConvNet, SimpleConvNet, _check_input_dim, _conv_out, _conv_param, _pool_out
-from .init import check_size, check_sizes
-from .mlp import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
+import importlib
+from collections.abc import Mapping
 
 __all__ = ["NETS", "build_net", "param_shapes", "net_name"]
 
+_EXTEND_KEYS = ("use_dropout", "dropout_ration", "use_batchnorm")
+
+
+class _Registry(Mapping):
+    """name -> class, importing a net's module only when its class is asked for (the names cost nothing)."""
+
+    _where = {
+        "simple_convnet": ("convnet", "SimpleConvNet"),
+        "deep_convnet": ("convnet", "DeepConvNet"),
+        "two_layer": ("mlp", "TwoLayerNet"),
+        "multi_layer": ("mlp", "MultiLayerNet"),
+    }
+
+    def __getitem__(self, name):
+        module, cls = self._where[name]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+
+    def __iter__(self):
+        return iter(self._where)
+
+    def __len__(self):
+        return len(self._where)
+
+    def __repr__(self):
+        return f"NETS({', '.join(self._where)})"
+
+
 #: Registered nets: name -> class. ``multi_layer`` becomes ``MultiLayerNetExtend`` when its
 #: recipe asks for dropout or batch normalization.
-NETS = {
-    "simple_convnet": SimpleConvNet,
-    "deep_convnet": DeepConvNet,
-    "two_layer": TwoLayerNet,
-    "multi_layer": MultiLayerNet,
-}
-_EXTEND_KEYS = ("use_dropout", "dropout_ration", "use_batchnorm")
+NETS = _Registry()
 
 
 def _check_name(name) -> None:
@@ -33,6 +51,8 @@ def _check_name(name) -> None:
 
 
 def _class_for(name: str, recipe: dict):
+    from .mlp import MultiLayerNetExtend
+
     _check_name(name)
     if name == "multi_layer" and any(k in recipe for k in _EXTEND_KEYS):
         return MultiLayerNetExtend
@@ -41,6 +61,8 @@ def _class_for(name: str, recipe: dict):
 
 def net_name(net):
     """The registered name of ``net``'s class (None for a class not registered)."""
+    from .mlp import MultiLayerNetExtend
+
     if type(net) is MultiLayerNetExtend:
         return "multi_layer"
     for name, cls in NETS.items():
@@ -55,6 +77,8 @@ def build_net(name: str, recipe: dict | None = None, dtype="float64", seed=None,
     ``build_net('two_layer', {'input_size': 784, 'hidden_size': 50, 'output_size': 10}, 'float32', seed=0)``
     is ``TwoLayerNet(784, 50, 10, dtype='float32', seed=0)``; lists stand for tuples.
     """
+    import numpy as np
+
     recipe = {**(recipe or {}), **kwargs}
     cls = _class_for(name, recipe)
     if "input_dim" in recipe:
@@ -79,6 +103,10 @@ def _known(recipe: dict, allowed: tuple) -> None:
 
 def param_shapes(name: str, recipe: dict) -> dict:
     """{parameter name: shape} of the net ``build_net(name, recipe)`` would make, computed without building it."""
+    from .convnet import _DEEP_DEFAULTS, SimpleConvNet, _check_input_dim, _conv_out, _conv_param, _pool_out
+    from .init import check_size, check_sizes
+    from .mlp import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
+
     if not isinstance(recipe, dict):
         raise TypeError(f"recipe must be a dict of constructor arguments, got {type(recipe).__name__}")
     cls = _class_for(name, recipe)
