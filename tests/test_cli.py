@@ -117,3 +117,20 @@ def test_cli_errors(tmp_path, capsys):
     assert code == 2 and "not a fastnn model file" in err
     code, _, err = run(capsys, "evaluate", str(tmp_path / "missing.npz"))
     assert code == 2 and "missing.npz" in err
+
+
+def test_evaluate_a_params_file_with_net(tmp_path, capsys):
+    import pickle
+
+    from fastnn.nets import TwoLayerNet
+
+    net = TwoLayerNet(64, 30, 10, weight_init_std=0.1, seed=0)
+    pkl = tmp_path / "params.pkl"
+    pkl.write_bytes(pickle.dumps(dict(net.params)))      # the book's save_params
+    code, _, err = run(capsys, "evaluate", str(pkl), "--data", "digits")
+    assert code == 2 and "is a pickle" in err and "needs --net" in err
+    code, out, err = run(capsys, "evaluate", "--net", "two_layer", "--hidden", "30", "--data", "digits", str(pkl))
+    assert code == 0, err
+    assert f"TwoLayerNet from {pkl}: accuracy" in out and "on 355 8x8 digits test images" in out
+    code, _, err = run(capsys, "evaluate", "--net", "two_layer", "--data", "digits", str(pkl))
+    assert code == 2 and "'net/param/W1'" not in err and "this net needs (64, 100)" in err
