@@ -64,7 +64,7 @@ STALE_TEMP_SECONDS = 600
 #: The largest metadata record read (a JSON string); real ones are a few KB.
 MAX_META_BYTES = 16 * 2**20
 
-_TEMP_PATTERN = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+_TEMP_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 # ------------------------------------------------------------------------------------ atomic writes
@@ -370,6 +370,9 @@ def _layout(ar: _Archive) -> _Saved:
         if not isinstance(values, dict):
             raise ValueError(f"{path!r}: the values of the {META} record are not a JSON object; not loaded")
         keys = {m: m for m in members if m != META}
+        stray = sorted(m for m in keys if kind != "checkpoint" and not m.startswith("net/"))
+        if stray:
+            raise ValueError(f"{path!r}: unexpected entries {stray} in a {kind} file; not loaded")
         return _Saved(ar, kind, meta, keys, dict(values))
     if "__format__" in members:                                      # format 1: a params file
         return _Saved(ar, "params", _v1_params_meta(ar, ""), _v1_params_keys(ar, ""), {})
@@ -710,7 +713,10 @@ def load_model(path, dtype=None):
             wanted = np.dtype(dtype or record["dtype"])
         except TypeError:
             raise ValueError(f"{path!r}: unknown dtype {dtype or record['dtype']!r}; not loaded") from None
-        net = build_net(record["net"], record["recipe"], wanted, seed=0)
+        try:
+            net = build_net(record["net"], record["recipe"], wanted, seed=0)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path!r}: the model's recipe is not valid ({exc}); not loaded") from None
         _check_architecture(path, saved.meta.get("architecture"), net)
         expected = {k: v.shape for k, v in _net_state(net).items()}
         declared_all = {k[len("net/"):]: v for k, v in saved.declared().items()}
@@ -764,13 +770,19 @@ def load_checkpoint(trainer, path) -> None:
             raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: net class is "
                              f"{saved.meta['net_class']!r} in the checkpoint, {type(net).__name__!r} here")
         declared = saved.declared()
+        counters = {k: saved.values.get(f"trainer/{k}") for k in ("epoch", "iteration")}
+        for name, value in counters.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{path!r}: trainer/{name} must be an integer >= 0, got {value!r}; not loaded")
+        if counters["epoch"] > trainer.epochs or counters["iteration"] > counters["epoch"] * trainer.iter_per_epoch:
+            raise ValueError(f"{path!r} records {counters['epoch']} epochs and {counters['iteration']} steps; this "
+                             f"training run has {trainer.epochs} epochs of {trainer.iter_per_epoch} steps; not loaded")
         expected = _expected_checkpoint_shapes(trainer, saved.values)
         _check_declared(path, declared, expected, required=("net/param/",), who="this training run")
-        iteration = saved.values.get("trainer/iteration")
         shape = declared.get("trainer/train_loss", ((0,), None))[0]
-        if isinstance(iteration, int) and (len(shape) != 1 or shape[0] > iteration):
+        if len(shape) != 1 or shape[0] > counters["iteration"]:
             raise ValueError(f"{path!r}: entry 'trainer/train_loss' has shape {shape}, more than the "
-                             f"{iteration} steps recorded; not loaded")
+                             f"{counters['iteration']} steps recorded; not loaded")
         state = saved.read()
     layer_rngs = state.pop("net/layer_rngs_in_order", None)
     if layer_rngs is not None:                      # format 1 listed the layers' generators in layer order

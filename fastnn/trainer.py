@@ -394,6 +394,8 @@ class Trainer:
             if count(name) != ours:
                 raise ValueError(f"{what} is {count(name)} in the checkpoint, {ours} here")
         epoch, iteration = checked["epoch"], checked["iteration"]
+        if epoch > self.epochs:
+            raise ValueError(f"the state records {epoch} epochs; this run has {self.epochs} (raise epochs to continue it)")
         if iteration != epoch * self.iter_per_epoch:
             raise ValueError(f"the counters disagree: {iteration} steps recorded for {epoch} epochs of "
                              f"{self.iter_per_epoch} steps")
@@ -445,13 +447,13 @@ class Trainer:
                                  + (f"{key} of shape {params[key].shape}" if key in params else f"no parameter {key}"))
         # The net and the optimizer check their own entries and change nothing when they refuse; whichever
         # goes second is undone from a copy if it refuses after the first applied.
-        before = net.state_dict() if hasattr(net, "state_dict") else None
+        before = net.state_dict() if hasattr(net, "state_dict") else \
+            {f"param/{k}": np.array(v, copy=True) for k, v in params.items()}
         _load_net_state(net, net_state)
         try:
             optimizer.load_state_dict(opt_state)
         except BaseException:
-            if before is not None:
-                net.load_state_dict(before)
+            _load_net_state(net, before)
             raise
         io.set_generator_state(self.rng, checked["rng"])
         io.set_generator_state(None, checked["global_rng"])

@@ -230,6 +230,7 @@ def test_load_refuses_bad_values_and_changes_nothing(tmp_path):
         ({"net/param/b1": np.zeros(4)}, "shape"),
         ({"net/param/W1": None}, "missing"),
         ({"net/param/W9": np.zeros(3)}, "unexpected"),
+        ({"optimizer/v/W1": np.zeros(3)}, r"unexpected entries \['optimizer/v/W1'\] in a params file"),
         ({"net/state/BatchNorm1/running_var": -np.ones(6)}, "negative variances"),
         ({"net/state/BatchNorm1/running_mean": np.zeros(5)}, "shape"),
     ]
@@ -356,20 +357,21 @@ def test_checkpoint_file_round_trip_and_refusals(tmp_path):
     assert b.current_epoch == 2 and _same_state(
         {k: v for k, v in b.state_dict().items() if k != "trainer/global_rng"},
         {k: v for k, v in a.state_dict().items() if k != "trainer/global_rng"})
-    _rewrite(ck, lambda m: m["values"].update({"trainer/epoch": 5}))
-    c = _trainer(_trained_extend(seed=8))
+    c = _trainer(_trained_extend(seed=8), epochs=6)
     before = c.state_dict()
-    with pytest.raises(ValueError, match=f"'{ck}': entry 'trainer/train_acc' has shape \\(2,\\), this training run "
-                                         "needs \\(5,\\)"):
-        c.load_checkpoint(ck)
-    _rewrite(ck, lambda m: m["values"].update({"trainer/epoch": 2, "trainer/iteration": 9}))
-    with pytest.raises(ValueError, match=f"checkpoint '{ck}' does not fit.*counters disagree"):
-        c.load_checkpoint(ck)
-    _rewrite(ck, lambda m: m["values"].update({"trainer/epoch": 2, "trainer/iteration": 2 * c.iter_per_epoch}),
-             **{"trainer/train_loss": np.zeros(10**6)})
-    with pytest.raises(ValueError, match="more than the"):
-        c.load_checkpoint(ck)
-    assert _same_state(c.state_dict(), {**before, "trainer/global_rng": c.state_dict()["trainer/global_rng"]})
+    for values, arrays, match in (
+            ({"trainer/epoch": 5}, {}, r"entry 'trainer/train_acc' has shape \(2,\), this training run needs \(5,\)"),
+            ({"trainer/epoch": 7}, {}, "records 7 epochs and 8 steps; this training run has 6 epochs of 4 steps"),
+            ({"trainer/epoch": 2, "trainer/iteration": 9}, {}, "records 2 epochs and 9 steps"),
+            ({"trainer/epoch": -2}, {}, "trainer/epoch must be an integer >= 0, got -2"),
+            ({"trainer/iteration": 8.0}, {}, "trainer/iteration must be an integer"),
+            ({"trainer/epoch": 2}, {"trainer/train_loss": np.zeros(10**6)}, "more than the 8 steps"),
+            ({"trainer/rng": {"bit_generator": "PCG64"}}, {}, "does not fit this training run.*trainer/rng")):
+        _rewrite(ck, lambda m: m["values"].update({"trainer/epoch": 2, "trainer/iteration": 8, **values}), **arrays)
+        with pytest.raises(ValueError, match=match):
+            c.load_checkpoint(ck)
+        assert _same_state(c.state_dict(), before)
+        _rewrite(ck, lambda m: None, **{"trainer/train_loss": np.zeros(8)})
     tiny = tmp_path / "p.npz"
     c.network.save_params(tiny)
     with pytest.raises(ValueError, match="not a Trainer checkpoint"):
