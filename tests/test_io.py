@@ -93,6 +93,9 @@ def test_one_registry_and_recipes_rebuild_every_net():
     assert isinstance(build_net("two_layer", input_size=4, hidden_size=3, output_size=2), TwoLayerNet)
     with pytest.raises(ValueError, match="net must be one of"):
         build_net("resnet", {})
+    assert ["two_layer"] not in NETS and "resnet" not in NETS
+    with pytest.raises(ValueError, match="unexpected keyword argument 'hidden'"):
+        param_shapes("two_layer", {"input_size": 4, "hidden": 3, "output_size": 2})
 
 
 # -- params files: round trips and refusals ------------------------------------------------------------

@@ -95,6 +95,18 @@ class SimpleConvNet(Sequential):
     ``predict`` and ``accuracy`` take x of shape (N, C, H, W).
     """
 
+    @classmethod
+    def param_shapes(cls, input_dim=(1, 28, 28), conv_param={},  # noqa: B006 (never mutated)
+                     hidden_size=100, output_size=10, weight_init_std=0.01) -> dict:
+        """{parameter name: shape} of the net these arguments make, without making it."""
+        c, h, w = _check_input_dim(input_dim)
+        p = _conv_param(conv_param, {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}, "conv_param")
+        hidden, out = check_size(hidden_size, "hidden_size"), check_size(output_size, "output_size")
+        ph, pw = _pool_out(_conv_out((h, w), p, "conv_param"), "the pooling layer")
+        fn, fs = p["filter_num"], p["filter_size"]
+        return {"W1": (fn, c, fs, fs), "b1": (fn,), "W2": (fn * ph * pw, hidden), "b2": (hidden,),
+                "W3": (hidden, out), "b3": (out,)}
+
     def __init__(self, input_dim=(1, 28, 28),
                  conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},  # noqa: B006 (the book's)
                  hidden_size=100, output_size=10, weight_init_std=0.01, *,
@@ -174,6 +186,29 @@ class DeepConvNet(Sequential):
     t, train_flg=False)`` follows its argument; ``gradient`` uses training
     mode, as the book.
     """
+
+    @classmethod
+    def param_shapes(cls, input_dim=(1, 28, 28), conv_param_1=_DEEP_DEFAULTS[0], conv_param_2=_DEEP_DEFAULTS[1],
+                     conv_param_3=_DEEP_DEFAULTS[2], conv_param_4=_DEEP_DEFAULTS[3],
+                     conv_param_5=_DEEP_DEFAULTS[4], conv_param_6=_DEEP_DEFAULTS[5],
+                     hidden_size=50, output_size=10) -> dict:
+        """{parameter name: shape} of the net these arguments make, without making it."""
+        channels, *hw = _check_input_dim(input_dim)
+        hw = tuple(hw)
+        given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
+        shapes = {}
+        for i, (p, default) in enumerate(zip(given, _DEEP_DEFAULTS), start=1):
+            p = _conv_param(p, default, f"conv_param_{i}")
+            hw = _conv_out(hw, p, f"conv_param_{i}")
+            if i % 2 == 0:
+                hw = _pool_out(hw, f"the pooling layer after conv {i}")
+            fn, fs = p["filter_num"], p["filter_size"]
+            shapes[f"W{i}"], shapes[f"b{i}"] = (fn, channels, fs, fs), (fn,)
+            channels = fn
+        hidden, out = check_size(hidden_size, "hidden_size"), check_size(output_size, "output_size")
+        flat = channels * hw[0] * hw[1]
+        shapes.update({"W7": (flat, hidden), "b7": (hidden,), "W8": (hidden, out), "b8": (out,)})
+        return shapes
 
     def __init__(self, input_dim=(1, 28, 28),
                  conv_param_1=_DEEP_DEFAULTS[0], conv_param_2=_DEEP_DEFAULTS[1],

@@ -30,6 +30,9 @@ class _Registry(Mapping):
         module, cls = self._where[name]
         return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
 
+    def __contains__(self, name):
+        return isinstance(name, str) and name in self._where
+
     def __iter__(self):
         return iter(self._where)
 
@@ -86,62 +89,15 @@ def build_net(name: str, recipe: dict | None = None, dtype="float64", seed=None,
     return cls(**recipe, dtype=np.dtype(dtype), seed=seed)
 
 
-def _affine_shapes(sizes: list, batchnorm: bool) -> dict:
-    shapes = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        shapes[f"W{i}"], shapes[f"b{i}"] = (fan_in, fan_out), (fan_out,)
-        if batchnorm and i < len(sizes) - 1:
-            shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (fan_out,)
-    return shapes
-
-
-def _known(recipe: dict, allowed: tuple) -> None:
-    unknown = sorted(set(recipe) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown arguments {unknown}")
-
-
 def param_shapes(name: str, recipe: dict) -> dict:
-    """{parameter name: shape} of the net ``build_net(name, recipe)`` would make, computed without building it."""
-    from .convnet import _DEEP_DEFAULTS, SimpleConvNet, _check_input_dim, _conv_out, _conv_param, _pool_out
-    from .init import check_size, check_sizes
-    from .mlp import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet
+    """{parameter name: shape} of the net ``build_net(name, recipe)`` would make, computed without building it.
 
+    Raises ``ValueError``/``TypeError`` for a recipe the net's constructor would refuse.
+    """
     if not isinstance(recipe, dict):
         raise TypeError(f"recipe must be a dict of constructor arguments, got {type(recipe).__name__}")
     cls = _class_for(name, recipe)
-    if cls is TwoLayerNet:
-        _known(recipe, ("input_size", "hidden_size", "output_size", "weight_init_std"))
-        return _affine_shapes([check_size(recipe.get("input_size"), "input_size"),
-                               check_size(recipe.get("hidden_size"), "hidden_size"),
-                               check_size(recipe.get("output_size"), "output_size")], False)
-    if cls in (MultiLayerNet, MultiLayerNetExtend):
-        _known(recipe, ("input_size", "hidden_size_list", "output_size", "activation", "weight_init_std",
-                        "weight_decay_lambda") + _EXTEND_KEYS)
-        sizes = ([check_size(recipe.get("input_size"), "input_size")]
-                 + check_sizes(recipe.get("hidden_size_list"), "hidden_size_list")
-                 + [check_size(recipe.get("output_size"), "output_size")])
-        return _affine_shapes(sizes, bool(recipe.get("use_batchnorm", False)))
-    c, h, w = _check_input_dim(recipe.get("input_dim", (1, 28, 28)))
-    hidden = check_size(recipe.get("hidden_size", 100 if cls is SimpleConvNet else 50), "hidden_size")
-    out = check_size(recipe.get("output_size", 10), "output_size")
-    if cls is SimpleConvNet:
-        _known(recipe, ("input_dim", "conv_param", "hidden_size", "output_size", "weight_init_std"))
-        p = _conv_param(recipe.get("conv_param", {}), {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
-                        "conv_param")
-        ph, pw = _pool_out(_conv_out((h, w), p, "conv_param"), "the pooling layer")
-        fn, fs = p["filter_num"], p["filter_size"]
-        return {"W1": (fn, c, fs, fs), "b1": (fn,), "W2": (fn * ph * pw, hidden), "b2": (hidden,), "W3": (hidden, out), "b3": (out,)}
-    _known(recipe, ("input_dim", "hidden_size", "output_size") + tuple(f"conv_param_{i}" for i in range(1, 7)))
-    shapes, hw, channels = {}, (h, w), c
-    for i, default in enumerate(_DEEP_DEFAULTS, start=1):
-        p = _conv_param(recipe.get(f"conv_param_{i}", default), default, f"conv_param_{i}")
-        hw = _conv_out(hw, p, f"conv_param_{i}")
-        if i % 2 == 0:
-            hw = _pool_out(hw, f"the pooling layer after conv {i}")
-        fn, fs = p["filter_num"], p["filter_size"]
-        shapes[f"W{i}"], shapes[f"b{i}"] = (fn, channels, fs, fs), (fn,)
-        channels = fn
-    flat = channels * hw[0] * hw[1]
-    shapes.update({"W7": (flat, hidden), "b7": (hidden,), "W8": (hidden, out), "b8": (out,)})
-    return shapes
+    try:
+        return cls.param_shapes(**recipe)
+    except TypeError as exc:   # an argument the constructor does not take
+        raise ValueError(str(exc)) from None
