@@ -787,6 +787,7 @@ def load_checkpoint(trainer, path) -> None:
     layer_rngs = state.pop("net/layer_rngs_in_order", None)
     if layer_rngs is not None:                      # format 1 listed the layers' generators in layer order
         names = [k for k in (net.state_dict() if hasattr(net, "state_dict") else {}) if k.startswith("rng/")]
+        # (format 1 counted the layers' own generators, as state_dict does: NumPy's global one is not a layer's)
         if not isinstance(layer_rngs, list) or len(layer_rngs) != len(names):
             raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: "
                              f"{len(layer_rngs) if isinstance(layer_rngs, list) else '?'} layer random generators "

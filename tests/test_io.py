@@ -260,6 +260,8 @@ def test_net_state_dict_round_trip_includes_dropout_generators():
     x = np.random.default_rng(1).standard_normal((4, D_IN))
     t = np.array([0, 1, 2, 0])
     np.testing.assert_array_equal(dst.loss(x, t, train_flg=True), src.loss(x, t, train_flg=True))  # same masks
+    unseeded = MultiLayerNetExtend(D_IN, [6], D_OUT, use_dropout=True)  # draws from NumPy's global generator
+    assert not [k for k in unseeded.state_dict() if k.startswith("rng/")]  # which no net owns
 
 
 def test_net_load_state_dict_refuses_each_kind_of_bad_entry():

@@ -80,10 +80,8 @@ def _check_layer(layer, what: str) -> None:
 
 
 def layer_generator(layer):
-    """The random generator a layer owns (its ``rng``, or ``_rng``): a Generator or RandomState, else None."""
+    """The random generator a layer owns (its ``rng`` attribute): a Generator or RandomState, else None."""
     rng = getattr(layer, "rng", None)
-    if rng is None:
-        rng = getattr(layer, "_rng", None)
     return rng if isinstance(rng, (np.random.Generator, np.random.RandomState)) else None
 
 
@@ -222,7 +220,7 @@ class Sequential:
         - ``'state/<layer>/<name>'``: non-trained state a layer lists in
           ``state_names`` (``'state/BatchNorm1/running_var'``);
         - ``'rng/<layer>'``: the state of a layer's own random generator
-          (Dropout's), as JSON-able values.
+          (a seeded Dropout's), as JSON-able values.
         """
         from .. import io
 
@@ -230,11 +228,16 @@ class Sequential:
         for (name, sname), value in self._named_state().items():
             if value is not None:
                 out[f"state/{name}/{sname}"] = np.array(value, copy=True)
-        for name, layer in self.layers.items():
-            gen = layer_generator(layer)
-            if gen is not None:
-                out[f"rng/{name}"] = io.generator_state(gen)
+        for name, gen in self._own_generators().items():
+            out[f"rng/{name}"] = io.generator_state(gen)
         return out
+
+    def _own_generators(self) -> dict:
+        """{layer name: generator} of the layers that own one (not NumPy's global generator, which no net owns)."""
+        from .._random import is_global_random_state
+
+        gens = {name: layer_generator(layer) for name, layer in self.layers.items()}
+        return {name: gen for name, gen in gens.items() if gen is not None and not is_global_random_state(gen)}
 
     def load_state_dict(self, state) -> None:
         """Put a ``state_dict()`` back: all of it after checking all of it, or nothing (``ValueError``/``TypeError``).
@@ -253,7 +256,7 @@ class Sequential:
             raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
         params = self.params
         named_state = self._named_state()
-        gens = {name: layer_generator(layer) for name, layer in self.layers.items()}
+        gens = self._own_generators()
         new_params, new_state, new_rngs, unknown = {}, {}, {}, []
         for key, value in state.items():
             kind, _, rest = str(key).partition("/")
