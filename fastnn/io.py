@@ -52,7 +52,7 @@ import zipfile
 import numpy as np
 
 __all__ = ["FORMAT_VERSION", "save_params", "load_params", "save_model", "load_model", "read_model_info",
-           "save_checkpoint", "load_checkpoint", "read_state", "atomic_write", "atomic_write_bytes",
+           "save_checkpoint", "load_checkpoint", "read_state", "read_book_pickle", "atomic_write", "atomic_write_bytes",
            "write_npz", "generator_state", "check_generator_state", "set_generator_state"]
 
 FORMAT_VERSION = 2

@@ -480,7 +480,8 @@ def test_format_1_checkpoint_resumes():
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_book_pickle_loads_into_every_matching_net(tmp_path, protocol):
     for src in (TwoLayerNet(6, 5, 3, seed=1), MultiLayerNet(6, [5, 4], 3, seed=1),
-                SimpleConvNet((1, 6, 6), {"filter_num": 2, "filter_size": 3}, 4, 3, seed=1), _trained_extend()):
+                SimpleConvNet((1, 6, 6), {"filter_num": 2, "filter_size": 3}, 4, 3, seed=1), _trained_extend(),
+                DeepConvNet(seed=1)):
         path = tmp_path / "params.pkl"
         with open(path, "wb") as f:  # the book's save_params: a dict of names to arrays
             pickle.dump({k: v.copy() for k, v in src.params.items()}, f, protocol=protocol)
