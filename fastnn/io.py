@@ -69,18 +69,6 @@ _TEMP_PATTERN = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 # ------------------------------------------------------------------------------------ atomic writes
 
-def _current_umask() -> int:
-    """The process umask, read without changing it (Linux reports it in /proc); 0o022 if unknown."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
 def _remove_stale_temps(directory: str) -> None:
     """Remove ``.<name>.<8 chars>.tmp`` files of this user older than ``STALE_TEMP_SECONDS`` in ``directory``."""
     now = time.time()
@@ -128,11 +116,11 @@ def atomic_write(path, write) -> None:
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
-        mode = 0o666 & ~_current_umask()
+        mode = None       # the temporary's own mode: 0o666 less the umask, applied by the system
     while True:
         tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             break
         except FileExistsError:
             continue
@@ -140,7 +128,8 @@ def atomic_write(path, write) -> None:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            os.fchmod(f.fileno(), mode)
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
