@@ -763,7 +763,10 @@ def load_checkpoint(trainer, path) -> None:
         for name, value in counters.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{path!r}: trainer/{name} must be an integer >= 0, got {value!r}; not loaded")
-        if counters["epoch"] > trainer.epochs or counters["iteration"] > counters["epoch"] * trainer.iter_per_epoch:
+        if counters["epoch"] > trainer.epochs:   # (also bounds the histories' declared sizes)
+            raise ValueError(f"{path!r}: the run saved there has already done {counters['epoch']} epochs; this "
+                             f"training run has {trainer.epochs} (give epochs={counters['epoch']} or more)")
+        if counters["iteration"] > counters["epoch"] * trainer.iter_per_epoch:
             raise ValueError(f"{path!r} records {counters['epoch']} epochs and {counters['iteration']} steps; this "
                              f"training run has {trainer.epochs} epochs of {trainer.iter_per_epoch} steps; not loaded")
         expected = _expected_checkpoint_shapes(trainer, saved.values)
