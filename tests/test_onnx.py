@@ -227,14 +227,10 @@ def test_bad_options():
 # ------------------------------------------------------------------------------------------ command line
 
 def _save_model(path, net, name, kwargs):
-    """A model file as ``fastnn train --save`` writes it (fastnn.io where it exists, else fastnn.model_file)."""
-    try:
-        from fastnn.io import save_model
-    except ImportError:
-        from fastnn.model_file import save_model
-        save_model(path, net, name, kwargs, data="digits")
-    else:
-        save_model(net, path, data="digits")
+    """A model file as ``fastnn train --save`` writes it."""
+    from fastnn.io import save_model
+
+    save_model(net, path, data="digits")
 
 
 def test_cli_exports_a_model_file(tmp_path, rng, capsys):

@@ -148,7 +148,7 @@ class SimpleConvNet(Sequential):
                        "output_size": output_size, "weight_init_std": _json_number(weight_init_std)}
 
 
-_DEEP_DEFAULTS = (
+DEEP_CONV_PARAMS = (
     {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
     {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
     {"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
@@ -189,16 +189,16 @@ class DeepConvNet(Sequential):
     """
 
     @classmethod
-    def param_shapes(cls, input_dim=(1, 28, 28), conv_param_1=_DEEP_DEFAULTS[0], conv_param_2=_DEEP_DEFAULTS[1],
-                     conv_param_3=_DEEP_DEFAULTS[2], conv_param_4=_DEEP_DEFAULTS[3],
-                     conv_param_5=_DEEP_DEFAULTS[4], conv_param_6=_DEEP_DEFAULTS[5],
+    def param_shapes(cls, input_dim=(1, 28, 28), conv_param_1=DEEP_CONV_PARAMS[0], conv_param_2=DEEP_CONV_PARAMS[1],
+                     conv_param_3=DEEP_CONV_PARAMS[2], conv_param_4=DEEP_CONV_PARAMS[3],
+                     conv_param_5=DEEP_CONV_PARAMS[4], conv_param_6=DEEP_CONV_PARAMS[5],
                      hidden_size=50, output_size=10) -> dict:
         """{parameter name: shape} of the net these arguments make, without making it."""
         channels, *hw = _check_input_dim(input_dim)
         hw = tuple(hw)
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         shapes = {}
-        for i, (p, default) in enumerate(zip(given, _DEEP_DEFAULTS), start=1):
+        for i, (p, default) in enumerate(zip(given, DEEP_CONV_PARAMS), start=1):
             p = _conv_param(p, default, f"conv_param_{i}")
             hw = _conv_out(hw, p, f"conv_param_{i}")
             if i % 2 == 0:
@@ -212,16 +212,16 @@ class DeepConvNet(Sequential):
         return shapes
 
     def __init__(self, input_dim=(1, 28, 28),
-                 conv_param_1=_DEEP_DEFAULTS[0], conv_param_2=_DEEP_DEFAULTS[1],
-                 conv_param_3=_DEEP_DEFAULTS[2], conv_param_4=_DEEP_DEFAULTS[3],
-                 conv_param_5=_DEEP_DEFAULTS[4], conv_param_6=_DEEP_DEFAULTS[5],
+                 conv_param_1=DEEP_CONV_PARAMS[0], conv_param_2=DEEP_CONV_PARAMS[1],
+                 conv_param_3=DEEP_CONV_PARAMS[2], conv_param_4=DEEP_CONV_PARAMS[3],
+                 conv_param_5=DEEP_CONV_PARAMS[4], conv_param_6=DEEP_CONV_PARAMS[5],
                  hidden_size=50, output_size=10, *, dtype=np.float64, seed=None):
         from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 
         self.input_dim = _check_input_dim(input_dim)
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         conv_params = [_conv_param(p, d, f"conv_param_{i}")
-                       for i, (p, d) in enumerate(zip(given, _DEEP_DEFAULTS), start=1)]
+                       for i, (p, d) in enumerate(zip(given, DEEP_CONV_PARAMS), start=1)]
         hidden_size = check_size(hidden_size, "hidden_size")
         output_size = check_size(output_size, "output_size")
         dtype = float_dtype(dtype)
