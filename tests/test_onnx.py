@@ -267,6 +267,20 @@ def test_cli_exports_a_params_file(tmp_path, rng, capsys, name, make, shape, ext
     assert_allclose_dtype(_run(str(out), x), net.predict(x), np.float32)
 
 
+def test_cli_exports_the_books_pickle(tmp_path, rng, capsys):
+    """The book's params.pkl (a pickled dict of arrays, as its nets' save_params write it) exports too."""
+    import pickle
+
+    net = DeepConvNet((1, 12, 12), hidden_size=10, dtype=np.float32, seed=14)
+    pkl, out = tmp_path / "deep_convnet_params.pkl", tmp_path / "deep.onnx"
+    with open(pkl, "wb") as f:
+        pickle.dump({k: np.array(v) for k, v in net.params.items()}, f)
+    assert main(["export", "--net", "deep_convnet", str(pkl), str(out), "--input-dim", "1,12,12"]) == 0
+    capsys.readouterr()
+    x = _images(rng, 2, (1, 12, 12))
+    assert_allclose_dtype(_run(str(out), x), net.predict(x), np.float32)
+
+
 def test_cli_params_file_needs_net(tmp_path, capsys):
     params = tmp_path / "params.npz"
     TwoLayerNet(4, 3, 2, seed=0).save_params(str(params))
