@@ -301,3 +301,21 @@ def test_rejects_bad_parameters():
         BatchNormalization(np.ones(3), np.zeros(3), running_var=-np.ones(3))
     layer = BatchNormalization([1.0, 2.0], [0, 0])  # lists are converted (float64)
     assert layer.gamma.dtype == np.float64 and layer.beta.dtype == np.float64
+
+
+@pytest.mark.parametrize("attr, value, message", [
+    ("eps", 0.0, "BatchNormalization.eps must be > 0"),
+    ("eps", -1e-6, "BatchNormalization.eps must be > 0"),
+    ("momentum", 5, "BatchNormalization.momentum must be < 1.0"),
+    ("running_var", -1e-6, r"BatchNormalization.running_var must be >= 0 \(a variance\)"),
+])
+def test_rebound_hyperparameters_and_a_negative_variance_are_a_clear_error(attr, value, message):
+    bn = BatchNormalization(np.ones(3), np.zeros(3), eps=1e-6)
+    if attr == "running_var":
+        bn.running_var[:] = value          # with eps 1e-6: var + eps == 0, once a ZeroDivisionError in the kernel
+    else:
+        setattr(bn, attr, value)
+    with pytest.raises(ValueError, match=message):
+        bn.forward(np.ones((2, 3)), train_flg=False)
+    with pytest.raises(ValueError, match="running_var must be >= 0"):
+        BatchNormalization(np.ones(3), np.zeros(3), running_var=-np.ones(3))

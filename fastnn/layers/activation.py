@@ -45,15 +45,15 @@ class Relu(Layer):
             raise RuntimeError(f"Relu's recorded input has shape {x.shape}, the forward ran on {self._shape}")
         mask = x <= 0
         mask.flags.writeable = False
-        self._mask, self._trusted, self._source = mask, True, None
+        self._mask, self._trusted, self._source = mask.view(), True, None
 
     def forward(self, x):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
         mask = np.empty(x.shape, dtype=np.bool_)
         elementwise_kernel(K, "relu_forward", x.size)(x.ravel(), out.ravel(), mask.ravel())
-        mask.flags.writeable = False   # backward indexes through it: nobody else may change it
-        self._mask, self._trusted, self._source = mask, True, None
+        mask.flags.writeable = False   # and handed out as a view, which then cannot be made writeable
+        self._mask, self._trusted, self._source = mask.view(), True, None
         self._shape, self._dtype = x.shape, x.dtype
         return out
 

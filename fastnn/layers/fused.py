@@ -138,7 +138,7 @@ class ConvReluPool:
             mask = epilogue.mask
             mask.flags.writeable = False      # backward indexes through it
             self._saved = (out.shape, out.dtype, out.shape, mask)
-            relu.forward_ran_elsewhere(out.shape, out.dtype, mask=mask)
+            relu.forward_ran_elsewhere(out.shape, out.dtype, mask=mask.view())   # a view: cannot be made writeable
             return out
         epilogue = _ReluPoolEpilogue(pool)
         out = conv.forward(x, epilogue)
@@ -147,7 +147,7 @@ class ConvReluPool:
         self._saved = (out.shape, out.dtype, epilogue.conv_shape, argmax)
         conv_input = conv.x
         relu.forward_ran_elsewhere(epilogue.conv_shape, out.dtype, source=lambda: conv.forward(conv_input))
-        pool.forward_ran_elsewhere(epilogue.conv_shape, out.dtype, argmax)
+        pool.forward_ran_elsewhere(epilogue.conv_shape, out.dtype, argmax.view())  # likewise
         return out
 
     def backward(self, dout):
