@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from fastnn import functions as F
 from fastnn import reference as ref
 from fastnn.layers import Relu, Sigmoid
 from fastnn.testing import assert_allclose_dtype, layer_gradient_errors
@@ -92,3 +93,16 @@ def test_relu_keeps_nan_and_its_mask_is_the_books(dtype):
     np.testing.assert_array_equal(dx, [0, 0, 1, 1, 0, 1])    # as the book's dout[mask] = 0
     with pytest.raises(ValueError, match="assignment destination is read-only"):
         layer.mask[0] = False
+
+
+def test_sigmoid_is_finite_and_silent_at_extremes(dtype):
+    x = np.array([-np.finfo(dtype).max, -1e4, -100, 0, 100, 1e4, np.finfo(dtype).max], dtype=dtype)
+    with np.errstate(all="raise"):
+        y = F.sigmoid(x)
+        layer = Sigmoid()
+        y2 = layer.forward(x)
+        dx = layer.backward(np.ones_like(x))
+        g = F.sigmoid_grad(x)
+    for a in (y, y2, dx, g):
+        assert np.all(np.isfinite(a))
+    assert y[0] == 0 and y[-1] == 1
