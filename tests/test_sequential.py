@@ -101,3 +101,21 @@ def test_the_books_backward_loop_over_net_layers_works_on_a_fused_net(dtype):
     for a, b in zip(grads[id(net)], grads[id(plain)]):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(net.layers["Relu1"].mask, plain.layers["Relu1"].mask)
+
+
+def test_every_way_of_changing_the_layers_dict_is_seen():
+    net = _mlp()
+    x = np.random.default_rng(5).standard_normal((2, 4))
+    extra = Affine(np.eye(3), np.ones(3))
+    net.layers.update(Affine3=extra)
+    assert "W3" in net.params
+    net.layers.pop("Affine3")
+    assert "W3" not in net.params
+    net.layers.setdefault("Affine3", extra)
+    np.testing.assert_array_equal(net.predict(x), extra.forward(
+        net.layers["Affine2"].forward(Relu().forward(net.layers["Affine1"].forward(x)))))
+    net.layers.move_to_end("Affine3", last=False)       # now first: its 3 inputs do not fit x's 4
+    with pytest.raises(ValueError, match="x must have 3 features"):
+        net.predict(x)
+    net.layers.popitem(last=False)
+    assert list(net.params) == ["W1", "b1", "W2", "b2"]

@@ -85,6 +85,7 @@ class BatchNormalization(Layer):
             raise ValueError(f"beta must have gamma's shape {self.gamma.shape}, got {self.beta.shape}")
         self.momentum = check_scalar(momentum, "momentum", nonnegative=True, below=1.0)
         self.eps = check_scalar(eps, "eps", positive=True)
+        self._checked_hyper = (self.momentum, self.eps)
         dt, size = self.gamma.dtype, self.gamma.size
         self.running_mean = np.zeros(size, dtype=dt) if running_mean is None else \
             self._state_vector(running_mean, "running_mean")
@@ -120,11 +121,13 @@ class BatchNormalization(Layer):
             if not isinstance(v, np.ndarray) or v.dtype != g.dtype:
                 raise TypeError(f"BatchNormalization.{name} must be an array of gamma's dtype {g.dtype}, "
                                 f"got {_describe(v)}")
-            if v.shape != g.shape or not v.flags.c_contiguous:
+            if v.shape != g.shape or not v.flags.c_contiguous:  # (the kernels update them in place)
                 raise ValueError(f"BatchNormalization.{name} must be a C-contiguous array of gamma's shape "
                                  f"{g.shape}, got shape {v.shape}")
-        check_scalar(self.momentum, "BatchNormalization.momentum", nonnegative=True, below=1.0)
-        check_scalar(self.eps, "BatchNormalization.eps", positive=True)
+        if (self.momentum, self.eps) != self._checked_hyper:   # checked again whenever one was rebound
+            check_scalar(self.momentum, "BatchNormalization.momentum", nonnegative=True, below=1.0)
+            check_scalar(self.eps, "BatchNormalization.eps", positive=True)
+            self._checked_hyper = (self.momentum, self.eps)
         if inference and self.running_var.min() < 0:
             raise ValueError("BatchNormalization.running_var must be >= 0 (a variance), got a minimum of "
                              f"{self.running_var.min()}")

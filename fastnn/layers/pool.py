@@ -90,14 +90,6 @@ class Pooling(Layer):
     def argmax(self, value):
         self._argmax, self._trusted = value, False
 
-    def window(self, shape):
-        """(PH, PW, stride, pad, OH, OW) of this pooling on input of ``shape`` (N, C, H, W), checked.
-
-        Raises the errors ``forward`` raises for such an input (a window larger
-        than the padded image, a pad not smaller than the window, a bad mode).
-        """
-        return self._window_for(shape)
-
     def forward_ran_elsewhere(self, x_shape, dtype, argmax):
         """Record a max-pooling forward that a fused stage ran in this layer's place.
 
@@ -107,7 +99,7 @@ class Pooling(Layer):
         when it runs.
         """
         x_shape = tuple(x_shape)
-        ph, pw, stride, pad, oh, ow = self._window_for(x_shape)
+        ph, pw, stride, pad, oh, ow = self.window(x_shape)
         if self.mode != "max":
             raise ValueError(f"forward_ran_elsewhere records a max pooling, but mode is {self.mode!r}")
         self.x = None
@@ -130,11 +122,13 @@ class Pooling(Layer):
                              f"got values from {a.min()} to {a.max()}")
         return np.ascontiguousarray(a, dtype=np.int32)
 
-    def _window_for(self, shape):
+    def window(self, shape):
         """(PH, PW, stride, pad, OH, OW) of this pooling on input of ``shape`` (N, C, H, W), checked.
 
-        pool_h, pool_w, stride, pad and mode are re-checked at every call: they
-        are public attributes a user may have changed since __init__.
+        Raises the errors ``forward`` raises for such an input (a window larger
+        than the padded image, a pad not smaller than the window, a bad mode):
+        pool_h, pool_w, stride, pad and mode are re-checked at every call, as
+        public attributes a user may have changed since __init__.
         """
         h, w = shape[2:]
         if h * w >= 2 ** 31:
@@ -154,7 +148,7 @@ class Pooling(Layer):
 
         x = as_float_array(x, "x", ndim=4)
         n, c, h, w = x.shape
-        ph, pw, stride, pad, oh, ow = self._window_for(x.shape)
+        ph, pw, stride, pad, oh, ow = self.window(x.shape)
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         planes = x.reshape(n * c, h, w)
         if self.mode == "max":

@@ -124,6 +124,35 @@ def _set_random_state(sources, states) -> None:
     np.random.set_state(states[-1])
 
 
+class LayerDict(OrderedDict):
+    """A net's ``layers``: an OrderedDict that counts its changes (``version``), so the net sees them."""
+
+    def __init__(self, *args, **kwargs):
+        self.version = 0
+        super().__init__(*args, **kwargs)
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        self.version += 1
+
+    def _counted(name):
+        def method(self, *args, **kwargs):
+            try:
+                return getattr(OrderedDict, name)(self, *args, **kwargs)
+            finally:
+                self.version += 1
+        method.__name__ = name
+        return method
+
+    pop, popitem, clear, setdefault, move_to_end, update = map(
+        _counted, ("pop", "popitem", "clear", "setdefault", "move_to_end", "update"))
+    del _counted
+
+
 class Sequential:
     """A feed-forward net: ``layers`` in order, then ``loss_layer`` (the book's ``last_layer``).
 
@@ -142,7 +171,7 @@ class Sequential:
 
     Attributes
     ----------
-    layers : OrderedDict name -> layer
+    layers : LayerDict (an OrderedDict) name -> layer
     last_layer : the loss layer
     params : ParamDict
         Every parameter by the book's names: for each parameter name (W, b,
@@ -188,22 +217,26 @@ class Sequential:
 
     @layers.setter
     def layers(self, layers) -> None:
-        self._layers = OrderedDict(_named_items(layers))
-        self._plan_key = None
+        self._layers = LayerDict(_named_items(layers))
+        self._plan_version = None
 
     def _planned(self):
         """(plan, fused plan, parameter index) for the current ``layers``, made again whenever they changed.
 
-        The key is each (name, layer, pooling mode): a replaced, added,
-        removed or renamed layer, or a Pooling switched between 'max' and
-        'avg', plans again (fusion depends on the mode).
+        ``layers`` counts its changes (a ``LayerDict``); a changed count, or a
+        Pooling switched between 'max' and 'avg' since (fusion depends on the
+        mode), plans again.
         """
-        key = tuple((name, layer, getattr(layer, "mode", None)) for name, layer in self._layers.items())
-        if key != self._plan_key:
-            self._plan_now(key)
+        if self._layers.version != self._plan_version:
+            self._plan_now()
+        elif self._plan_modes:
+            for layer, mode in self._plan_modes:
+                if layer.mode != mode:
+                    self._plan_now()
+                    break
         return self._plan_cache
 
-    def _plan_now(self, key) -> None:
+    def _plan_now(self) -> None:
         items = list(self._layers.items())
         if not items:
             raise ValueError("layers must hold at least one layer")
@@ -225,7 +258,8 @@ class Sequential:
         if len(dtypes) > 1:
             raise ValueError(f"all parameters of a net must share one dtype, got {sorted(map(str, dtypes))}")
         self._plan_cache = (plan, fused_plan, param_index)
-        self._plan_key = key
+        self._plan_modes = [(layer, layer.mode) for layer in layers if hasattr(layer, "mode")]
+        self._plan_version = self._layers.version
 
     @property
     def _param_index(self) -> list:
