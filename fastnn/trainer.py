@@ -78,6 +78,37 @@ def _check_data(x, t, x_name: str, t_name: str):
     return x, _check_labels(t, x.shape[0], t_name, x_name)
 
 
+def _check_same_kind(x_train, t_train, x_test, t_test) -> None:
+    """The test set must be shaped like the training set, so the evaluation after epoch 1 cannot fail."""
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(f"x_test must have the sample shape of x_train: x_train has samples of shape "
+                         f"{x_train.shape[1:]}, x_test of shape {x_test.shape[1:]}; reshape or flatten "
+                         "both the same way")
+    if t_train.ndim != t_test.ndim or t_train.shape[1:] != t_test.shape[1:]:
+        raise ValueError(f"t_test must be labelled like t_train (both class numbers or both one-hot rows "
+                         f"of one width): t_train has shape {t_train.shape}, t_test {t_test.shape}")
+
+
+def _check_checkpoint_path(path) -> str:
+    """The checkpoint file must be writable where asked, checked before the first epoch runs."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"checkpoint_path must be a str or path, got {_describe(path)}") from None
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"checkpoint_path must be a non-empty file name, got {path!r}")
+    if os.path.isdir(text):
+        raise ValueError(f"checkpoint_path {text!r} is a folder; give a file name inside it, "
+                         f"such as {os.path.join(text, 'run.npz')!r}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise ValueError(f"checkpoint_path {text!r}: the folder {folder!r} {what}; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"checkpoint_path {text!r}: the folder {folder!r} is not writable")
+    return text
+
+
 def _tqdm():
     try:
         from tqdm.auto import tqdm
@@ -136,6 +167,7 @@ class Trainer:
         self.network = network
         self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
         self.x_test, self.t_test = _check_data(x_test, t_test, "x_test", "t_test")
+        _check_same_kind(self.x_train, self.t_train, self.x_test, self.t_test)
         self.epochs = check_scalar(epochs, "epochs", integer=True, positive=True)
         self.batch_size = check_scalar(mini_batch_size, "mini_batch_size", integer=True, positive=True)
         if evaluate_sample_num_per_epoch is not None:
@@ -156,7 +188,7 @@ class Trainer:
 
         self.rng = as_generator(seed, "seed")
 
-        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.checkpoint_path = None if checkpoint_path is None else _check_checkpoint_path(checkpoint_path)
         if resume and self.checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
         if self.checkpoint_path is not None and not hasattr(self.optimizer, "state_dict"):

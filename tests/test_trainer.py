@@ -146,6 +146,27 @@ def test_bad_arguments():
         Trainer(object(), x, t, x, t)
 
 
+def test_constructor_checks_test_set_and_checkpoint_path(tmp_path):
+    """What would fail after the first epoch (evaluation, checkpoint write) fails in the constructor."""
+    x, t = blobs(20)
+    net = SoftmaxRegression(5, 3)
+    with pytest.raises(ValueError, match=r"x_test must have the sample shape of x_train: .*\(5,\).*\(4,\)"):
+        Trainer(net, x, t, x[:, :4], t)
+    with pytest.raises(ValueError, match=r"t_test must be labelled like t_train"):
+        Trainer(net, x, t, x, np.eye(3)[t])
+    with pytest.raises(ValueError, match="checkpoint_path .* is a folder"):
+        Trainer(net, x, t, x, t, checkpoint_path=tmp_path)
+    with pytest.raises(ValueError, match="checkpoint_path .*missing.* does not exist; create it first"):
+        Trainer(net, x, t, x, t, checkpoint_path=tmp_path / "missing" / "run.npz")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="checkpoint_path .* is not a folder"):
+        Trainer(net, x, t, x, t, checkpoint_path=tmp_path / "file" / "run.npz")
+    with pytest.raises(ValueError, match="checkpoint_path must be a non-empty file name"):
+        Trainer(net, x, t, x, t, checkpoint_path="")
+    with pytest.raises(TypeError, match="checkpoint_path must be a str or path"):
+        Trainer(net, x, t, x, t, checkpoint_path=3)
+
+
 # ---------------------------------------------------------------- seeds
 
 def test_same_seed_same_numbers_other_seed_other_numbers():
