@@ -121,9 +121,9 @@ class BatchNormalization(Layer):
             if not isinstance(v, np.ndarray) or v.dtype != g.dtype:
                 raise TypeError(f"BatchNormalization.{name} must be an array of gamma's dtype {g.dtype}, "
                                 f"got {_describe(v)}")
-            if v.shape != g.shape or not v.flags.c_contiguous:  # (the kernels update them in place)
-                raise ValueError(f"BatchNormalization.{name} must be a C-contiguous array of gamma's shape "
-                                 f"{g.shape}, got shape {v.shape}")
+            if v.shape != g.shape:
+                raise ValueError(f"BatchNormalization.{name} must be an array of gamma's shape {g.shape}, "
+                                 f"got shape {v.shape}")
         if (self.momentum, self.eps) != self._checked_hyper:   # checked again whenever one was rebound
             check_scalar(self.momentum, "BatchNormalization.momentum", nonnegative=True, below=1.0)
             check_scalar(self.eps, "BatchNormalization.eps", positive=True)
