@@ -190,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
                    description="List the data sets found on this machine and how to get the others.")
+    from .onnx._cli import add_parser as add_export_parser  # fastnn export: fastnn/onnx/_cli.py
+    add_export_parser(sub)
     return parser
 
 
@@ -424,6 +426,11 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .onnx._cli import run
+    return run(args)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -434,8 +441,9 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets, "export": cmd_export}
     return run_command(commands[args.command], args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -247,6 +247,21 @@ def test_verbose_without_tqdm(capsys, monkeypatch):
     assert "epoch 1/2: loss" in out and "test acc" in out and "final test accuracy" in out
 
 
+def test_book_output(capsys):
+    """output='book': the book's lines on stdout, no progress bar; the histories are as with 'progress'."""
+    tr = make(verbose=True, epochs=2, n=30, batch=10, output="book", seed=3).train()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert captured.err == ""
+    assert lines[0].startswith("=== epoch:1, train acc:") and lines[1].startswith("train loss:")
+    assert lines[4] == f"=== epoch:2, train acc:{tr.train_acc_list[0]}, test acc:{tr.test_acc_list[0]} ==="
+    assert len(lines) == 2 + 6 + 2 and lines[-1] == f"test acc:{tr.test_acc}"
+    quiet = make(verbose=False, epochs=2, n=30, batch=10, seed=3).train()
+    assert quiet.train_acc_list == tr.train_acc_list and quiet.train_loss_list == tr.train_loss_list
+    with pytest.raises(ValueError, match=r"output must be 'progress' .* or 'book' .*, got 'books'"):
+        make(output="books")
+
+
 def test_silent(capsys):
     make(verbose=False).train()
     captured = capsys.readouterr()
