@@ -1,27 +1,12 @@
 """The dense nets and Sequential: backprop vs numerical gradients, params, accuracy, dtype, seeds,
 argument checks, and learning a real data set (scikit-learn's 8×8 digits)."""
-import importlib.util
-import pathlib
-import sys
 
+import nets_helpers as H  # noqa: E402  (tests/ on pytest's pythonpath)
 import numpy as np
 import pytest
 
 from fastnn.layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
 from fastnn.nets import MultiLayerNet, MultiLayerNetExtend, ParamDict, Sequential, TwoLayerNet
-
-
-def _helpers():
-    if "nets_helpers" not in sys.modules:  # tests/ is no package (pytest --import-mode=importlib)
-        spec = importlib.util.spec_from_file_location(
-            "nets_helpers", pathlib.Path(__file__).with_name("nets_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["nets_helpers"] = module
-    return sys.modules["nets_helpers"]
-
-
-H = _helpers()
 
 D_IN, D_OUT = 5, 3
 

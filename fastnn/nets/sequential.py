@@ -85,6 +85,21 @@ def layer_generator(layer):
     return rng if isinstance(rng, (np.random.Generator, np.random.RandomState)) else None
 
 
+def _named_items(layers) -> list:
+    """[(name, layer), ...] from a list (named as the book: 'Affine1', 'Relu1', ...) or a dict (its names)."""
+    if isinstance(layers, dict):
+        return list(layers.items())
+    if isinstance(layers, (list, tuple)):
+        counts: dict = {}
+        items = []
+        for layer in layers:
+            prefix = layer_prefix(layer)
+            counts[prefix] = counts.get(prefix, 0) + 1
+            items.append((f"{prefix}{counts[prefix]}", layer))
+        return items
+    raise TypeError(f"layers must be a list of layers or a dict name -> layer, got {layers!r}")
+
+
 def _random_sources(layers) -> list:
     """The random generators a forward pass may draw from: each layer's own (Dropout's), and NumPy's global one."""
     sources = []
@@ -111,6 +126,35 @@ def _set_random_state(sources, states) -> None:
     np.random.set_state(states[-1])
 
 
+class LayerDict(OrderedDict):
+    """A net's ``layers``: an OrderedDict that counts its changes (``version``), so the net sees them."""
+
+    def __init__(self, *args, **kwargs):
+        self.version = 0
+        super().__init__(*args, **kwargs)
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        self.version += 1
+
+    def _counted(name):
+        def method(self, *args, **kwargs):
+            try:
+                return getattr(OrderedDict, name)(self, *args, **kwargs)
+            finally:
+                self.version += 1
+        method.__name__ = name
+        return method
+
+    pop, popitem, clear, setdefault, move_to_end, update = map(
+        _counted, ("pop", "popitem", "clear", "setdefault", "move_to_end", "update"))
+    del _counted
+
+
 class Sequential:
     """A feed-forward net: ``layers`` in order, then ``loss_layer`` (the book's ``last_layer``).
 
@@ -129,7 +173,7 @@ class Sequential:
 
     Attributes
     ----------
-    layers : OrderedDict name -> layer
+    layers : LayerDict (an OrderedDict) name -> layer
     last_layer : the loss layer
     params : ParamDict
         Every parameter by the book's names: for each parameter name (W, b,
@@ -142,9 +186,9 @@ class Sequential:
         Run each Convolution → Relu (→ max Pooling) sequence of ``layers`` as
         one fused stage (``fastnn.layers.fused``): the same results, bit for
         bit, without writing the convolution's full-size output and
-        gradient. Those Relu and Pooling layers then keep no forward state
-        (no ``mask``, no ``argmax``); set ``fuse = False`` to run every
-        layer on its own.
+        gradient. The layers stay usable on their own (the book's backward
+        loop over ``net.layers`` works after a fused forward); set
+        ``fuse = False`` to run every layer on its own.
 
     A layer may declare ``param_names``, ``state_names`` and
     ``takes_train_flg`` (see ``fastnn.layers.Layer``); a book-style layer
@@ -153,42 +197,75 @@ class Sequential:
     """
 
     def __init__(self, layers, loss_layer, weight_decay_lambda=0):
-        if isinstance(layers, dict):
-            items = list(layers.items())
-            for name, _ in items:
-                if not isinstance(name, str) or not name:
-                    raise TypeError(f"layer names must be non-empty strings, got {name!r}")
-        elif isinstance(layers, (list, tuple)):
-            counts: dict = {}
-            items = []
-            for layer in layers:
-                prefix = layer_prefix(layer)
-                counts[prefix] = counts.get(prefix, 0) + 1
-                items.append((f"{prefix}{counts[prefix]}", layer))
-        else:
-            raise TypeError(f"layers must be a list of layers or a dict name -> layer, got {layers!r}")
-        if not items:
-            raise ValueError("layers must hold at least one layer")
-        for name, layer in items:
-            _check_layer(layer, f"layers[{name!r}]")
         _check_layer(loss_layer, "loss_layer")
-        self.layers = OrderedDict(items)
+        self.layers = layers
         self.last_layer = loss_layer
         self.weight_decay_lambda = check_scalar(weight_decay_lambda, "weight_decay_lambda",
                                                 nonnegative=True)
-        self._plan = [(layer, _wants_train_flg(layer)) for layer in self.layers.values()]
-        self._fused_plan = [(stage, _wants_train_flg(stage)) for stage in fuse_stages(self.layers.values())]
         self.fuse = True
-        # The book's names: (net key, layer name, layer, parameter name), in layer order.
+        self._planned()    # refuse a bad net now, not at its first use
+
+    @property
+    def layers(self) -> OrderedDict:
+        """The layers by name, in order (an OrderedDict, as the book's).
+
+        It may be changed in place (a layer replaced, added, deleted) or
+        assigned (a list or a dict, named as in the constructor): the net
+        plans again — ``params``, fusion, the order of the passes — the next
+        time it is used, and refuses a layer without forward/backward or a
+        parameter of another dtype with a clear error.
+        """
+        return self._layers
+
+    @layers.setter
+    def layers(self, layers) -> None:
+        self._layers = LayerDict(_named_items(layers))
+        self._plan_version = None
+
+    def _planned(self):
+        """(plan, fused plan, parameter index) for the current ``layers``, made again whenever they changed.
+
+        ``layers`` counts its changes (a ``LayerDict``); a changed count, or a
+        Pooling switched between 'max' and 'avg' since (fusion depends on the
+        mode), plans again.
+        """
+        if self._layers.version != self._plan_version:
+            self._plan_now()
+        elif self._plan_modes:
+            for layer, mode in self._plan_modes:
+                if layer.mode != mode:
+                    self._plan_now()
+                    break
+        return self._plan_cache
+
+    def _plan_now(self) -> None:
+        items = list(self._layers.items())
+        if not items:
+            raise ValueError("layers must hold at least one layer")
+        for name, layer in items:
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"layer names must be non-empty strings, got {name!r}")
+            _check_layer(layer, f"layers[{name!r}]")
+        layers = [layer for _, layer in items]
+        plan = [(layer, _wants_train_flg(layer)) for layer in layers]
+        fused_plan = [(stage, _wants_train_flg(stage)) for stage in fuse_stages(layers)]
+        # the book's names: (net key, layer name, layer, parameter name), in layer order
         counts = {}
-        self._param_index = []
-        for name, layer in self.layers.items():
+        param_index = []
+        for name, layer in items:
             for pname in _param_names(layer):
                 counts[pname] = counts.get(pname, 0) + 1
-                self._param_index.append((f"{pname}{counts[pname]}", name, layer, pname))
-        dtypes = {getattr(layer, pname).dtype for _, _, layer, pname in self._param_index}
+                param_index.append((f"{pname}{counts[pname]}", name, layer, pname))
+        dtypes = {getattr(layer, pname).dtype for _, _, layer, pname in param_index}
         if len(dtypes) > 1:
             raise ValueError(f"all parameters of a net must share one dtype, got {sorted(map(str, dtypes))}")
+        self._plan_cache = (plan, fused_plan, param_index)
+        self._plan_modes = [(layer, layer.mode) for layer in layers if hasattr(layer, "mode")]
+        self._plan_version = self._layers.version
+
+    @property
+    def _param_index(self) -> list:
+        return self._planned()[2]
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -305,7 +382,8 @@ class Sequential:
     # -- forward ----------------------------------------------------------------------------
     def _stages(self) -> list:
         """(stage, takes train_flg) in order: the layers, fused where ``fuse`` says so."""
-        return self._fused_plan if self.fuse else self._plan
+        plan, fused_plan, _ = self._planned()
+        return fused_plan if self.fuse else plan
 
     def predict(self, x, train_flg=False):
         """Scores before the loss layer, shape (N, output_size); ``train_flg`` goes to Dropout/BatchNorm.
