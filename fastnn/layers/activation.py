@@ -1,7 +1,7 @@
 """Activation layers: Relu and Sigmoid on numba kernels."""
 import numpy as np
 
-from .._threads import elementwise_kernel
+from .. import _runtime
 from ..kernels import activation as K
 from .base import Layer
 
@@ -20,14 +20,14 @@ class Relu(Layer):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
         self.mask = np.empty(x.shape, dtype=np.bool_)
-        elementwise_kernel(K, "relu_forward", x.size)(x.ravel(), out.ravel(), self.mask.ravel())
+        _runtime.elementwise_kernel(K, "relu_forward", x.size)(x.ravel(), out.ravel(), self.mask.ravel())
         self._shape, self._dtype = x.shape, x.dtype
         return out
 
     def backward(self, dout):
         dout = self._check_dout(dout, self._shape, self._dtype)
         dx = np.empty_like(dout)
-        elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), self.mask.ravel(), dx.ravel())
+        _runtime.elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), self.mask.ravel(), dx.ravel())
         return dx
 
     def _forget(self):
@@ -45,7 +45,7 @@ class Sigmoid(Layer):
     def forward(self, x):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
+        _runtime.elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
         self.out = out
         return out
 
@@ -54,5 +54,5 @@ class Sigmoid(Layer):
             raise RuntimeError("Sigmoid.backward called before forward")
         dout = self._check_dout(dout, self.out.shape, self.out.dtype)
         dx = np.empty_like(dout)
-        elementwise_kernel(K, "sigmoid_backward", dout.size)(dout.ravel(), self.out.ravel(), dx.ravel())
+        _runtime.elementwise_kernel(K, "sigmoid_backward", dout.size)(dout.ravel(), self.out.ravel(), dx.ravel())
         return dx
