@@ -10,7 +10,8 @@ Rules
 * numba's kernels parallelise over a batch on ``threads()`` threads:
   numba's count (``set_num_threads``), down to one while other processes
   keep the cores busy (``follow_load``: a thread that must wait for a busy
-  core stalls every step at each hand-off), and one in a child forked from
+  core stalls every step at each hand-off; only the convolution's long
+  slices keep their threads), and one in a child forked from
   a process whose GNU OpenMP workers were started (OpenMP cannot run
   there; a ``RuntimeWarning`` says so once).
 * With one thread, no parallel build runs: element-wise kernels, the Affine
@@ -41,9 +42,10 @@ is first imported; ``set_host_tuning(False)`` before that import, or
    serves blocks up to ``MMAP_THRESHOLD_BYTES`` from its heap (``mallopt``;
    not where the user set any ``MALLOC_*_`` variable);
 4. numba's threading layer is chosen in the order OpenMP, workqueue, TBB
-   (unless ``NUMBA_THREADING_LAYER*`` is set) and started at once with
-   ``OMP_WAIT_POLICY=PASSIVE`` (unless set by the user), which is then
-   removed from ``os.environ`` again so that child processes do not inherit it.
+   (unless ``NUMBA_THREADING_LAYER*`` is set) and started by fastnn's first
+   parallel kernel with ``OMP_WAIT_POLICY=PASSIVE`` (unless set by the
+   user), which is removed from ``os.environ`` right after so that child
+   processes do not inherit it.
 
 Always (correctness, not tuning): an ``os.register_at_fork`` handler drops
 the GEMM pool in a forked child and marks the child for the one-thread
@@ -75,6 +77,7 @@ BLAS_THREADS_ENV = "FASTNN_BLAS_THREADS"
 
 ELEMENTWISE_PARALLEL_ELEMENTS = 1 << 18
 GEMM_SPLIT_MACS = 1 << 20
+BUSY_SPLIT_MACS = 1 << 24
 CONV_CHUNK_BYTES = 1 << 20
 AFFINE_SPLIT_WORK = 100_000_000
 WIDE_PRODUCT_MACS = 3_000_000
@@ -102,6 +105,9 @@ THRESHOLDS = (
     Threshold("GEMM_SPLIT_MACS", "multiply-adds of a convolution",
               "below it handing slices to the pool costs more than the GEMMs",
               "bench_layers.Convolution"),
+    Threshold("BUSY_SPLIT_MACS", "multiply-adds of a convolution",
+              "while the cores are busy, only slices this long pay for a hand-off that may wait a scheduler tick",
+              "bench_nets.BusyNeighbour"),
     Threshold("CONV_CHUNK_BYTES", "bytes of columns",
               "a chunk's patches stay in cache until its GEMMs read them",
               "bench_layers.Convolution"),
@@ -174,11 +180,19 @@ def _threads_the_load_allows(numba_threads: int) -> int:
     return numba_threads if _load_threads is None else min(_load_threads, numba_threads)
 
 
+def _numba_threads() -> int:
+    """numba's thread count, without starting its threading layer (``numba.get_num_threads`` would)."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    if getattr(parallel, "_is_initialized", True):
+        return numba.get_num_threads()
+    return numba.config.NUMBA_NUM_THREADS
+
+
 def threads() -> int:
     """The threads fastnn's kernels use now (module docstring: numba's count, the load, a fork)."""
-    import numba
-
-    n = numba.get_num_threads()
+    n = _numba_threads()
     if _forked_serial:
         if n > 1:
             _warn_forked()
@@ -192,7 +206,7 @@ def _warn_forked():
     global _fork_warned
     if not _fork_warned:
         _fork_warned = True
-        warnings.warn("fastnn runs on one thread in this process: it was forked from a process that "
+        warnings.warn("fastnn's numba kernels run on one thread in this process: it was forked from a process that "
                       "had started numba's OpenMP threads, which cannot run in a forked child. "
                       "Use multiprocessing's 'spawn' or 'forkserver' start method for parallel children.",
                       RuntimeWarning, stacklevel=3)
@@ -202,13 +216,19 @@ def elementwise_kernel(module, name: str, size: int):
     """``module.<name>``, or its parallel build ``module.<name>_parallel`` for ``size`` elements from
     ``ELEMENTWISE_PARALLEL_ELEMENTS`` on when more than one thread runs (``fastnn.kernels._twins``)."""
     if size >= ELEMENTWISE_PARALLEL_ELEMENTS and threads() > 1:
+        if _layer_pending:
+            _start_threading_layer()
         return getattr(module, name + "_parallel")
     return getattr(module, name)
 
 
 def affine_split(n: int, d: int, m: int, dtype) -> bool:
     """Whether an (n, d) x (d, m) product runs as the two-thread ``*_split`` kernels of ``fastnn.kernels.dense``."""
-    return n >= 2 and n * d * m * dtype.itemsize >= AFFINE_SPLIT_WORK and threads() > 1
+    if n >= 2 and n * d * m * dtype.itemsize >= AFFINE_SPLIT_WORK and threads() > 1:
+        if _layer_pending:
+            _start_threading_layer()
+        return True
+    return False
 
 
 def run_product(kernel, n: int, d: int, m: int, *args):
@@ -259,14 +279,22 @@ def _executor(workers: int):
 def split_over_threads(n: int, work: int, task) -> None:
     """Call ``task(lo, hi)`` on contiguous slices [lo, hi) covering range(n), one per thread.
 
-    One slice per ``threads()`` (at most ``n``), the first on the calling
-    thread; one call ``task(0, n)`` on one thread or below ``GEMM_SPLIT_MACS``
-    of ``work``. NumPy's BLAS runs on fastnn's BLAS count meanwhile. ``task``
-    must release the GIL to gain anything and write disjoint outputs per
-    slice. Returns when every slice is done; the first exception is re-raised.
+    One slice per numba thread (at most ``n``), the first on the calling
+    thread; one call ``task(0, n)`` below ``GEMM_SPLIT_MACS`` of ``work``.
+    While ``threads()`` is lower (busy cores, a forked child), slices need
+    ``BUSY_SPLIT_MACS`` of work: one hand-off per call, long slices, so two
+    threads still get two shares of busy cores. NumPy's BLAS runs on
+    fastnn's BLAS count meanwhile. ``task`` must release the GIL to gain
+    anything and write disjoint outputs per slice. Returns when every slice
+    is done; the first exception is re-raised.
     """
     with _numpy_blas_for_fastnn():
-        count = min(threads(), n) if work >= GEMM_SPLIT_MACS else 1
+        count = 1
+        if work >= GEMM_SPLIT_MACS:
+            count = _numba_threads()
+            if work < BUSY_SPLIT_MACS:
+                count = threads()
+            count = min(count, n)
         if count <= 1:
             task(0, n)
             return
@@ -471,22 +499,33 @@ def _tune_malloc() -> bool:
 # numba's threading layer
 # ------------------------------------------------------------------------------------------
 
-_layer_tuned = False
+_layer_pending = False   # numba's layer is fastnn's to start (host tuning on, the user chose none)
+_layer_tuned = False     # fastnn started it
 
 
-def _start_threading_layer() -> bool:
-    """Choose numba's threading layer (OpenMP, workqueue, TBB) and start it with passive OpenMP workers.
-
-    Workers that spin while they wait take the cores BLAS and other
-    programs need. libgomp reads ``OMP_WAIT_POLICY`` once, when it loads:
-    so the layer is started here and the variable removed again. Returns
-    whether the order was set.
-    """
+def _choose_threading_layer() -> None:
+    """numba's threading layer in the order OpenMP, workqueue, TBB, unless the user chose (TBB often
+    fails to load); started by fastnn's first parallel kernel (``_start_threading_layer``)."""
+    global _layer_pending
+    if "NUMBA_THREADING_LAYER" in os.environ or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
+        return
     import numba
 
-    if "NUMBA_THREADING_LAYER" in os.environ or "NUMBA_THREADING_LAYER_PRIORITY" in os.environ:
-        return False
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "workqueue", "tbb"]
+    _layer_pending = True
+
+
+def _start_threading_layer() -> None:
+    """Start numba's threading layer with passive OpenMP workers, then take the variable back.
+
+    Workers that spin while they wait take the cores BLAS and other
+    programs need. libgomp reads ``OMP_WAIT_POLICY`` once, when it loads,
+    so it is set (unless the user set it) only around that start, and
+    removed again so that child processes do not inherit it. Not at import:
+    a process forked before this point (a forkserver) keeps its threads.
+    """
+    global _layer_pending, _layer_tuned
+    _layer_pending = False
     ours = "OMP_WAIT_POLICY" not in os.environ
     if ours:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
@@ -494,12 +533,12 @@ def _start_threading_layer() -> bool:
         from numba.np.ufunc import parallel
 
         parallel._launch_threads()
+        _layer_tuned = True
     except Exception:  # a numba without this private entry: the layer starts at the first parallel kernel
         pass
     finally:
         if ours:
             del os.environ["OMP_WAIT_POLICY"]
-    return True
 
 
 # ------------------------------------------------------------------------------------------
@@ -522,13 +561,13 @@ def _host_tuning_on() -> bool:
 
 def apply_host_tuning() -> None:
     """Make the host changes of the module docstring, once per process, unless switched off."""
-    global _applied, _malloc_tuned, _layer_tuned
+    global _applied, _malloc_tuned
     if _applied:
         return
     _applied = True
     if not _host_tuning_on():
         return
-    _layer_tuned = _start_threading_layer()
+    _choose_threading_layer()
     n = _default_blas_threads()
     if n and _blas_threads is None:
         _limit_blas(n)
@@ -544,12 +583,13 @@ def set_host_tuning(enabled: bool) -> None:
     NumPy's alone; what cannot be undone in a running process (malloc
     settings, the started threading layer) stays, with a ``RuntimeWarning``.
     """
-    global _host_tuning
+    global _host_tuning, _layer_pending
     if not isinstance(enabled, bool):
         raise TypeError(f"enabled must be True or False, got {enabled!r}")
     _host_tuning = enabled
     if not _applied:
         return
+    _layer_pending = False
     if enabled:
         n = _default_blas_threads()
         if n and _blas_threads is None:
@@ -590,6 +630,8 @@ def set_num_threads(n: int, blas: int = 1, wide_products: bool = True, follow_lo
         raise ValueError(f"n must be <= {limit} (NUMBA_NUM_THREADS), got {n}")
     global _wide_products, _follow_load
     apply_host_tuning()
+    if _layer_pending:
+        _start_threading_layer()
     numba.set_num_threads(n)
     _limit_blas(blas)
     _wide_products, _follow_load = wide_products, follow_load
@@ -597,6 +639,4 @@ def set_num_threads(n: int, blas: int = 1, wide_products: bool = True, follow_lo
 
 def get_num_threads() -> dict:
     """``{'numba': numba's count, 'blas': fastnn's BLAS count (None: left alone), 'now': threads()}``."""
-    import numba
-
-    return {"numba": numba.get_num_threads(), "blas": _blas_threads, "now": threads()}
+    return {"numba": _numba_threads(), "blas": _blas_threads, "now": threads()}

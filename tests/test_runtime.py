@@ -133,6 +133,12 @@ def test_threads_fall_to_one_while_other_processes_keep_the_cores_busy(two_threa
             time.sleep(_runtime.LOAD_CHECK_SECONDS / 4)
         assert _runtime.threads() == 1, seen
         assert fastnn.get_num_threads() == {"numba": 2, "blas": 1, "now": 1}
+        slices = {}
+        for work in (_runtime.GEMM_SPLIT_MACS, _runtime.BUSY_SPLIT_MACS):   # short slices wait, long ones split
+            seen_slices = []
+            _runtime.split_over_threads(4, work, lambda lo, hi: seen_slices.append((lo, hi)))
+            slices[work] = len(seen_slices)
+        assert slices == {_runtime.GEMM_SPLIT_MACS: 1, _runtime.BUSY_SPLIT_MACS: 2}
         fastnn.set_num_threads(2, follow_load=False)
         assert _runtime.threads() == 2
     finally:
@@ -475,3 +481,20 @@ def test_a_forked_child_keeps_its_threads_on_the_workqueue_layer(tmp_path):
     print(os.waitpid(pid, 0)[1])
     """
     assert _run(code, env=_env(NUMBA_THREADING_LAYER="workqueue"), timeout=240).strip() == "0"
+
+
+def test_a_child_forked_after_the_import_keeps_its_threads():
+    """Importing fastnn.layers starts no thread pool: a forkserver-style parent forks full children."""
+    code = """
+    import os, numpy as np, fastnn, fastnn.layers, numba
+    from fastnn import nets, optimizer, _runtime
+    pid = os.fork()
+    if pid == 0:
+        fastnn.set_num_threads(2, follow_load=False)
+        net = nets.SimpleConvNet(seed=1)
+        x = np.random.default_rng(0).random((16, 1, 28, 28))
+        optimizer.Adam().update(net.params, net.gradient(x, np.arange(16) % 10))
+        os._exit(0 if _runtime.threads() == 2 and numba.threading_layer() == "omp" else 3)
+    print(os.waitpid(pid, 0)[1])
+    """
+    assert _run(code, env=_env(), timeout=240).strip() == "0"
