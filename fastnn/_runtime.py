@@ -14,8 +14,8 @@ Rules
   slices keep their threads), and one in a child forked from
   a process whose GNU OpenMP workers were started (OpenMP cannot run
   there; a ``RuntimeWarning`` says so once).
-* With one thread, no parallel build runs: element-wise kernels, the Affine
-  split kernels and the convolution's GEMM slices all take their serial path.
+* With one thread, no parallel build runs: element-wise kernels and the
+  Affine products take their serial path.
 * BLAS runs on one thread inside fastnn: its threads cost more than they
   give on the book's small products and fight numba's workers. Affine
   products from ``WIDE_PRODUCT_MACS`` run on one BLAS thread per fastnn
@@ -49,8 +49,9 @@ is first imported; ``set_host_tuning(False)`` before that import, or
 
 Always (correctness, not tuning): an ``os.register_at_fork`` handler drops
 the GEMM pool in a forked child and marks the child for the one-thread
-fallback above. ``multiprocessing`` with "spawn" or "forkserver" gives
-children their full thread count.
+fallback above. A child forked before fastnn's first parallel kernel, or
+from a process on numba's workqueue layer, or started by
+``multiprocessing``'s "spawn" or "forkserver", keeps its full thread count.
 """
 from __future__ import annotations
 
