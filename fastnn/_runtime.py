@@ -157,6 +157,15 @@ def _machine_busy_seconds():
     return (sum(ticks) - ticks[3] - ticks[4]) / _CLK_TCK   # less idle and iowait
 
 
+def _running_now():
+    """Threads runnable on the machine at this instant, this one included (``/proc/loadavg``), or None."""
+    try:
+        with open("/proc/loadavg", "rb") as f:
+            return int(f.read().split()[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _threads_the_load_allows(numba_threads: int) -> int:
     """numba_threads, or fewer while the other processes keep that many cores busy.
 
@@ -174,6 +183,9 @@ def _threads_the_load_allows(numba_threads: int) -> int:
             last = _load_last
             if last is None or now - last[0] > 10 * LOAD_CHECK_SECONDS:   # none, or too old to tell
                 _load_last = (now, busy, own)
+                running = _running_now()
+                if running is not None and last is None:   # until a whole interval is seen: who runs now
+                    _load_threads = max(1, (os.cpu_count() or 1) - (running - 1))
             else:
                 others = max(0.0, (busy - last[1]) - (own - last[2])) / (now - last[0])
                 _load_threads = max(1, int((os.cpu_count() or 1) - others + 0.5))
