@@ -1,6 +1,6 @@
 """numba kernels of fastnn, installed as ``fastnn.kernels``.
 
-One module per op family. Rules (see DESIGN.md):
+One module per op family. Rules:
 
 * imports numpy and numba only; no validation, no Python objects, no state;
 * inputs are C-contiguous float32 or float64 arrays that the caller has
@@ -8,7 +8,7 @@ One module per op family. Rules (see DESIGN.md):
 * every kernel is ``@njit(cache=True)`` and type-generic, so it compiles
   lazily, once per dtype, on first use, and is cached on disk;
 * a kernel never calls a cached ``@njit`` function from *another* module
-  (numba's cache would keep the old callee after an edit; see GROUND.md);
+  (numba's cache would keep the old callee after an edit);
   shared helpers live in the module that uses them;
 * results go into ``out`` arrays the caller passes (so layers can reuse
   buffers) unless the docstring says otherwise.
