@@ -52,8 +52,9 @@ def _kernel_modules():
 def recording_kernel_calls(calls):
     """Within the block, every call of a ``fastnn.kernels`` function appends ``(kernel, args, product)`` to ``calls``.
 
-    ``product`` is the (n, d, m) of the products the Affine layer ran through
-    ``fastnn._runtime.run_product`` (None for other kernels); ``replay`` runs them so again.
+    ``product`` is the (n, d, m) of the products the Affine layer ran on the
+    wide-product BLAS threads (``fastnn._runtime.run_product``; None for the
+    other kernels); ``replay`` runs them so again.
     The kernels are module attributes looked up at call time, so replacing
     them in their modules reaches every layer; all are put back on exit.
     """
@@ -72,7 +73,7 @@ def recording_kernel_calls(calls):
 
     def record_product(kernel, n, d, m, *args):
         kernel = getattr(kernel, "kernel", kernel)
-        calls.append((kernel, args, (n, d, m)))
+        calls.append((kernel, args, (n, d, m) if n * d * m >= _runtime.WIDE_PRODUCT_MACS else None))
         return run_product(kernel, n, d, m, *args)
 
     replaced = [(_runtime, "run_product", run_product)]
