@@ -34,7 +34,8 @@ is first imported; ``set_host_tuning(False)`` before that import, or
 1. the BLAS that numba's ``np.dot`` calls (SciPy's) is set to one thread
    (``FASTNN_BLAS_THREADS=n`` for another count); NumPy's BLAS, which the
    convolution's GEMMs use, is set to that count only while fastnn's GEMMs
-   run and put back after, so the user's own NumPy products keep theirs;
+   run and put back after, so the user's own NumPy products keep theirs
+   (where SciPy and NumPy share one BLAS library, that one is fastnn's);
 2. where fastnn is what loads SciPy's OpenBLAS, it loads it with
    ``OPENBLAS_THREAD_TIMEOUT`` set (its workers spin briefly after a call),
    then removes the variable again;
