@@ -268,7 +268,10 @@ class Optimizer:
             s, sep, key = entry.partition("/")
             if not sep or s not in stores:
                 raise ValueError(f"state has an unknown entry {entry!r} for {type(self).__name__}")
-            stores[s][key] = as_float_array(value, f"state[{entry!r}]", allow_empty=True).copy()
+            value = as_float_array(value, f"state[{entry!r}]", allow_empty=True)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"state[{entry!r}] holds NaN or infinite values")
+            stores[s][key] = value.copy()
         extra = self._check_extra_state(state)
         for h, v in hyper.items():
             setattr(self, h, v)

@@ -423,6 +423,14 @@ def test_load_state_dict_refuses_other_optimizers_and_garbage():
     with pytest.raises(ValueError, match="lr"):
         b.load_state_dict(state)
     assert b.lr == 0.5 and b.v == {}  # unchanged
+    state = a.state_dict()
+    state["v/W"] = np.array([0.0, np.nan])
+    with pytest.raises(ValueError, match=r"state\['v/W'\] holds NaN or infinite values"):
+        b.load_state_dict(state)
+    state["v/W"] = np.array([0.0, 1j])
+    with pytest.raises(TypeError, match="float32 or float64"):
+        b.load_state_dict(state)
+    assert b.lr == 0.5 and b.v == {}  # unchanged
     with pytest.raises(TypeError):
         b.load_state_dict([1, 2])
 

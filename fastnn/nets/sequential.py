@@ -9,9 +9,8 @@ import numpy as np
 from .._validate import as_float_array, as_labels, check_scalar
 from ..gradient import numerical_gradient as _numerical_gradient
 from ..layers.fused import fuse_stages
-from . import checkpoint
 
-__all__ = ["Sequential", "ParamDict", "layer_prefix"]
+__all__ = ["Sequential", "ParamDict", "layer_prefix", "layer_generator"]
 
 #: The book's layer names: 'Affine1', 'Relu1', 'BatchNorm1', 'Conv1', 'Pool1', ...
 _PREFIXES = {
@@ -80,14 +79,17 @@ def _check_layer(layer, what: str) -> None:
             raise TypeError(f"{what} must be a layer with forward() and backward(), got {layer!r}")
 
 
-def _random_sources(layers) -> list:
-    """The random generators a forward pass may draw from: each layer's own (Dropout's), and NumPy's global one.
+def layer_generator(layer):
+    """The random generator a layer owns (its ``rng`` attribute): a Generator or RandomState, else None."""
+    rng = getattr(layer, "rng", None)
+    return rng if isinstance(rng, (np.random.Generator, np.random.RandomState)) else None
 
-    A layer's generator is its ``rng`` attribute (fastnn's Dropout has one).
-    """
+
+def _random_sources(layers) -> list:
+    """The random generators a forward pass may draw from: each layer's own (Dropout's), and NumPy's global one."""
     sources = []
     for layer in layers:
-        rng = getattr(layer, "rng", None)
+        rng = layer_generator(layer)
         if isinstance(rng, np.random.Generator):
             sources.append(rng.bit_generator)
         elif isinstance(rng, np.random.RandomState):
@@ -211,9 +213,77 @@ class Sequential:
                 for name, layer in self.layers.items()
                 for sname in getattr(layer, "state_names", ())}
 
-    def _set_state(self, values: dict) -> None:
-        """Copy state values into the layers' arrays (or set them where a layer has none yet)."""
-        for (name, sname), value in values.items():
+    def state_dict(self) -> dict:
+        """The net's state as a flat dict of copies: what ``load_state_dict`` takes back.
+
+        - ``'param/<key>'``: each parameter by the book's name (``'param/W1'``);
+        - ``'state/<layer>/<name>'``: non-trained state a layer lists in
+          ``state_names`` (``'state/BatchNorm1/running_var'``);
+        - ``'rng/<layer>'``: the state of a layer's own random generator
+          (a seeded Dropout's), as JSON-able values.
+        """
+        from .. import io
+
+        out = {f"param/{key}": arr.copy() for key, arr in self.params.items()}
+        for (name, sname), value in self._named_state().items():
+            if value is not None:
+                out[f"state/{name}/{sname}"] = np.array(value, copy=True)
+        for name, gen in self._own_generators().items():
+            out[f"rng/{name}"] = io.generator_state(gen)
+        return out
+
+    def _own_generators(self) -> dict:
+        """{layer name: generator} of the layers that own one (not NumPy's global generator, which no net owns)."""
+        from .._random import is_global_random_state
+
+        gens = {name: layer_generator(layer) for name, layer in self.layers.items()}
+        return {name: gen for name, gen in gens.items() if gen is not None and not is_global_random_state(gen)}
+
+    def load_state_dict(self, state) -> None:
+        """Put a ``state_dict()`` back: all of it after checking all of it, or nothing (``ValueError``/``TypeError``).
+
+        Every parameter must be there with its shape, as real finite floats
+        (cast to the net's dtype); ``state/`` and ``rng/`` entries are
+        optional (the book's params files have none), and are checked when
+        present: shapes, finite values, batch norm variances >= 0, valid
+        generator states. Unknown entries are refused.
+        """
+        from collections.abc import Mapping
+
+        from .. import io
+
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        params = self.params
+        named_state = self._named_state()
+        gens = self._own_generators()
+        new_params, new_state, new_rngs, unknown = {}, {}, {}, []
+        for key, value in state.items():
+            kind, _, rest = str(key).partition("/")
+            layer, _, sname = rest.partition("/")
+            if kind == "param" and rest in params:
+                new_params[rest] = _checked_values(value, f"parameter {rest}", params[rest].shape)
+            elif kind == "state" and (layer, sname) in named_state:
+                current = named_state[(layer, sname)]
+                value = _checked_values(value, f"state {layer}.{sname}",
+                                        None if current is None else current.shape)
+                if sname == "running_var" and np.any(value < 0):
+                    raise ValueError(f"state {layer}.{sname} holds negative variances (min {value.min()}); "
+                                     "a variance is >= 0")
+                new_state[(layer, sname)] = value
+            elif kind == "rng" and gens.get(rest) is not None:
+                io.check_generator_state(gens[rest], value, f"the generator state of {rest}")
+                new_rngs[rest] = value
+            else:
+                unknown.append(key)
+        missing = sorted(set(params) - set(new_params))
+        if missing or unknown:
+            raise ValueError(f"the state does not match this net: missing parameters {missing}, "
+                             f"unexpected entries {sorted(map(str, unknown))}")
+        # Everything checked: apply. Nothing below can fail on the state's account.
+        for key, value in new_params.items():
+            np.copyto(params[key], value, casting="same_kind")
+        for (name, sname), value in new_state.items():
             layer = self.layers[name]
             current = getattr(layer, sname, None)
             if isinstance(current, np.ndarray) and current.shape == value.shape and current.flags.writeable:
@@ -221,6 +291,8 @@ class Sequential:
             else:
                 dtype = current.dtype if isinstance(current, np.ndarray) else (self.dtype or value.dtype)
                 setattr(layer, sname, np.array(value, dtype=dtype))
+        for name, value in new_rngs.items():
+            io.set_generator_state(gens[name], value)
 
     def architecture(self) -> list:
         """``[[layer name, class name, [[param, shape], ...]], ...]``, the loss layer last: what save/load compare."""
@@ -246,7 +318,8 @@ class Sequential:
             x = layer.forward(x, train_flg) if wants_flag else layer.forward(x)
         return x
 
-    def _weight_decay(self):
+    def weight_decay_penalty(self) -> float:
+        """½λΣ‖W‖², the term ``loss`` adds for weight decay (0.0 without it)."""
         lam = self.weight_decay_lambda
         if not lam:
             return 0.0
@@ -260,7 +333,7 @@ class Sequential:
         y = self.predict(x, train_flg)
         loss = self.last_layer.forward(y, t)
         if self.weight_decay_lambda:
-            loss = loss + self._weight_decay()
+            loss = loss + self.weight_decay_penalty()
         return loss
 
     def accuracy(self, x, t, batch_size=100):
@@ -344,23 +417,41 @@ class Sequential:
     def save_params(self, file_name="params.npz"):
         """Write the parameters (and batch norm statistics) to the ``.npz`` file ``file_name``, atomically.
 
-        The file is written under exactly the name given. See
-        ``fastnn.nets.checkpoint`` for the format.
+        The file is written under exactly the name given. See ``fastnn.io``
+        for the format.
         """
-        checkpoint.save_net(self, file_name)
+        from .. import io
+
+        io.save_params(self, file_name)
 
     def load_params(self, file_name="params.npz"):
-        """Load a file written by ``save_params`` into this net's arrays, in place.
+        """Load a file written by ``save_params`` (or the book's ``params.pkl``) into this net's arrays, in place.
 
         Raises ``ValueError`` — and leaves the net unchanged — for a file of
-        another architecture, a corrupt or truncated file, or the book's
-        pickle (``.npz`` only). A file saved in the other float dtype is cast.
+        another architecture, a corrupt or truncated file, or a pickle that
+        holds anything but a dict of names to NumPy arrays (it is read
+        without running code: ``fastnn.io``). A file saved in the other float
+        dtype is cast.
         """
-        checkpoint.load_net(self, file_name)
+        from .. import io
+
+        io.load_params(self, file_name)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}: {layer!r}" for name, layer in self.layers.items())
         return f"{type(self).__name__}([{inner}], loss={type(self.last_layer).__name__})"
+
+
+def _checked_values(value, what: str, shape) -> np.ndarray:
+    """``value`` as an array of real finite floats of ``shape`` (any shape if None), else ``ValueError``."""
+    value = np.asarray(value)
+    if value.dtype.kind != "f":
+        raise ValueError(f"{what} must be an array of real floats, got dtype {value.dtype}")
+    if shape is not None and value.shape != tuple(shape):
+        raise ValueError(f"{what} has shape {value.shape}, this net needs {tuple(shape)}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{what} holds NaN or infinite values")
+    return value
 
 
 def _backward_without_input_grad(layer, dout) -> None:
