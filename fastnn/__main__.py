@@ -237,7 +237,7 @@ def _net_recipe(args, info) -> tuple[str, dict]:
 
 def _set_threads(n) -> None:
     if n is not None:
-        from ._threads import set_num_threads
+        from ._runtime import set_num_threads
         set_num_threads(n)
 
 

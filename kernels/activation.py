@@ -6,7 +6,7 @@ float dtype, float32 or float64, and write into ``out``.
 
 Each kernel is built twice (``fastnn.kernels._twins``): ``name``, serial,
 and ``name_parallel``, its loop spread over numba's threads; the layers take
-the parallel build from ``fastnn._threads.ELEMENTWISE_WORK_LIMIT`` elements
+the parallel build from ``fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS`` elements
 on. Element-wise, so the result does not depend on the build or the thread
 count.
 """

@@ -7,7 +7,7 @@ from fastnn import reference as ref
 from fastnn.layers import Relu, Sigmoid
 from fastnn.testing import assert_allclose_dtype, layer_gradient_errors
 
-# (3, 300, 300) is above ELEMENTWISE_WORK_LIMIT: the kernels run on all threads.
+# (3, 300, 300) is above fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS: the kernels run on all threads.
 SHAPES = [(1, 1), (1, 7), (5, 3), (3, 4, 5), (2, 3, 4, 5), (17,), (3, 300, 300)]
 
 

@@ -220,15 +220,16 @@ def test_split_kernels_match_reference(n, d, m, dtype, rng):
 
 @pytest.mark.parametrize("input_grad", [True, False])
 def test_layer_split_path_matches_serial_path(monkeypatch, input_grad, dtype, rng):
-    """Above SPLIT_WORK_LIMIT the layer runs the split kernels: same results as the one-thread path."""
-    import fastnn.layers.dense as dense_layers
+    """Above AFFINE_SPLIT_WORK the layer runs the split kernels: same results as the one-thread path."""
+    from fastnn import _runtime
 
     x = rng.standard_normal((9, 12)).astype(dtype)
     W, b = make_affine(rng, 12, 5, dtype)
     dout = rng.standard_normal((9, 5)).astype(dtype)
     results = []
     for limit in (10**18, 1):
-        monkeypatch.setattr(dense_layers, "SPLIT_WORK_LIMIT", limit)
+        monkeypatch.setattr(_runtime, "AFFINE_SPLIT_WORK", limit)
+        monkeypatch.setattr(_runtime, "threads", lambda: 2)   # the split kernels run on any thread count
         layer = Affine(W, b)
         layer.input_grad = input_grad
         out = layer.forward(x)

@@ -476,10 +476,10 @@ def test_star_import_brings_np_and_the_classes():
 
 @pytest.mark.parametrize("cls,kw", CASES, ids=CASE_IDS)
 def test_large_and_small_params_together_follow_hand_rules(cls, kw, dtype, rng):
-    """A parameter above ELEMENTWISE_WORK_LIMIT updates on all threads, the small ones on one: same rules."""
-    from fastnn._threads import ELEMENTWISE_WORK_LIMIT
+    """A parameter above ELEMENTWISE_PARALLEL_ELEMENTS updates on all threads, the small ones on one: same rules."""
+    from fastnn._runtime import ELEMENTWISE_PARALLEL_ELEMENTS
 
-    params = {"W": rng.standard_normal((ELEMENTWISE_WORK_LIMIT // 100 + 7, 100)).astype(dtype),
+    params = {"W": rng.standard_normal((ELEMENTWISE_PARALLEL_ELEMENTS // 100 + 7, 100)).astype(dtype),
               "b": rng.standard_normal((5,)).astype(dtype)}
     steps = [{k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()} for _ in range(3)]
     expected = run_hand(cls, kw, params, steps)

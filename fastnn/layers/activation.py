@@ -1,7 +1,7 @@
 """Activation layers: Relu and Sigmoid on numba kernels."""
 import numpy as np
 
-from .._threads import elementwise_kernel
+from .. import _runtime
 from .._validate import FLOAT_DTYPES, _describe, as_float_array
 from ..kernels import activation as K
 from .base import Layer
@@ -51,7 +51,7 @@ class Relu(Layer):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
         mask = np.empty(x.shape, dtype=np.bool_)
-        elementwise_kernel(K, "relu_forward", x.size)(x.ravel(), out.ravel(), mask.ravel())
+        _runtime.elementwise_kernel(K, "relu_forward", x.size)(x.ravel(), out.ravel(), mask.ravel())
         mask.flags.writeable = False   # and handed out as a view, which then cannot be made writeable
         self._mask, self._trusted, self._source = mask.view(), True, None
         self._shape, self._dtype = x.shape, x.dtype
@@ -92,7 +92,7 @@ class Relu(Layer):
         if not self._trusted:
             mask = self._checked_mask(self._shape)
         dx = np.empty_like(dout)
-        elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), mask.ravel(), dx.ravel())
+        _runtime.elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), mask.ravel(), dx.ravel())
         return dx
 
 
@@ -105,7 +105,7 @@ class Sigmoid(Layer):
     def forward(self, x):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
+        _runtime.elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
         self.out = out
         return out
 
@@ -117,6 +117,6 @@ class Sigmoid(Layer):
             raise TypeError(f"Sigmoid.out must be the forward output, a float32 or float64 array, got {_describe(out)}")
         dout = self._check_dout(dout, out.shape, out.dtype)
         dx = np.empty_like(dout)
-        elementwise_kernel(K, "sigmoid_backward", dout.size)(dout.ravel(), np.ascontiguousarray(out).ravel(),
+        _runtime.elementwise_kernel(K, "sigmoid_backward", dout.size)(dout.ravel(), np.ascontiguousarray(out).ravel(),
                                                              dx.ravel())
         return dx

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from .._batched_gemm import split_over_threads
+from .. import _runtime
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from ..util import _window_geometry
 from .base import Layer
@@ -15,15 +15,6 @@ from .base import Layer
 __all__ = ["Convolution"]
 
 _scratch = threading.local()
-
-#: Bytes of column blocks handled at a time by one thread (patches, then their GEMMs, while in cache).
-CHUNK_BYTES = 1 << 20
-
-
-def _chunk(image_bytes: int) -> int:
-    """Images per chunk: as many as fit in CHUNK_BYTES, at least one."""
-    return max(1, CHUNK_BYTES // max(1, image_bytes))
-
 
 def _scratch_array(name, shape, dtype):
     """A work array that lives only during one call, shared by all layers of this thread.
@@ -84,10 +75,10 @@ class Convolution(Layer):
     Backward: ``[dW | db] = sum_n dout[n] @ cols[n].T`` and
     ``dcols[n] = W.T @ dout[n]`` (GEMMs again, no transposes), then
     ``col2im`` folds dcols into dx. The batch is cut into one slice of whole
-    images per thread (``fastnn._batched_gemm.split_over_threads``: Python
+    images per thread (``fastnn._runtime.split_over_threads``: Python
     threads, each BLAS call on one thread, numba kernels without the GIL);
     each thread works through its slice a few images at a time (about
-    CHUNK_BYTES of columns), patches then GEMMs (and in backward, GEMMs
+    ``fastnn._runtime.CONV_CHUNK_BYTES`` of columns), patches then GEMMs (and in backward, GEMMs
     then the fold), so that the columns are still in cache when they are
     read back. Results do not depend on the thread count.
 
@@ -195,7 +186,7 @@ class Convolution(Layer):
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
         w_aug[:, k] = self.b
-        step = _chunk((k + 1) * oh * ow * dtype.itemsize)
+        step = _runtime.conv_chunk((k + 1) * oh * ow * dtype.itemsize)
 
         def task(lo, hi):
             # patches of a few images, then their GEMMs while the patches are still in cache
@@ -210,7 +201,7 @@ class Convolution(Layer):
                     np.matmul(w_aug, cols, out=chunk)
                     epilogue(s, e, chunk)
 
-        split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
+        _runtime.split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
         # a view of our own: a caller reshaping its array in place cannot change what backward reads
         self._x, self._x_trusted = x.view(), True
         # everything backward needs, as forward saw it (stride, pad and W are public and may change)
@@ -258,7 +249,7 @@ class Convolution(Layer):
         per_image = self._buffer("grad_per_image", (n, k + 1, fn) if cols_first else (n, fn, k + 1), dtype)
         dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
         w_cols = w_rows.T
-        step = _chunk((k + 1) * oh * ow * dtype.itemsize)
+        step = _runtime.conv_chunk((k + 1) * oh * ow * dtype.itemsize)
 
         def task(lo, hi):
             for s in range(lo, hi, step):
@@ -284,7 +275,7 @@ class Convolution(Layer):
                     np.matmul(w_cols, d, out=dcols)
                     conv_kernels.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx[s:e])
 
-        split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
+        _runtime.split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
         grad = per_image.sum(axis=0)                      # (FN, K+1): [dW | db]
         if cols_first:
             grad = grad.T

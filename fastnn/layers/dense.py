@@ -10,37 +10,14 @@ import numbers
 
 import numpy as np
 
-from .._threads import WIDE_PRODUCT_MACS, run_wide_product
+from .. import _runtime
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from ..functions import _as_targets
 from ..kernels import dense as KD
 from ..kernels import softmax as KS
 from .base import Layer
 
-#: A product of at least this many multiply-adds times the itemsize runs as the
-#: kernels' two-thread ``*_split`` version (see ``fastnn.kernels.dense``).
-#: Measured on the 2-core machine, whole training steps interleaved: the
-#: SimpleConvNet step (its (100, 4320)x(4320, 100) Affine, 173e6 in float32)
-#: 17-22% faster; MultiLayerNetExtend's (100, 784)x(784, 100) (31e6 float32,
-#: 63e6 float64) no faster and TwoLayerNet's (100, 784)x(784, 50) float64
-#: (31e6) 20% slower: there waking numba's second thread (20-50 us with
-#: OMP_WAIT_POLICY=PASSIVE) eats the gain.
-SPLIT_WORK_LIMIT = 100_000_000
-
-
-def _split_pays(n, d, m, dtype) -> bool:
-    """Whether an (n, d) x (d, m) product is large enough for the two-thread kernels."""
-    return n >= 2 and n * d * m * dtype.itemsize >= SPLIT_WORK_LIMIT
-
-
-def _run_product(kernel, n, d, m, *args) -> None:
-    """``kernel(*args)`` for an (n, d) x (d, m) product: mid-sized ones (``WIDE_PRODUCT_MACS``
-    and up) on the wide-product BLAS threads (``fastnn._threads.run_wide_product``)."""
-    if n * d * m >= WIDE_PRODUCT_MACS:
-        run_wide_product(kernel, *args)
-    else:
-        kernel(*args)
-
+_FLOAT32, _FLOAT64 = FLOAT_DTYPES
 
 def _as_operand(v, name):
     """A number or array for MulLayer/AddLayer: numbers stay numbers, lists become arrays."""
@@ -186,10 +163,10 @@ class Affine(Layer):
             raise ValueError(f"x must have {D} features per sample (W has shape {self.W.shape}), "
                              f"got shape {x.shape}")
         out = np.empty((x2.shape[0], M), dtype=W.dtype)
-        if _split_pays(x2.shape[0], D, M, W.dtype):
+        if _runtime.affine_split(x2.shape[0], D, M, W.dtype):
             KD.affine_forward_split(x2, W, b, out)
         else:
-            _run_product(KD.affine_forward, x2.shape[0], D, M, x2, W, b, out)
+            _runtime.run_product(KD.affine_forward, x2.shape[0], D, M, x2, W, b, out)
         self.original_x_shape = x.shape
         self._x, self._x_trusted = x2, True    # a reshape: a view a caller cannot reshape
         return out
@@ -206,7 +183,7 @@ class Affine(Layer):
         dout = self._check_dout(dout, (x.shape[0], W.shape[1]), W.dtype)
         dW = np.empty(W.shape, dtype=W.dtype)
         db = np.empty(W.shape[1], dtype=W.dtype)
-        split = _split_pays(x.shape[0], W.shape[0], W.shape[1], W.dtype)
+        split = _runtime.affine_split(x.shape[0], W.shape[0], W.shape[1], W.dtype)
         if not self.input_grad:
             if split:
                 half = self._dW_half
@@ -214,14 +191,14 @@ class Affine(Layer):
                     half = self._dW_half = np.empty_like(dW)
                 KD.affine_param_grads_split(x, dout, dW, db, half)
             else:
-                _run_product(KD.affine_param_grads, *x.shape, W.shape[1], x, dout, dW, db)
+                _runtime.run_product(KD.affine_param_grads, *x.shape, W.shape[1], x, dout, dW, db)
             self.dW, self.db = dW, db
             return None
         dx = np.empty(x.shape, dtype=W.dtype)
         if split:
             KD.affine_backward_split(x, W, dout, dx, dW, db)
         else:
-            _run_product(KD.affine_backward, *x.shape, W.shape[1], x, W, dout, dx, dW, db)
+            _runtime.run_product(KD.affine_backward, *x.shape, W.shape[1], x, W, dout, dx, dW, db)
         self.dW, self.db = dW, db
         return dx.reshape(self.original_x_shape)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._threads import elementwise_kernel
+from .. import _runtime
 from .._validate import as_float_array, check_scalar
 from ..util import _window_geometry
 from .base import Layer
@@ -18,16 +18,16 @@ def max_pool_planes(planes, ph, pw, stride, pad, relu, out, argmax, size):
     (see ``fastnn.kernels.pool``) — by the vectorised 2x2 kernel where it applies, else the general one.
 
     ``size``: the elements the call covers, which picks the kernel's parallel build from
-    ``ELEMENTWISE_WORK_LIMIT`` on; 0 for the serial build (a caller on threads of its own).
+    ``fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS`` on; 0 for the serial build (a caller on threads of its own).
     """
     from ..kernels import pool as K
 
     h, w = planes.shape[1:]
     # the conv nets' pooling; the 2x2 kernel carries the index in x's dtype, exact in float32 up to 2**24
     if ph == pw == stride == 2 and pad == 0 and h * w <= 2 ** 24:
-        elementwise_kernel(K, "max_pool_forward_2x2", size)(planes, relu, out, argmax)
+        _runtime.elementwise_kernel(K, "max_pool_forward_2x2", size)(planes, relu, out, argmax)
     else:
-        elementwise_kernel(K, "relu_max_pool" if relu else "max_pool_forward", size)(
+        _runtime.elementwise_kernel(K, "relu_max_pool" if relu else "max_pool_forward", size)(
             planes, ph, pw, stride, pad, out, argmax)
 
 
@@ -157,7 +157,7 @@ class Pooling(Layer):
             argmax.flags.writeable = False   # backward scatters through these indices: nobody may change them
             self._argmax, self._trusted = argmax.reshape(n, c, oh, ow), True
         else:
-            elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
+            _runtime.elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
         self._out_shape = out.shape
         self._window = (x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
@@ -175,10 +175,10 @@ class Pooling(Layer):
         dx = np.empty(x_shape, dtype=dout.dtype)
         if mode == "max":
             argmax = self._argmax if self._trusted else self._checked_argmax(self._out_shape, h * w)
-            elementwise_kernel(K, "max_pool_backward", dx.size)(
+            _runtime.elementwise_kernel(K, "max_pool_backward", dx.size)(
                 dout.reshape(n * c, oh * ow), argmax.reshape(n * c, oh * ow), dx.reshape(n * c, h * w))
         else:
-            elementwise_kernel(K, "avg_pool_backward", dx.size)(
+            _runtime.elementwise_kernel(K, "avg_pool_backward", dx.size)(
                 dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
 
