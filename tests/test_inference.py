@@ -15,8 +15,9 @@ from fastnn.layers import (
 )
 from fastnn.nets import DeepConvNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
 
-#: Attributes in which layers and fused stages keep what backward needs.
-STATE = ("x", "mask", "_argmax", "out", "xhat", "inv_std", "original_x_shape", "_geometry",
+#: Attributes in which layers and fused stages keep what backward needs (the private ones where the public
+#: one computes on reading: a fused Relu makes its mask on demand).
+STATE = ("x", "_x", "_mask", "_source", "_argmax", "out", "xhat", "inv_std", "original_x_shape", "_geometry",
          "_saved", "_fused", "_shape", "_out_shape", "_window", "_input_shape", "_trained", "dW", "db")
 
 

