@@ -164,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
                    description="List the data sets found on this machine and how to get the others.")
+    from .tune._cli import add_parser as add_tune_parser
+    add_tune_parser(sub)
     return parser
 
 
@@ -305,6 +307,12 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from .tune._cli import main as tune_main
+
+    return tune_main(args)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -315,7 +323,7 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets, "tune": cmd_tune}
     try:
         return commands[args.command](args)
     except (FileNotFoundError, ValueError, TypeError, ImportError, FloatingPointError) as exc:
