@@ -34,7 +34,13 @@ def _import_optuna():
         import optuna
     except ImportError:
         raise ImportError("fastnn tune needs Optuna: pip install 'fastnn[tune]'") from None
+    import warnings
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # The journal storage and the heartbeat are marked experimental; fastnn pins what it relies on in its tests.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    # fastnn runs the heartbeat itself around ask/tell (the budget needs ask/tell, not Study.optimize).
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
     return optuna
 
 
@@ -181,7 +187,8 @@ def run(*, net="multi_layer", hidden=None, data=None, data_home=None, epochs=10,
         The study's budget of finished (complete or pruned) trials, over all
         its workers and earlier runs.
     jobs : int
-        Worker processes here (spawned), each with ``cores // jobs`` threads.
+        Worker processes here, each with ``cores // jobs`` threads, spawned
+        (1: the trials run in this process, on its own thread setting).
     storage : str, optional
         A journal file path (default ``fastnn-tune.journal``) or
         ``postgresql+psycopg://user@host[:port]/db``.
@@ -230,7 +237,8 @@ def _work(config, index, store=None, log=print):
     if own_store:
         store = open_storage(config["storage"], heartbeat_interval=config["heartbeat"])
     try:
-        set_worker_threads(config["jobs"])
+        if own_store:                        # a spawned worker: its share of the cores
+            set_worker_threads(config["jobs"])
         probe = optuna.load_study(study_name=config["study"], storage=store.optuna)
         done = sum(count(probe)[:2])
         study = optuna.load_study(study_name=config["study"], storage=store.optuna,

@@ -52,6 +52,7 @@ def plot_study(study, path, top=8, title=None) -> None:
     reported epoch, as open circles) and the best so far.
     """
     import optuna
+    from matplotlib.ticker import MaxNLocator
 
     from ..plot import new_figure, save_figure
 
@@ -71,6 +72,7 @@ def plot_study(study, path, top=8, title=None) -> None:
         ax.set_title(f"#{k + 1} trial {t.number}: " + " ".join(f"{n} {_fmt(v)}" for n, v in t.params.items()),
                      fontsize=7)
         ax.set_ylim(0, 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if k == 0:
             ax.legend(fontsize=7)
     hist = fig.add_subplot(grid[rows, :])

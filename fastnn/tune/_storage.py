@@ -121,10 +121,17 @@ class Store:
         import optuna
 
         if self.kind == "postgresql":
-            before = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
-            optuna.storages.fail_stale_trials(study)
-            after = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
-            return sorted(before - after)
+            storage = study._storage
+            failed = []
+            reason = f"no heartbeat for over {self.optuna.grace_period} s: its worker died or lost the database"
+            for trial_id in storage._get_stale_trial_ids(study._study_id):   # as optuna.storages.fail_stale_trials
+                try:
+                    storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+                    if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
+                        failed.append(storage.get_trial(trial_id).number)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass            # another process failed it first
+            return failed
         host = socket.gethostname()
         failed = []
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -132,10 +139,13 @@ class Store:
             w_host, _, pid = worker.rpartition(":")
             if w_host == host and pid.isdigit() and not _alive(int(pid)):
                 storage = study._storage
-                storage.set_trial_user_attr(t._trial_id, "fail_reason",
-                                            f"worker process {pid} on {host} ended during the trial")
-                if storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL):
-                    failed.append(t.number)
+                try:
+                    storage.set_trial_user_attr(t._trial_id, "fail_reason",
+                                                f"worker process {pid} on {host} ended during the trial")
+                    if storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL):
+                        failed.append(t.number)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass
         return failed
 
 

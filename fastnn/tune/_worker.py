@@ -61,13 +61,7 @@ def _reserve(store, study, budget, heartbeat_interval):
     from ._storage import worker_tag
 
     with store.lock(study.study_name):
-        failed = store.fail_stale_trials(study)
-        if failed and store.kind == "postgresql":
-            for number in failed:
-                trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-                study._storage.set_trial_user_attr(
-                    trial_id, "fail_reason",
-                    f"no heartbeat for over {store.optuna.grace_period} s: its worker died or lost the database")
+        store.fail_stale_trials(study)
         done, running, _ = count(study)
         if done >= budget:
             return False
