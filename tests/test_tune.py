@@ -26,7 +26,9 @@ TrialState = optuna.trial.TrialState
 # mnist5k loads in a blink (no scikit-learn import), so each worker process starts sooner.
 DATA = "mnist5k" if DATASETS["mnist5k"].available() else "digits"
 FAST = ["--data", DATA, "--hidden", "30,30", "--epochs", "3", "--quiet"]
-PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")
+# Debian's postgresql package: /usr/lib/postgresql/<major>/bin (the newest one, if several).
+PG_BIN = max(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name)
+             if p.parent.name.isdigit() else 0, default=pathlib.Path("/usr/lib/postgresql/15/bin"))
 
 
 def tune(*args, cwd, timeout=180):
@@ -204,7 +206,7 @@ def _postgres_unavailable():
     if os.geteuid() != 0:
         return "starting a throw-away PostgreSQL cluster needs root (to run initdb as the postgres user)"
     if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
-        return f"PostgreSQL is not installed ({PG_BIN}/initdb missing): apt-get install postgresql"
+        return "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql"
     try:
         import psycopg  # noqa: F401
     except ImportError:
