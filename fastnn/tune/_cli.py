@@ -98,8 +98,13 @@ def main(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise ImportError("--plot needs matplotlib: pip install matplotlib (or pip install 'fastnn[plot]')")
+    from .._cli_errors import check_output_path
     from . import make_setup, run
     from ._report import best_table, plot_study, save_best, summary
+
+    for flag, path in (("--plot", args.plot), ("--save-best", args.save_best)):
+        if path is not None:
+            check_output_path(flag, path)      # before the search, not after it
     from ._storage import describe_url
 
     setup = make_setup(args.net, args.hidden, args.data, args.data_home, args.epochs, args.batch_size,
