@@ -28,6 +28,7 @@ import zlib
 DEFAULT_JOURNAL = "fastnn-tune.journal"
 CONNECT_TIMEOUT = 5          # seconds before an unreachable database is reported
 MAX_GRACE = 60               # a dead worker's trial is failed within this many seconds after its last heartbeat
+UNCLAIMED_AFTER = 2 * MAX_GRACE   # a RUNNING trial that no worker has claimed by then was orphaned at birth
 
 
 class StorageError(ValueError):
@@ -113,39 +114,40 @@ class Store:
 
     # -- dead workers -----------------------------------------------------------------------------
     def fail_stale_trials(self, study) -> list[int]:
-        """Mark FAIL the RUNNING trials whose worker is gone; their numbers.
+        """Mark FAIL the RUNNING trials whose worker is gone, with a ``fail_reason``; their numbers.
 
         PostgreSQL: Optuna's heartbeat (older than the grace period). Journal
-        file: trials of this host whose process no longer exists.
+        file: trials of this host whose process no longer exists. Both: a
+        trial whose worker died between creating it and recording itself
+        (no ``worker`` attribute after ``UNCLAIMED_AFTER`` seconds).
         """
+        import datetime
+
         import optuna
 
-        if self.kind == "postgresql":
-            storage = study._storage
-            failed = []
+        stale = {}
+        if self.kind == "postgresql":     # as optuna.storages.fail_stale_trials, with the reason kept
             reason = f"no heartbeat for over {self.optuna.grace_period} s: its worker died or lost the database"
-            for trial_id in storage._get_stale_trial_ids(study._study_id):   # as optuna.storages.fail_stale_trials
-                try:
-                    storage.set_trial_user_attr(trial_id, "fail_reason", reason)
-                    if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
-                        failed.append(storage.get_trial(trial_id).number)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    pass            # another process failed it first
-            return failed
+            stale = {trial_id: reason for trial_id in study._storage._get_stale_trial_ids(study._study_id)}
         host = socket.gethostname()
-        failed = []
+        now = datetime.datetime.now()
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            worker = t.user_attrs.get("worker", "")
+            worker = t.user_attrs.get("worker")
+            if worker is None:
+                if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > UNCLAIMED_AFTER:
+                    stale[t._trial_id] = "its worker ended before it recorded itself"
+                continue
             w_host, _, pid = worker.rpartition(":")
-            if w_host == host and pid.isdigit() and not _alive(int(pid)):
-                storage = study._storage
-                try:
-                    storage.set_trial_user_attr(t._trial_id, "fail_reason",
-                                                f"worker process {pid} on {host} ended during the trial")
-                    if storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL):
-                        failed.append(t.number)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    pass
+            if self.kind == "journal" and w_host == host and pid.isdigit() and not _alive(int(pid)):
+                stale[t._trial_id] = f"worker process {pid} on {host} ended during the trial"
+        failed = []
+        for trial_id, reason in stale.items():
+            try:
+                study._storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+                if study._storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
+                    failed.append(study._storage.get_trial(trial_id).number)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass            # another process failed it first
         return failed
 
 

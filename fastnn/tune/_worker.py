@@ -95,16 +95,16 @@ def work(store, study, setup, data, budget, seed=None, heartbeat_interval=10, lo
             value = run_trial(trial, setup, data, _trial_seed(seed, trial.number))
             outcome = f"validation accuracy {value:.4f}"
         except Pruned as exc:
-            trial.set_user_attr("pruned_reason", str(exc))
             state, outcome = optuna.trial.TrialState.PRUNED, str(exc)
+            state = _note(trial, "pruned_reason", str(exc), state)
         except Diverged as exc:
-            trial.set_user_attr("pruned_reason", f"diverged: {exc}")
             state, outcome = optuna.trial.TrialState.PRUNED, "pruned: the loss diverged (NaN/inf)"
+            state = _note(trial, "pruned_reason", f"diverged: {exc}", state)
         except optuna.exceptions.UpdateFinishedTrialError:
             state = None                      # failed by another worker while it ran: see _tell
         except BaseException as exc:
-            trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}")
-            _tell(study, trial, optuna.trial.TrialState.FAIL, None)
+            if _note(trial, "fail_reason", f"{type(exc).__name__}: {exc}", True):
+                _tell(study, trial, optuna.trial.TrialState.FAIL, None)
             raise
         finally:
             if beat is not None:
@@ -114,6 +114,17 @@ def work(store, study, setup, data, budget, seed=None, heartbeat_interval=10, lo
         ran += 1
         params = "  ".join(f"{k} {_fmt(v)}" for k, v in trial.params.items())
         log(f"trial {trial.number:4d} [{worker_name}, {time.perf_counter() - t0:5.1f} s]: {outcome}   {params}")
+
+
+def _note(trial, key, text, state):
+    """Record why ``trial`` ends; ``state``, or None if another worker has failed it meanwhile."""
+    import optuna
+
+    try:
+        trial.set_user_attr(key, text)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    return state
 
 
 def _tell(study, trial, state, value) -> bool:
