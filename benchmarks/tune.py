@@ -4,7 +4,8 @@
 
 * Throughput: ``fastnn tune`` on the book's search space (lr, weight decay)
   with its 6x100 MLP on mnist5k, random sampler, no pruner (so every trial
-  does the same work), ``--jobs 1`` and ``--jobs 2`` in alternating rounds,
+  does the same work), ``--jobs 1`` (numba's threads on every core, and on
+  one thread) and ``--jobs 2`` (one thread each) in alternating rounds,
   each on a fresh journal file; trials per minute of the whole command
   (worker start-up included), medians over the rounds.
 * Storage: the calls one trial of ``--epochs`` epochs makes to its storage,
@@ -24,12 +25,12 @@ import tempfile
 import time
 
 
-def throughput(jobs, trials, epochs, data):
+def throughput(jobs, trials, epochs, data, env=None):
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "fastnn", "tune", "--data", data, "--epochs", str(epochs), "--sampler",
                "random", "--pruner", "none", "--seed", "0", "--trials", str(trials), "--jobs", str(jobs),
                "--quiet", "--storage", os.path.join(tmp, "s.journal")]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     seconds = float(re.search(r"this run: ([0-9.]+) s", out).group(1))
     return 60 * trials / seconds
 
@@ -73,19 +74,23 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--data", default="mnist5k")
-    p.add_argument("--storage-trials", type=int, default=50)
+    p.add_argument("--storage-trials", type=int, default=50, help="0: skip the storage timing")
     p.add_argument("--postgres", default=None, help="postgresql+psycopg://USER@HOST:PORT/DB to time as well")
     args = p.parse_args(argv)
 
-    rates = {1: [], 2: []}
-    for _ in range(args.rounds):
-        for jobs in (1, 2):
-            rates[jobs].append(throughput(jobs, args.trials, args.epochs, args.data))
+    one_thread = dict(os.environ, NUMBA_NUM_THREADS="1")
+    configs = {"--jobs 1": (1, None), "--jobs 1, NUMBA_NUM_THREADS=1": (1, one_thread), "--jobs 2": (2, None)}
+    rates = {name: [] for name in configs}
+    for r in range(args.rounds):
+        for name, (jobs, env) in configs.items():
+            rates[name].append(throughput(jobs, args.trials, args.epochs, args.data, env))
+            print(f"  round {r + 1}, {name}: {rates[name][-1]:.1f} trials/min", flush=True)
     print(f"throughput ({args.trials} trials of {args.epochs} epochs, 6x100 MLP on {args.data}, "
           f"{os.cpu_count()} cores, medians of {args.rounds} rounds):")
-    for jobs, r in rates.items():
-        print(f"  --jobs {jobs}: {statistics.median(r):5.1f} trials/min   (rounds: {', '.join(f'{x:.1f}' for x in r)})")
-    print(f"  ratio jobs 2 / jobs 1: {statistics.median(rates[2]) / statistics.median(rates[1]):.2f}")
+    for name, r in rates.items():
+        print(f"  {name:30s} {statistics.median(r):5.1f} trials/min   (rounds: {', '.join(f'{x:.1f}' for x in r)})")
+    if args.storage_trials == 0:
+        return
 
     print(f"storage calls of one {args.epochs}-epoch trial (median of {args.storage_trials}; first trial):")
     with tempfile.TemporaryDirectory() as tmp:

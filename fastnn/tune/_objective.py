@@ -68,8 +68,10 @@ def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
 
 def trial_seeds(seed: int):
     """Generators for the net's weights and the batch order of a trial seeded ``seed`` (as ``fastnn train``)."""
+    from .._random import as_generator
+
     net_seq, batch_seq = np.random.SeedSequence(seed).spawn(2)
-    return np.random.default_rng(net_seq), np.random.default_rng(batch_seq)
+    return as_generator(net_seq, name="seed"), as_generator(batch_seq, name="seed")
 
 
 def make_trainer(setup: Setup, params: dict, seed: int, data):
