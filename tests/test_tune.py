@@ -56,7 +56,7 @@ def finished(trials):
 # ---------------------------------------------------------------------------------- journal file
 
 def test_two_worker_processes_share_one_study_and_meet_its_budget_exactly(tmp_path):
-    out = tune(*FAST, "--batch-size", "50", "--trials", "10", "--jobs", "2", cwd=tmp_path)
+    out = tune(*FAST, "--batch-size", "50", "--trials", "10", "--jobs", "2", "--threads", "1", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     journal = str(tmp_path / "fastnn-tune.journal")
     trials = trials_of(journal)

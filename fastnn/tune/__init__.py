@@ -170,7 +170,7 @@ def _space_text(space):
 
 def run(*, net="multi_layer", hidden=None, data=None, data_home=None, epochs=10, batch_size=100,
         optimizer="sgd", dtype="float32", seed=None, params=(), trials=100, jobs=1, storage=None,
-        study="fastnn", sampler="tpe", pruner="median", heartbeat=10, log=print):
+        study="fastnn", sampler="tpe", pruner="median", heartbeat=10, threads=None, log=print):
     """Run (or continue) a study until it holds ``trials`` finished trials; returns the ``optuna.Study``.
 
     Parameters
@@ -198,6 +198,10 @@ def run(*, net="multi_layer", hidden=None, data=None, data_home=None, epochs=10,
     heartbeat : int
         Seconds between a trial's heartbeats on PostgreSQL; a trial silent
         for ``min(60, 3 * heartbeat)`` seconds is failed by another worker.
+    threads : int, optional
+        numba/BLAS threads of each worker (``fastnn.set_num_threads``);
+        default ``cores // jobs`` for spawned workers, and the calling
+        process's own setting with ``jobs=1``.
     seed : int, optional
         Seeds the samplers and each trial's weights and batch order.
     log : callable or None
@@ -208,6 +212,8 @@ def run(*, net="multi_layer", hidden=None, data=None, data_home=None, epochs=10,
     _import_optuna()
     _check_count(trials, "trials", "--trials")
     _check_count(jobs, "jobs", "--jobs")
+    if threads is not None:
+        _check_count(threads, "threads", "--threads")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
     make_pruner(pruner)
@@ -216,7 +222,8 @@ def run(*, net="multi_layer", hidden=None, data=None, data_home=None, epochs=10,
     try:
         open_study(store, study, setup)
         config = {"storage": storage, "heartbeat": heartbeat, "study": study, "setup": setup, "trials": trials,
-                  "seed": seed, "sampler": sampler, "pruner": pruner, "jobs": jobs, "quiet": log is None}
+                  "seed": seed, "sampler": sampler, "pruner": pruner, "jobs": jobs, "threads": threads,
+                  "quiet": log is None}
         if jobs == 1:
             _work(config, 0, store=store, log=log)
         else:
@@ -237,8 +244,8 @@ def _work(config, index, store=None, log=print):
     if own_store:
         store = open_storage(config["storage"], heartbeat_interval=config["heartbeat"])
     try:
-        if own_store:                        # a spawned worker: its share of the cores
-            set_worker_threads(config["jobs"])
+        if own_store or config["threads"] is not None:   # a spawned worker: its share of the cores
+            set_worker_threads(config["jobs"], config["threads"])
         probe = optuna.load_study(study_name=config["study"], storage=store.optuna)
         done = sum(count(probe)[:2])
         study = optuna.load_study(study_name=config["study"], storage=store.optuna,

@@ -63,6 +63,9 @@ def add_parser(sub):
                    help="the study's budget of finished trials, over all workers and runs (default: 100)")
     p.add_argument("--jobs", type=_count, default=1,
                    help="worker processes on this machine, each with its share of the cores (default: 1)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="numba/BLAS threads of each worker (default: cores // --jobs); on a busy machine 1 is "
+                        "often fastest")
     p.add_argument("--storage", metavar="URL", default=None,
                    help="a journal file (default: ./fastnn-tune.journal) or postgresql+psycopg://USER@HOST/DB")
     p.add_argument("--study", metavar="NAME", default="fastnn", help="the study's name (default: fastnn)")
@@ -118,7 +121,7 @@ def main(args) -> int:
     study = run(net=args.net, hidden=args.hidden, data=setup.data, data_home=args.data_home, epochs=args.epochs,
                 batch_size=args.batch_size, optimizer=args.optimizer, dtype=args.dtype, seed=args.seed,
                 params=args.param, trials=args.trials, jobs=args.jobs, storage=args.storage, study=args.study,
-                sampler=args.sampler, pruner=args.pruner, heartbeat=args.heartbeat,
+                sampler=args.sampler, pruner=args.pruner, heartbeat=args.heartbeat, threads=args.threads,
                 log=None if args.quiet else (lambda line: print(line, flush=True)))
     print(summary(study, args.trials) + f" (this run: {time.perf_counter() - t0:.1f} s)")
     print(best_table(study, args.top))

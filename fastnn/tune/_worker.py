@@ -144,9 +144,11 @@ def _fmt(v):
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def set_worker_threads(jobs):
-    """This worker's share of the cores: ``max(1, cores // jobs)`` numba and BLAS threads."""
+def set_worker_threads(jobs, threads=None):
+    """This worker's threads: ``threads``, else its share of the cores, ``max(1, cores // jobs)``."""
     import fastnn
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    fastnn.set_num_threads(max(1, cores // jobs))
+    if threads is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        threads = max(1, cores // jobs)
+    fastnn.set_num_threads(threads)
