@@ -116,7 +116,7 @@ def test_table_plot_and_best_model_that_evaluate_reads(tmp_path, capsys):
     assert lines[head].split()[4:] == ["lr", "optimizer", "weight_decay"]
     best_value = float(lines[head + 1].split()[2])
     assert "best: trial" in out and (tmp_path / "f.png").stat().st_size > 10_000
-    from fastnn.model_file import read_model_info
+    from fastnn.io import read_model_info
     info = read_model_info(tmp_path / "best.npz")
     assert info["net"] == "multi_layer" and info["data"] == DATA
     assert info["val_acc"] == pytest.approx(best_value, abs=1e-4)    # the best trial, trained again from its seed

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["run", "open_study", "NETS", "SAMPLERS", "PRUNERS"]
+__all__ = ["run", "open_study", "SAMPLERS", "PRUNERS"]
 
-NETS = ("simple_convnet", "deep_convnet", "two_layer", "multi_layer")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 BOOK_HIDDEN = [100] * 6       # the book's ch. 6 search trains a 7-layer MLP: six hidden layers of 100
@@ -55,6 +54,7 @@ def _check_count(value, name, flag):
 def make_setup(net="multi_layer", hidden=None, data=None, data_home=None, epochs=10, batch_size=100,
                optimizer="sgd", dtype="float32", params=()):
     """Check the settings and make the ``Setup`` every trial of the study shares."""
+    from ..nets import NETS
     from ._objective import Setup, net_recipe
     from ._space import OPTIMIZERS, build_space
 

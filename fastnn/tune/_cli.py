@@ -36,13 +36,14 @@ def _count(text):
 
 def add_parser(sub):
     """Add the ``tune`` subcommand to ``sub`` (the subparsers of ``fastnn``)."""
-    from ..__main__ import DATA_CHOICES, NET_CHOICES, OPTIMIZERS, _positive_int, _sizes
+    from ..__main__ import DATA_CHOICES, OPTIMIZERS, _positive_int, _sizes
+    from ..nets import NETS
 
     p = sub.add_parser("tune", help="search hyperparameters on a validation split (Optuna; several processes "
                                     "or machines)",
                        description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--net", choices=NET_CHOICES, default="multi_layer",
+    p.add_argument("--net", choices=list(NETS), default="multi_layer",
                    help="which net (default: multi_layer, the book's 6x100 MLP)")
     p.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
                    help="hidden layer size(s) (default: 100,100,100,100,100,100 for multi_layer; "

@@ -76,7 +76,7 @@ def trial_seeds(seed: int):
 
 def make_trainer(setup: Setup, params: dict, seed: int, data):
     """The net and Trainer of one trial (also used to rebuild the best trial's model)."""
-    from ..model_file import build_net
+    from ..nets import build_net
     from ..trainer import Trainer
 
     x_tr, t_tr, x_val, t_val, info = data

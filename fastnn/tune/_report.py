@@ -106,7 +106,7 @@ def save_best(study, setup, path) -> dict:
     to keep model files and the best trial may have run on another machine.
     Returns the record written with the model.
     """
-    from ..model_file import save_model
+    from ..io import save_model
     from ._objective import load_split, make_trainer
 
     best = finished_trials(study)
@@ -114,11 +114,11 @@ def save_best(study, setup, path) -> dict:
         raise ValueError(f"study {study.study_name!r} has no complete trial to save")
     trial = best[0]
     data = load_split(setup)
-    net, name, kwargs, trainer = make_trainer(setup, trial.params, trial.user_attrs["seed"], data)
+    net, _, _, trainer = make_trainer(setup, trial.params, trial.user_attrs["seed"], data)
     trainer.train()
     info = {"data": setup.data, "flatten": setup.net in ("two_layer", "multi_layer"),
             "val_acc": float(trainer.test_acc_list[-1]), "epochs": trainer.current_epoch,
             "seed": int(trial.user_attrs["seed"]), "study": study.study_name, "trial": trial.number,
             "params": dict(trial.params)}
-    save_model(path, net, name, kwargs, **info)
+    save_model(net, path, **info)
     return info
