@@ -100,13 +100,30 @@ def test_elementwise_kernels_go_parallel_only_when_big_and_on_several_threads(tw
     assert _runtime.elementwise_kernel(activation, "relu_forward", big) is activation.relu_forward
 
 
-def test_affine_split_needs_size_and_two_threads(two_threads):
+def test_affine_split_is_decided_by_size_alone(two_threads):
     f32 = np.dtype(np.float32)
     assert _runtime.affine_split(100, 4320, 100, f32)
     assert not _runtime.affine_split(100, 784, 50, f32)
     assert not _runtime.affine_split(1, 10**6, 100, f32)
     fastnn.set_num_threads(1)
-    assert not _runtime.affine_split(100, 4320, 100, f32)
+    assert _runtime.affine_split(100, 4320, 100, f32)
+
+
+def test_split_affine_gives_the_same_bits_on_one_and_two_threads(two_threads):
+    from fastnn.layers import Affine
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((100, 4320)).astype(np.float32)
+    w = rng.standard_normal((4320, 100)).astype(np.float32)
+    dout = rng.standard_normal((100, 100)).astype(np.float32)
+    results = []
+    for n in (2, 1):
+        fastnn.set_num_threads(n, wide_products=False)
+        layer = Affine(w, np.zeros(100, np.float32))
+        out = layer.forward(x)
+        results.append((out, layer.backward(dout), layer.dW.copy(), layer.db.copy()))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("n", [1, 2, 5])
