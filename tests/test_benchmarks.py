@@ -19,9 +19,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `benchmarks` is a package beside `fastnn`, not installed
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.tools import report  # noqa: E402
 from benchmarks._nets import NET_ARGS, NETS, batch_data, make_step  # noqa: E402
 from benchmarks._refnets import make_reference_net  # noqa: E402
+from benchmarks.tools import report  # noqa: E402
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -118,10 +118,10 @@ def test_report_worker_of_fastnn_uses_fastnn_only():
 
 
 def test_overhead_replays_the_kernel_calls_of_a_step():
+    from fastnn.kernels import dense as dense_kernels
     from numba.core.dispatcher import Dispatcher
 
     from benchmarks.tools import overhead
-    from fastnn.kernels import dense as dense_kernels
 
     plain, recorded = (make_step("fastnn", "TwoLayerNet", "float64", 100) for _ in range(2))
     for _ in range(3):
