@@ -1,5 +1,9 @@
 """Training step of the book's nets: fastnn vs fastnn.reference (the book's NumPy code) vs PyTorch.
 
+``TrainStep`` times fastnn and the reference in the asv process;
+``TrainStepTorch`` times PyTorch, each sample in a fresh process of its own
+(``timeraw_``; see ``_common.torch_timeraw``).
+
 One step = forward, loss, backward and an Adam update on a fixed batch of
 MNIST-shaped inputs: TwoLayerNet(784, 50, 10), MultiLayerNetExtend(784,
 [100]*5, 10, use_batchnorm=True), SimpleConvNet() and DeepConvNet() with the
@@ -8,7 +12,7 @@ benchmark's process (asv's definition): the interpreter and the libraries the
 ``impl`` touches (PyTorch's are large) count too, so read it as a comparison
 between ``impl``s and over commits, not as the step's own working set.
 """
-from ._common import BATCHES, DTYPES, IMPLS, pin_threads
+from ._common import BATCHES, DTYPES, IMPLS, TorchTwin, pin_threads
 from ._nets import NETS, make_step
 
 
@@ -28,6 +32,19 @@ class TrainStep(_Step):
 
     def time_step(self, net, impl, dtype, batch):
         self.subject.step()
+
+
+class TrainStepTorch(TorchTwin):
+    """``TrainStep``'s PyTorch column, each sample in a fresh process that never loads fastnn."""
+
+    suite = "bench_nets.TrainStep"
+    impl_index = 1
+    param_names = ["net", "dtype", "batch"]
+    params = [NETS, DTYPES, BATCHES]
+    number = 10
+
+    def timeraw_step(self, net, dtype, batch):
+        return self.subject_code("subject.step", net, dtype, batch)
 
 
 class TrainStepMemory(_Step):

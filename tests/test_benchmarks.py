@@ -147,3 +147,29 @@ def test_overhead_takes_dense_nets_only():
     assert args.nets == ["MultiLayerNetExtend"] and args.dtypes == ["float64"] and args.rounds == 3
     with pytest.raises(SystemExit):
         overhead.parse_args(["--nets", "SimpleConvNet"])
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is the optional yardstick; not installed")
+@pytest.mark.parametrize("suite,args", [("bench_nets.TrainStepTorch", ("timeraw_step", "TwoLayerNet", "float32", 2)),
+                                        ("bench_layers.AffineTorch", ("timeraw_backward", "float64", 1)),
+                                        ("bench_optim.OptimizerUpdateTorch", ("timeraw_update", "Adam", "float32"))])
+def test_torch_twins_time_pytorch_in_a_process_without_fastnn(suite, args, monkeypatch):
+    import importlib
+    import os
+    import subprocess
+
+    from benchmarks import _common
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE-set-in-the-asv-process")  # as importing fastnn may
+    monkeypatch.setenv("ASV", "true")
+    module, cls = suite.split(".")
+    twin = getattr(importlib.import_module(f"benchmarks.{module}"), cls)()
+    stmt, setup = getattr(twin, args[0])(*args[1:])
+    probe = ("\nprint(sorted(m for m in ('fastnn', 'torch') if m in sys.modules), "
+             "os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", setup + stmt + probe], env=dict(os.environ), cwd="/",
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded, policy = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert loaded == "['torch']"
+    assert policy == str(_common._ENV_AT_IMPORT.get("OMP_WAIT_POLICY"))
