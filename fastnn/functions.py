@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import as_float_array, as_labels
-from .kernels import activation as _act
+from .kernels import activation as activation_kernels
 
 __all__ = [
     "identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
@@ -34,7 +34,7 @@ def sigmoid(x):
     """Logistic sigmoid 1 / (1 + exp(-x)), computed without overflow warnings."""
     x = _as_input(x)
     out = np.empty_like(x)
-    _act.sigmoid_forward(x.ravel(), out.ravel())
+    activation_kernels.sigmoid_forward(x.ravel(), out.ravel())
     return out
 
 
@@ -59,8 +59,8 @@ def relu_grad(x):
 # --- softmax and losses (chapters 3 and 4) -------------------------------------------------
 
 def _softmax_kernels():
-    from .kernels import softmax as _sm  # numba-heavy: imported on first use
-    return _sm
+    from .kernels import softmax as softmax_kernels  # numba-heavy: imported on first use
+    return softmax_kernels
 
 
 def softmax(x):

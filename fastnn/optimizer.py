@@ -39,7 +39,7 @@ import numpy as np
 
 from ._threads import elementwise_kernel
 from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
-from .kernels import optim as K
+from .kernels import optim as optim_kernels
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "get_optimizer"]
 
@@ -296,7 +296,7 @@ class SGD(Optimizer):
         super().__init__()
 
     def _step(self, param, grad):
-        elementwise_kernel(K, "sgd_update", param.size)(param, grad, self.lr)
+        elementwise_kernel(optim_kernels, "sgd_update", param.size)(param, grad, self.lr)
 
 
 class Momentum(Optimizer):
@@ -311,7 +311,7 @@ class Momentum(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        elementwise_kernel(K, "momentum_update", param.size)(param, grad, v, self.lr, self.momentum)
+        elementwise_kernel(optim_kernels, "momentum_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class Nesterov(Optimizer):
@@ -330,7 +330,7 @@ class Nesterov(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        elementwise_kernel(K, "nesterov_update", param.size)(param, grad, v, self.lr, self.momentum)
+        elementwise_kernel(optim_kernels, "nesterov_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class AdaGrad(Optimizer):
@@ -343,7 +343,7 @@ class AdaGrad(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        elementwise_kernel(K, "adagrad_update", param.size)(param, grad, h, self.lr)
+        elementwise_kernel(optim_kernels, "adagrad_update", param.size)(param, grad, h, self.lr)
 
 
 class RMSprop(Optimizer):
@@ -358,7 +358,7 @@ class RMSprop(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        elementwise_kernel(K, "rmsprop_update", param.size)(param, grad, h, self.lr, self.decay_rate)
+        elementwise_kernel(optim_kernels, "rmsprop_update", param.size)(param, grad, h, self.lr, self.decay_rate)
 
 
 class Adam(Optimizer):
@@ -390,7 +390,7 @@ class Adam(Optimizer):
         self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
 
     def _step(self, param, grad, m, v):
-        elementwise_kernel(K, "adam_update", param.size)(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
+        elementwise_kernel(optim_kernels, "adam_update", param.size)(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
 
     def state_dict(self) -> dict:
         out = super().state_dict()

@@ -1,6 +1,6 @@
 """numba kernels of fastnn, installed as ``fastnn.kernels``.
 
-One module per op family. Rules (see DESIGN.md):
+One module per op family. Rules:
 
 * imports numpy and numba only; no validation, no Python objects, no state;
 * inputs are C-contiguous float32 or float64 arrays that the caller has
@@ -8,7 +8,8 @@ One module per op family. Rules (see DESIGN.md):
 * every kernel is ``@njit(cache=True)`` and type-generic, so it compiles
   lazily, once per dtype, on first use, and is cached on disk;
 * a kernel never calls a cached ``@njit`` function from *another* module
-  (numba's cache would keep the old callee after an edit; see GROUND.md);
+  (numba's disk cache checks only the caller's own source file, so it would
+  keep the old callee after an edit);
   shared helpers live in the module that uses them;
 * results go into ``out`` arrays the caller passes (so layers can reuse
   buffers) unless the docstring says otherwise.
@@ -19,9 +20,9 @@ Importing this package compiles nothing.
 import os as _os
 
 # OpenMP workers that spin while they wait take the cores BLAS (and, on a
-# shared machine, everyone else) needs: measured here under load, a 2-thread
-# SimpleConvNet step took 140 ms spinning and 90 ms passive. libgomp reads
-# this when numba's OpenMP layer first loads, i.e. after this import.
+# shared machine, everyone else) needs (benchmark: bench_nets.TrainStep under
+# load). libgomp reads this when numba's OpenMP layer first loads, i.e. after
+# this import.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # numba's threading layer: OpenMP first, then workqueue (needs nothing

@@ -17,7 +17,6 @@ from numba.extending import intrinsic
 
 from ._twins import serial_and_parallel
 
-
 # -- a vectorisable exp for non-positive arguments ------------------------------------------------
 # numba's np.exp is a scalar libm call here (no SVML), which keeps a loop from vectorising.
 # _exp_nonpositive(x) for x <= 0: x = n ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) by its Taylor

@@ -12,7 +12,6 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-
 # -- a vectorisable exp for non-positive arguments ------------------------------------------------
 # numba's np.exp is a scalar libm call here (no SVML), which keeps a loop from vectorising.
 # _exp_nonpositive(x) for x <= 0: x = n ln2 + r (Cody-Waite, |r| <= ln2/2), exp(r) by its Taylor
@@ -74,19 +73,21 @@ def _exp_shifted_row(x, i, out):
     """out[i, j] = exp(x[i, j] - m) with m = max_j x[i, j]; returns (m, sum_j out[i, j]).
 
     Subtracting the row maximum keeps every exponent <= 0, so nothing
-    overflows and ``_exp_nonpositive`` applies; its loop vectorises, the sum
-    runs after it in order.
+    overflows and ``_exp_nonpositive`` applies; its loop (over the row as a
+    1-D view, so no index needs a sign test) vectorises, and the sum runs
+    after it in order.
     """
-    c = x.shape[1]
-    mx = x[i, 0]
+    xr = x[i]
+    orow = out[i]
+    c = xr.shape[0]
+    mx = xr[0]
     for j in range(1, c):
-        if x[i, j] > mx:
-            mx = x[i, j]
+        mx = xr[j] if xr[j] > mx else mx
     for j in range(c):
-        out[i, j] = _exp_nonpositive(x[i, j] - mx)
+        orow[j] = _exp_nonpositive(xr[j] - mx)
     s = x.dtype.type(0)
     for j in range(c):
-        s += out[i, j]
+        s += orow[j]
     return mx, s
 
 
