@@ -1,13 +1,20 @@
 """The command line: ``python -m fastnn`` (or ``fastnn``) trains and evaluates the book's nets.
 
 Kept light: ``--help`` imports neither numba nor the nets.
+
+Errors end in one line and an exit status, never a traceback: 2 for a user
+error (a bad argument or file), 1 for a runtime failure. Every subcommand runs
+through ``fastnn._cli_errors.run_command``; a subcommand raises
+``fastnn._cli_errors.UserError`` for what it detects itself and wraps work
+driven by one argument in ``with argument("--name", value):`` (see that module).
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
+
+from ._cli_errors import EXIT_USER_ERROR, run_command
 
 DESCRIPTION = """\
 Train the nets of "Deep Learning from Scratch" on real data, fast.
@@ -171,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _error(msg: str) -> int:
     print(f"fastnn: error: {msg}", file=sys.stderr)
-    return 2
+    return EXIT_USER_ERROR
 
 
 def _net_recipe(args, info) -> tuple[str, dict]:
@@ -316,16 +323,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets}
-    try:
-        return commands[args.command](args)
-    except (FileNotFoundError, ValueError, TypeError, ImportError, FloatingPointError) as exc:
-        if os.environ.get("FASTNN_DEBUG"):
-            raise
-        return _error(str(exc))
-    except KeyboardInterrupt:
-        print("\nfastnn: interrupted", file=sys.stderr)
-        return 130
-
+    return run_command(commands[args.command], args)
 
 if __name__ == "__main__":
     sys.exit(main())

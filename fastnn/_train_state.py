@@ -52,7 +52,7 @@ def _from_json(obj):
 
 
 def layer_generators(network) -> list:
-    """The random generators the net's layers own (``rng`` or ``_rng``: Generator or RandomState)."""
+    """The random generators the net's layers own (``rng``: Generator or RandomState)."""
     layers = getattr(network, "layers", None)
     if isinstance(layers, dict):
         layers = list(layers.values())
@@ -60,7 +60,7 @@ def layer_generators(network) -> list:
         return []
     found = []
     for layer in layers:
-        for attr in ("rng", "_rng"):
+        for attr in ("rng",):
             g = getattr(layer, attr, None)
             if isinstance(g, (np.random.Generator, np.random.RandomState)):
                 if not any(g is f for f in found):

@@ -8,8 +8,10 @@ evaluate_sample_num_per_epoch=None, verbose=True)``, ``train()``,
 for any net with the book's interface (``params``, ``gradient``, ``loss``,
 ``accuracy``), plus:
 
-- ``seed``: the mini-batches come from ``np.random.default_rng(seed)``; the
-  same seed (and the same initial net) gives the same numbers, bit for bit;
+- ``seed`` (None, an int or a ``np.random.Generator``, by fastnn's one seed
+  rule ``fastnn._random.as_generator``; None: fresh entropy): the order of
+  the mini-batches; the same seed (and the same initial net) gives the same
+  numbers, bit for bit;
 - a progress bar per epoch with tqdm (``pip install tqdm``; plain lines
   without it), loss and accuracy in the bar; ``verbose=False`` is silent;
 - ``checkpoint_path``: after every epoch the whole run (parameters, batch
@@ -38,6 +40,7 @@ import warnings
 
 import numpy as np
 
+from ._random import as_generator
 from ._validate import _describe, as_float_array, check_scalar
 
 __all__ = ["Trainer"]
@@ -151,12 +154,7 @@ class Trainer:
                 raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {_describe(optimizer_param)}")
             self.optimizer = get_optimizer(optimizer, **optimizer_param)
 
-        if isinstance(seed, np.random.Generator):
-            self.rng = seed
-        else:
-            if seed is not None:
-                seed = check_scalar(seed, "seed", integer=True, nonnegative=True)
-            self.rng = np.random.default_rng(seed)
+        self.rng = as_generator(seed, "seed")
 
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
         if resume and self.checkpoint_path is None:

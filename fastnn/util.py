@@ -14,8 +14,11 @@ instead of returning the book's fractional number.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from ._random import as_generator
 from ._threads import elementwise_kernel
 from ._validate import as_float_array, check_scalar
 
@@ -117,11 +120,17 @@ def _check_input_shape(input_shape) -> tuple:
     return tuple(check_scalar(s, "input_shape entry", integer=True, positive=True) for s in shape)
 
 
-def shuffle_dataset(x, t, rng=None):
+_NO_RNG = object()
+
+
+def shuffle_dataset(x, t, seed=None, *, rng=_NO_RNG):
     """Return (x, t) shuffled along the first axis by one common permutation, as the book.
 
     x, t : arrays with the same first length (t may be labels or one-hot rows).
-    rng : None (fresh entropy), an int seed or a ``np.random.Generator``.
+    seed : None, an int or a ``np.random.Generator`` (``fastnn._random.as_generator``
+        with ``legacy=True``). None: NumPy's global generator, as the book's
+        ``np.random.permutation``, so ``np.random.seed(...)`` fixes the order.
+    rng : deprecated keyword alias of ``seed`` (a ``DeprecationWarning``).
     The book's version also accepts 4-D x; so does this one (any rank >= 1).
     The inputs are left alone; new arrays are returned.
     """
@@ -131,10 +140,15 @@ def shuffle_dataset(x, t, rng=None):
         raise ValueError(f"x and t must be at least 1-D, got shapes {x.shape} and {t.shape}")
     if x.shape[0] != t.shape[0]:
         raise ValueError(f"x and t must have the same number of samples, got {x.shape[0]} and {t.shape[0]}")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        if isinstance(rng, bool) or not isinstance(rng, (int, np.integer)):
-            raise TypeError(f"rng must be None, an int seed or a numpy Generator, got {rng!r}")
-    permutation = np.random.default_rng(rng).permutation(x.shape[0])
+    if rng is not _NO_RNG:
+        if seed is not None:
+            raise TypeError("shuffle_dataset got both seed= and its deprecated alias rng=; pass seed= alone")
+        warnings.warn("shuffle_dataset(rng=...) is deprecated; pass seed=... (the same values)",
+                      DeprecationWarning, stacklevel=2)
+        seed, name = rng, "rng"
+    else:
+        name = "seed"
+    permutation = as_generator(seed, name, legacy=True).permutation(x.shape[0])
     return x[permutation], t[permutation]
 
 

@@ -141,3 +141,46 @@ def test_model_file_roundtrip_and_refusals(tmp_path):
         load_model(path)
     with pytest.raises(ValueError, match="name must be one of"):
         save_model(tmp_path / "x.npz", net, "resnet", kwargs)
+
+
+# ------------------------------------------------------------------ the error mechanism (fastnn._cli_errors)
+
+def test_run_command_maps_errors_to_one_line_and_status(capsys, monkeypatch):
+    import errno
+
+    from fastnn._cli_errors import RuntimeFailure, UserError, argument, run_command
+
+    monkeypatch.delenv("FASTNN_DEBUG", raising=False)
+
+    def raising(exc):
+        def command(args):
+            raise exc
+        return command
+
+    cases = [
+        (UserError("--trials must be >= 1, got 0"), 2, "--trials must be >= 1, got 0"),
+        (RuntimeFailure("the loss diverged"), 1, "the loss diverged"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory", "out"), 2, "out: Is a directory"),
+        (OSError(errno.ENOSPC, "No space left on device", "m.npz"), 1, "m.npz: No space left on device"),
+        (KeyError("epoch"), 2, "missing entry 'epoch'"),
+        (OverflowError("cannot convert float infinity to integer"), 2, "a number is too large"),
+        (ValueError("bad\nthing"), 2, "bad thing"),
+        (MemoryError(), 1, "not enough memory"),
+        (FloatingPointError("overflow"), 1, "the run failed: overflow"),
+        (ZeroDivisionError("x"), 1, "internal error: ZeroDivisionError: x (run again with FASTNN_DEBUG=1"),
+    ]
+    for exc, status, text in cases:
+        assert run_command(raising(exc), None) == status, exc
+        err = capsys.readouterr().err
+        assert err.startswith("fastnn: error: ") and text in err and err.count("\n") == 1, err
+        assert "Traceback" not in err
+
+    def wrapped(args):
+        with argument("--checkpoint", "run.npz"):
+            raise MemoryError()
+    assert run_command(wrapped, None) == 2  # a file asking for too much memory is the user's to fix
+    assert "--checkpoint run.npz: not enough memory" in capsys.readouterr().err
+
+    monkeypatch.setenv("FASTNN_DEBUG", "1")
+    with pytest.raises(KeyError):
+        run_command(raising(KeyError("x")), None)

@@ -154,11 +154,11 @@ def test_rejects_bad_input():
         Dropout(-0.1)
     with pytest.raises(TypeError, match="dropout_ratio must be a real number"):
         Dropout("0.5")
-    with pytest.raises(TypeError, match="seed must be None, an int or a numpy.random.Generator"):
+    with pytest.raises(TypeError, match="seed must be None, a non-negative int or a numpy.random.Generator"):
         Dropout(0.5, seed="x")
     with pytest.raises(TypeError, match="seed must be"):
         Dropout(0.5, seed=True)
-    with pytest.raises(ValueError, match="seed must be >= 0"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         Dropout(0.5, seed=-1)
     layer = Dropout(0.5, seed=0)
     with pytest.raises(TypeError, match="x must be"):

@@ -104,17 +104,36 @@ def test_conv_output_size():
 def test_shuffle_dataset_permutes_pairs_together():
     x = np.arange(20).reshape(10, 2)
     t = np.arange(10)
-    xs, ts = shuffle_dataset(x, t, rng=0)
+    xs, ts = shuffle_dataset(x, t, seed=0)
     np.testing.assert_array_equal(xs[:, 0] // 2, ts)        # pairs kept together
     assert sorted(ts.tolist()) == list(range(10)) and not np.array_equal(ts, t)
-    xs2, ts2 = shuffle_dataset(x, t, rng=np.random.default_rng(0))
+    xs2, ts2 = shuffle_dataset(x, t, seed=np.random.default_rng(0))
     np.testing.assert_array_equal(ts, ts2)                  # seed and Generator agree
     np.testing.assert_array_equal(t, np.arange(10))         # inputs untouched
     x4 = np.zeros((10, 1, 2, 2))
     assert shuffle_dataset(x4, t)[0].shape == x4.shape
     with pytest.raises(ValueError, match="same number of samples"):
         shuffle_dataset(x, t[:5])
-    with pytest.raises(TypeError, match="rng must be"):
+    with pytest.raises(TypeError, match="seed must be None, a non-negative int"):
+        shuffle_dataset(x, t, seed="seed")
+
+
+def test_shuffle_dataset_none_follows_numpy_global_seed_as_the_book():
+    x, t = np.arange(30).reshape(15, 2), np.arange(15)
+    np.random.seed(7)
+    first = shuffle_dataset(x, t)[1]
+    np.random.seed(7)
+    np.testing.assert_array_equal(first, np.random.permutation(15))   # the book's own call
+
+
+def test_shuffle_dataset_rng_is_a_deprecated_alias_of_seed():
+    x, t = np.arange(20).reshape(10, 2), np.arange(10)
+    with pytest.warns(DeprecationWarning, match=r"rng=.*deprecated; pass seed="):
+        old = shuffle_dataset(x, t, rng=3)[1]
+    np.testing.assert_array_equal(old, shuffle_dataset(x, t, seed=3)[1])
+    with pytest.raises(TypeError, match="both seed= and its deprecated alias rng="):
+        shuffle_dataset(x, t, seed=1, rng=1)
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="rng must be None"):
         shuffle_dataset(x, t, rng="seed")
 
 

@@ -1,10 +1,9 @@
 """Dropout as the book defines it, on numba kernels, with a seedable mask."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .._random import as_generator
 from .._validate import check_scalar
 from ..kernels import dropout as K
 from .base import Layer
@@ -26,14 +25,18 @@ class Dropout(Layer):
     dropout_ratio : float in [0, 1)
         Probability of dropping a unit.
     seed : None, int or numpy.random.Generator
-        Where the uniforms come from. None (the default): NumPy's legacy
-        global state, ``np.random.rand``, exactly as the book — so
+        Where the uniforms come from (``fastnn._random.as_generator`` with
+        ``legacy=True``). None (the default): NumPy's global legacy
+        generator, the stream of ``np.random.rand``, exactly as the book — so
         ``np.random.seed(...)`` makes a run reproducible and gives the book's
         masks. An int: a private ``np.random.default_rng(seed)``. A Generator:
         that generator (shared with the caller).
 
     Attributes
     ----------
+    rng : numpy.random.Generator or numpy.random.RandomState
+        The generator the masks are drawn from (NumPy's global one for
+        ``seed=None``). Public: save or set its state to replay masks.
     mask : bool array or None
         The mask of the last training forward; ``backward`` uses it, so
         assigning ``layer.mask`` between forward and backward (as one could
@@ -47,24 +50,15 @@ class Dropout(Layer):
 
     def __init__(self, dropout_ratio=0.5, seed=None):
         self.dropout_ratio = check_scalar(dropout_ratio, "dropout_ratio", nonnegative=True, below=1.0)
-        if seed is None or isinstance(seed, np.random.Generator):
-            self._rng = seed
-        elif isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool):
-            if seed < 0:
-                raise ValueError(f"seed must be >= 0, got {seed}")
-            self._rng = np.random.default_rng(int(seed))
-        else:
-            raise TypeError(f"seed must be None, an int or a numpy.random.Generator, got {seed!r}")
+        self.rng = as_generator(seed, "seed", legacy=True)
         self.mask = None
         self.fixed_mask = None
         self._shape = self._dtype = None
         self._trained = False
 
     def _uniforms(self, shape) -> np.ndarray:
-        """float64 uniforms in [0, 1) of ``shape``, from the layer's source of randomness."""
-        if self._rng is None:
-            return np.random.random_sample(shape)  # the stream of the book's np.random.rand(*shape)
-        return self._rng.random(shape)
+        """float64 uniforms in [0, 1) of ``shape``, from ``rng`` (NumPy's global one: the book's np.random.rand)."""
+        return self.rng.random(shape)
 
     def fix_mask(self, mask=None):
         """Use one mask for every training forward until ``unfix_mask()``.

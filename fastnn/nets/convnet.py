@@ -20,8 +20,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .._random import as_generator
 from .._validate import float_dtype
-from .init import check_init_std, check_size, check_sizes, derive_seed, init_scale, normal_weights, resolve_rng
+from .init import check_init_std, check_size, check_sizes, derive_seed, init_scale, normal_weights
 from .sequential import Sequential
 
 __all__ = ["SimpleConvNet", "DeepConvNet"]
@@ -103,7 +104,7 @@ class SimpleConvNet(Sequential):
         output_size = check_size(output_size, "output_size")
         check_init_std(weight_init_std)
         dtype = float_dtype(dtype)
-        rng = resolve_rng(seed)
+        rng = as_generator(seed, legacy=True)
 
         channels, h, w = self.input_dim
         fn, fs = p["filter_num"], p["filter_size"]
@@ -181,7 +182,7 @@ class DeepConvNet(Sequential):
         hidden_size = check_size(hidden_size, "hidden_size")
         output_size = check_size(output_size, "output_size")
         dtype = float_dtype(dtype)
-        rng = resolve_rng(seed)
+        rng = as_generator(seed, legacy=True)
 
         # Size every stage first, so a bad configuration fails before any weight is drawn.
         channels, *hw = self.input_dim

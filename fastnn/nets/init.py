@@ -6,7 +6,8 @@ standard deviation itself), ``'relu'``/``'he'`` for He's √(2/n) or
 (the number of inputs one output unit sums over: the rows of an Affine
 weight, C·FH·FW of a convolution filter). Names are case-insensitive.
 
-``seed`` chooses where the random numbers come from:
+``seed`` chooses where the random numbers come from, by fastnn's one seed
+rule (``fastnn._random.as_generator`` with ``legacy=True``):
 
 - ``None`` — NumPy's legacy global generator (``np.random.randn``), exactly
   as the book draws them, so ``np.random.seed(0)`` before building a net
@@ -19,30 +20,16 @@ net starts from the float64 net's weights rounded.
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .._random import as_generator, is_global_random_state
 from .._validate import check_scalar
 
-__all__ = ["resolve_rng", "init_scale", "check_init_std", "normal_weights", "derive_seed",
+__all__ = ["init_scale", "check_init_std", "normal_weights", "derive_seed",
            "check_size", "check_sizes"]
 
 _HE_NAMES = ("relu", "he")
 _XAVIER_NAMES = ("sigmoid", "xavier")
-
-
-def resolve_rng(seed):
-    """Return None (the legacy global generator) or a generator object for ``seed``; see the module doc."""
-    if seed is None or isinstance(seed, (np.random.Generator, np.random.RandomState)):
-        return seed
-    if isinstance(seed, np.random.SeedSequence) or (
-            isinstance(seed, (numbers.Integral, np.integer)) and not isinstance(seed, bool)):
-        if not isinstance(seed, np.random.SeedSequence) and seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed}")
-        return np.random.default_rng(seed)
-    raise TypeError("seed must be None, a non-negative int, a np.random.SeedSequence, "
-                    f"a np.random.Generator or a np.random.RandomState, got {seed!r}")
 
 
 def init_scale(weight_init_std, fan_in: int, name: str = "weight_init_std") -> float:
@@ -64,18 +51,21 @@ def check_init_std(weight_init_std, name: str = "weight_init_std") -> None:
 
 
 def normal_weights(rng, shape: tuple, scale: float, dtype) -> np.ndarray:
-    """``scale * N(0, 1)`` of ``shape``, drawn in float64 from ``rng`` (None: ``np.random.randn``), cast to ``dtype``.
+    """``scale * N(0, 1)`` of ``shape``, drawn in float64 from ``rng`` (``as_generator(seed, legacy=True)``), cast to ``dtype``.
 
-    ``scale * np.random.randn(*shape)`` is the book's own expression, so with
-    ``rng=None`` and float64 the result is the book's bit for bit.
+    NumPy's global RandomState's ``standard_normal`` is the stream of the
+    book's ``np.random.randn``, so with ``seed=None`` and float64 the result is
+    the book's ``scale * np.random.randn(*shape)`` bit for bit.
     """
-    z = np.random.randn(*shape) if rng is None else rng.standard_normal(shape)
+    if rng is None:
+        rng = as_generator(None, legacy=True)
+    z = rng.standard_normal(shape)
     return np.ascontiguousarray(scale * z, dtype=dtype)
 
 
 def derive_seed(rng):
-    """A seed for a layer's own generator (Dropout): None with the legacy generator, else drawn from ``rng``."""
-    if rng is None:
+    """A seed for a layer's own generator (Dropout): None with NumPy's global generator, else drawn from ``rng``."""
+    if rng is None or is_global_random_state(rng):
         return None
     return int(rng.integers(0, 2**63 - 1)) if isinstance(rng, np.random.Generator) \
         else int(rng.randint(0, 2**31 - 1))

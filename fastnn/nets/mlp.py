@@ -14,8 +14,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .._random import as_generator
 from .._validate import check_scalar, float_dtype
-from .init import check_init_std, check_size, check_sizes, derive_seed, init_scale, normal_weights, resolve_rng
+from .init import check_init_std, check_size, check_sizes, derive_seed, init_scale, normal_weights
 from .sequential import Sequential
 
 __all__ = ["TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend"]
@@ -72,7 +73,7 @@ class TwoLayerNet(Sequential):
                  check_size(output_size, "output_size")]
         check_init_std(weight_init_std)
         dtype = float_dtype(dtype)
-        (W1, b1), (W2, b2) = _affine_params(sizes, weight_init_std, resolve_rng(seed), dtype)
+        (W1, b1), (W2, b2) = _affine_params(sizes, weight_init_std, as_generator(seed, legacy=True), dtype)
         layers = OrderedDict()
         layers["Affine1"] = Affine(W1, b1)
         layers["Relu1"] = Relu()
@@ -125,7 +126,7 @@ class MultiLayerNet(Sequential):
         if self.use_dropout:
             check_scalar(dropout_ration, "dropout_ration", nonnegative=True, below=1.0)
         dtype = float_dtype(dtype)
-        rng = resolve_rng(seed)
+        rng = as_generator(seed, legacy=True)
 
         sizes = [self.input_size] + self.hidden_size_list + [self.output_size]
         affine = _affine_params(sizes, weight_init_std, rng, dtype)

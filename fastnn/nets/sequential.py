@@ -83,13 +83,11 @@ def _check_layer(layer, what: str) -> None:
 def _random_sources(layers) -> list:
     """The random generators a forward pass may draw from: each layer's own (Dropout's), and NumPy's global one.
 
-    A layer's generator is its ``rng`` attribute, or ``_rng`` (fastnn's Dropout).
+    A layer's generator is its ``rng`` attribute (fastnn's Dropout has one).
     """
     sources = []
     for layer in layers:
         rng = getattr(layer, "rng", None)
-        if rng is None:
-            rng = getattr(layer, "_rng", None)
         if isinstance(rng, np.random.Generator):
             sources.append(rng.bit_generator)
         elif isinstance(rng, np.random.RandomState):
