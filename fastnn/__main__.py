@@ -11,10 +11,13 @@ driven by one argument in ``with argument("--name", value):`` (see that module).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import tempfile
 import time
 
-from ._cli_errors import EXIT_USER_ERROR, run_command
+from ._cli_errors import EXIT_USER_ERROR, RuntimeFailure, UserError, argument, check_output_path, run_command
 
 DESCRIPTION = """\
 Train the nets of "Deep Learning from Scratch" on real data, fast.
@@ -53,6 +56,10 @@ DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 
+#: Largest count (epochs, batch size, samples, threads) the command line accepts.
+_MAX_COUNT = 2**31
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -60,6 +67,18 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value > _MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"expected a number <= {_MAX_COUNT:,}, got {value:,}")
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
 
 
@@ -132,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning rate (default: the optimizer's, 0.001 for adam, 0.01 for the others)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float32 is faster; float64 gives the book's numbers (default: float32)")
-    t.add_argument("--seed", type=int, default=None,
+    t.add_argument("--seed", type=_seed, default=None,
                    help="seed for the weights and the batch order: same seed, same result (default: random)")
     t.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
                    help="hidden layer size(s): simple_convnet/two_layer/deep_convnet one size, "
@@ -171,12 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
                    description="List the data sets found on this machine and how to get the others.")
+    from .onnx._cli import add_parser as add_export_parser  # fastnn export: fastnn/onnx/_cli.py
+    add_export_parser(sub)
     return parser
 
 
 # ------------------------------------------------------------------------------------------ helpers
 
 def _error(msg: str) -> int:
+    """Print a user error and return its exit status (raising ``UserError`` does the same)."""
     print(f"fastnn: error: {msg}", file=sys.stderr)
     return EXIT_USER_ERROR
 
@@ -216,11 +238,14 @@ def _set_threads(n) -> None:
         set_num_threads(n)
 
 
-def _load_data(name, data_home, flatten, dtype):
+def _load_data(name, data_home, flatten, dtype, source="--data"):
+    """Load data set ``name`` (None: the best one here); ``source`` names where the name came from."""
     from .datasets import DATASETS, best_dataset
 
     if name is None:
         name = best_dataset()
+    if name not in DATASETS:
+        raise UserError(f"{source}: unknown data set {name!r}; give --data as one of {', '.join(DATASETS)}")
     info = DATASETS[name]
     kwargs = {"normalize": True, "flatten": flatten, "one_hot_label": False, "dtype": dtype}
     if data_home is not None and name != "digits":
@@ -228,21 +253,83 @@ def _load_data(name, data_home, flatten, dtype):
     return name, info, info.loader(**kwargs)
 
 
+def _check_data_home(data_home) -> None:
+    if data_home is not None and not os.path.isdir(data_home):
+        what = "is not a folder" if os.path.exists(data_home) else "does not exist"
+        raise UserError(f"--data-home {data_home}: {what}; give the folder that holds the data files")
+
+
+def _check_outputs(args) -> None:
+    """Every file a training run writes, checked before any data is loaded or any epoch runs."""
+    outputs = [(option, path) for option, path in
+               (("--save", args.save), ("--checkpoint", args.checkpoint), ("--plot", args.plot))
+               if path is not None]
+    seen = {}
+    for option, path in outputs:
+        check_output_path(option, path)
+        same = seen.setdefault(os.path.realpath(path), option)
+        if same != option:
+            raise UserError(f"{same} and {option} both name {path}; give each its own file")
+
+
+def _check_resumed_run(args, trainer, requested) -> None:
+    """Refuse a --lr that differs from the resumed run's; say so when other hyperparameters differ.
+
+    A resumed run continues with the optimizer state saved in the checkpoint,
+    its learning rate included, so a different ``--lr`` would be silently
+    ignored: it is refused instead.
+    """
+    saved = trainer.optimizer
+    diffs = [(name, getattr(requested, name), getattr(saved, name))
+             for name in getattr(saved, "hyper_names", ()) if hasattr(requested, name)
+             and getattr(requested, name) != getattr(saved, name)]
+    for name, wanted, kept in diffs:
+        if name == "lr" and args.lr is not None:
+            raise UserError(f"--lr {wanted:g} differs from the learning rate {kept:g} of the run saved in "
+                            f"--checkpoint {args.checkpoint}; resume with --lr {kept:g} (or without --lr), "
+                            "or drop --resume to start a new run")
+        print(f"fastnn: note: resuming with the checkpoint's {name}={kept:g} (not {wanted:g})",
+              file=sys.stderr, flush=True)
+    if trainer.current_epoch > args.epochs:
+        raise UserError(f"--epochs {args.epochs}: the run saved in --checkpoint {args.checkpoint} has already "
+                        f"done {trainer.current_epoch} epochs; give --epochs {trainer.current_epoch} or more")
+
+
+def _save_model_or_rescue(args, save_model, net, net_name, kwargs, **info) -> None:
+    """Save the trained model to --save; if that fails now, save it beside the temporary files and say where."""
+    try:
+        with argument("--save", args.save):
+            save_model(args.save, net, net_name, kwargs, **info)
+    except (UserError, RuntimeFailure) as exc:
+        fd, rescue = tempfile.mkstemp(prefix="fastnn-model-", suffix=".npz")
+        os.close(fd)
+        try:
+            save_model(rescue, net, net_name, kwargs, **info)
+        except Exception:
+            raise exc from None
+        raise RuntimeFailure(f"{exc}; the trained model was saved to {rescue} instead") from None
+
+
 # ------------------------------------------------------------------------------------------ commands
 
 def cmd_train(args) -> int:
-    import numpy as np
-
-    from .model_file import build_net, save_model
-    from .trainer import Trainer
-
     if args.resume and not args.checkpoint:
-        return _error("--resume needs --checkpoint FILE (the file the earlier run saved)")
+        raise UserError("--resume needs --checkpoint FILE (the file the earlier run saved)")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            return _error("--plot needs matplotlib: pip install matplotlib (or pip install 'fastnn[plot]')")
+            raise UserError("--plot needs matplotlib: pip install matplotlib "
+                            "(or pip install 'fastnn[plot]')") from None
+    _check_outputs(args)
+    _check_data_home(args.data_home)
+
+    import numpy as np
+
+    from .model_file import build_net, save_model
+    from .optimizer import get_optimizer
+    from .trainer import Trainer
+
     _set_threads(args.threads)
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     flatten = args.net in ("two_layer", "multi_layer")
@@ -252,13 +339,22 @@ def cmd_train(args) -> int:
     net_name, kwargs = _net_recipe(args, info)
     net_seq = np.random.SeedSequence(seed)
     net_seed, batch_seed = net_seq.spawn(2)
-    net = build_net(net_name, kwargs, args.dtype, seed=np.random.default_rng(net_seed))
+    hidden = ",".join(map(str, args.hidden)) if args.hidden else None
+    with argument("--hidden", hidden) if hidden else contextlib.nullcontext():
+        net = build_net(net_name, kwargs, args.dtype, seed=np.random.default_rng(net_seed))
     optimizer_param = {} if args.lr is None else {"lr": args.lr}
-    trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
-                      mini_batch_size=args.batch_size, optimizer=args.optimizer,
-                      optimizer_param=optimizer_param, evaluate_sample_num_per_epoch=args.eval_samples,
-                      verbose=not args.quiet, seed=np.random.default_rng(batch_seed),
-                      checkpoint_path=args.checkpoint, resume=args.resume)
+    resuming = args.resume and os.path.exists(args.checkpoint)
+    with argument("--checkpoint", args.checkpoint) if resuming else contextlib.nullcontext():
+        trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
+                          mini_batch_size=args.batch_size, optimizer=args.optimizer,
+                          optimizer_param=optimizer_param, evaluate_sample_num_per_epoch=args.eval_samples,
+                          verbose=not args.quiet, seed=np.random.default_rng(batch_seed),
+                          checkpoint_path=args.checkpoint, resume=args.resume)
+    if resuming:
+        _check_resumed_run(args, trainer, get_optimizer(args.optimizer, **optimizer_param))
+    elif args.resume:
+        print(f"fastnn: note: no checkpoint at {args.checkpoint} yet; starting a new run",
+              file=sys.stderr, flush=True)
     if not args.quiet:
         lr = trainer.optimizer.lr if hasattr(trainer.optimizer, "lr") else args.lr
         print(f"fastnn: {type(net).__name__} ({args.dtype}) on {info.title}: "
@@ -266,30 +362,48 @@ def cmd_train(args) -> int:
               f"{args.optimizer} lr={lr:g}, batch {args.batch_size}, {args.epochs} epochs, seed {seed}"
               + (f" (resuming after epoch {trainer.current_epoch})" if trainer.resumed_from_epoch else ""),
               flush=True)
-    trainer.train()
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        if args.checkpoint and trainer.current_epoch:
+            print(f"\nfastnn: the run up to epoch {trainer.current_epoch} is saved in {args.checkpoint}; "
+                  "run the same command with --resume to continue it", file=sys.stderr, flush=True)
+        raise
     elapsed = time.perf_counter() - t0
     print(f"test accuracy: {trainer.test_acc:.4f} on {len(x_test):,} {info.title} test images "
           f"(wall time {elapsed:.1f} s)", flush=True)
     if args.save:
-        save_model(args.save, net, net_name, kwargs, data=data_name, flatten=flatten,
-                   test_acc=trainer.test_acc, epochs=trainer.current_epoch, seed=seed)
+        _save_model_or_rescue(args, save_model, net, net_name, kwargs, data=data_name, flatten=flatten,
+                              test_acc=trainer.test_acc, epochs=trainer.current_epoch, seed=seed)
         print(f"saved the model to {args.save} (fastnn evaluate {args.save})")
     if args.plot:
         from .plot import plot_training_curves
-        plot_training_curves(trainer, args.plot,
-                             title=f"{type(net).__name__} on {info.title} ({args.optimizer})")
+        with argument("--plot", args.plot):
+            plot_training_curves(trainer, args.plot,
+                                 title=f"{type(net).__name__} on {info.title} ({args.optimizer})")
         print(f"saved the training curves to {args.plot}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
+    if os.path.isdir(args.model):
+        raise UserError(f"{args.model} is a folder; give the model file saved with 'fastnn train --save'")
+    if not os.path.exists(args.model):
+        raise UserError(f"{args.model}: no such model file")
+    _check_data_home(args.data_home)
+
     from .model_file import load_model
 
     _set_threads(args.threads)
-    net, meta = load_model(args.model)
-    data = args.data or meta.get("data")
-    name, info, ((x_train, t_train), (x_test, t_test)) = _load_data(
-        data, args.data_home, bool(meta.get("flatten", False)), meta.get("dtype", "float64"))
+    with argument("model file", args.model):
+        net, meta = load_model(args.model)
+        data = args.data or meta.get("data")
+        if not isinstance(data, (str, type(None))):
+            raise ValueError(f"the data set name {data!r} is not a name; give --data")
+        flatten, dtype = bool(meta.get("flatten", False)), meta.get("dtype", "float64")
+    source = "--data" if args.data else f"model file {args.model}"
+    name, info, ((x_train, t_train), (x_test, t_test)) = _load_data(data, args.data_home, flatten, dtype,
+                                                                    source=source)
     x, t, which = (x_train, t_train, "training") if args.train_set else (x_test, t_test, "test")
     t0 = time.perf_counter()
     acc = net.accuracy(x, t)
@@ -312,6 +426,11 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .onnx._cli import run
+    return run(args)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -322,8 +441,9 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets, "export": cmd_export}
     return run_command(commands[args.command], args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -63,6 +63,7 @@ USER_ERROR_TYPES = (ValueError, TypeError, KeyError, IndexError, OverflowError, 
 
 # OSError kinds a path causes (outside an argument() block these are user errors; any
 # other OSError, such as a full disk, is a runtime failure)
+_PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
 _PATH_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM,
                 errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP, errno.EEXIST}
 
@@ -92,6 +93,9 @@ def describe(exc: BaseException) -> str:
 def argument(name: str, value=None):
     """Turn any user-caused error raised inside into a :class:`UserError` naming ``name`` (and ``value``).
 
+    An ``OSError`` that no path explains (a full disk, an I/O error) becomes a
+    :class:`RuntimeFailure` with the same label instead.
+
     ``with argument("--checkpoint", path): trainer = Trainer(...)`` reports
     a bad checkpoint as ``--checkpoint run.npz: missing entry 'epoch'``.
     """
@@ -102,8 +106,11 @@ def argument(name: str, value=None):
     except USER_ERROR_TYPES as exc:
         label = name if value is None else f"{name} {os.fspath(value)}"
         text = describe(exc)
-        if value is not None and text.startswith((f"{os.fspath(value)}:", f"{os.fspath(value)!r}")):
+        if value is not None and os.fspath(value) in text:
             label = name  # the message already names the file
+        if isinstance(exc, OSError) and not (isinstance(exc, _PATH_ERRORS) or exc.errno in _PATH_ERRNOS
+                                             or exc.errno is None):
+            raise RuntimeFailure(f"{label}: {text}") from exc   # a full disk, an I/O error
         raise UserError(f"{label}: {text}") from exc
 
 
@@ -155,7 +162,8 @@ def run_command(command, args) -> int:
     except (UserError, RuntimeFailure) as exc:
         return _report(str(exc), exc.exit_status)
     except OSError as exc:
-        status = EXIT_USER_ERROR if exc.errno in _PATH_ERRNOS else EXIT_RUNTIME_FAILURE
+        status = EXIT_USER_ERROR if isinstance(exc, _PATH_ERRORS) or exc.errno in _PATH_ERRNOS \
+            else EXIT_RUNTIME_FAILURE
         return _report(describe(exc), status)
     except MemoryError as exc:
         return _report(describe(exc) + "; try a smaller --batch-size or net", EXIT_RUNTIME_FAILURE)

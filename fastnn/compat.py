@@ -17,7 +17,8 @@ book module                         served by
 ``common.gradient``                 ``fastnn.gradient``
 ``common.optimizer``                ``fastnn.optimizer``
 ``common.util``                     ``fastnn.util``
-``common.trainer``                  ``fastnn.trainer`` (+ the optimizers)
+``common.trainer``                  ``fastnn.trainer`` (+ the optimizers), printing
+                                    the book's lines (``output='book'``)
 ``common.multi_layer_net``          ``fastnn.nets.MultiLayerNet``
 ``common.multi_layer_net_extend``   ``fastnn.nets.MultiLayerNetExtend``
 ``dataset.mnist``                   ``fastnn.datasets.mnist.load_mnist``
@@ -75,6 +76,19 @@ def _compat_load_mnist(normalize=True, flatten=True, one_hot_label=False):
     return load_dataset(_served_data, normalize=normalize, flatten=flatten, one_hot_label=one_hot_label)
 
 
+def _book_trainer():
+    """fastnn's Trainer printing the book's lines (``output='book'``) unless told otherwise."""
+    from .trainer import Trainer as _Trainer
+
+    class Trainer(_Trainer):
+        __doc__ = _Trainer.__doc__
+
+        def __init__(self, *args, output="book", **kwargs):
+            super().__init__(*args, output=output, **kwargs)
+
+    return Trainer
+
+
 class _ShimLoader(importlib.abc.Loader):
     def create_module(self, spec):
         return None  # the default module object
@@ -92,6 +106,8 @@ class _ShimLoader(importlib.abc.Loader):
                 ns[name] = getattr(src, name)
         if module.__name__.startswith("common.multi_layer_net"):
             ns["OrderedDict"] = collections.OrderedDict
+        if module.__name__ == "common.trainer":
+            ns["Trainer"] = _book_trainer()
         if module.__name__ == "dataset.mnist" and _served_data is not None:
             ns["load_mnist"] = _compat_load_mnist
         ns["__fastnn_compat__"] = True

@@ -14,6 +14,8 @@ for any net with the book's interface (``params``, ``gradient``, ``loss``,
   numbers, bit for bit;
 - a progress bar per epoch with tqdm (``pip install tqdm``; plain lines
   without it), loss and accuracy in the bar; ``verbose=False`` is silent;
+  ``output='book'`` prints the book's lines instead (what ``python -m
+  fastnn.compat`` scripts get from ``common.trainer``);
 - ``checkpoint_path``: after every epoch the whole run (parameters, batch
   norm statistics, optimizer state, every random generator's state,
   counters and histories) is written atomically; ``resume=True`` continues
@@ -78,6 +80,37 @@ def _check_data(x, t, x_name: str, t_name: str):
     return x, _check_labels(t, x.shape[0], t_name, x_name)
 
 
+def _check_same_kind(x_train, t_train, x_test, t_test) -> None:
+    """The test set must be shaped like the training set, so the evaluation after epoch 1 cannot fail."""
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(f"x_test must have the sample shape of x_train: x_train has samples of shape "
+                         f"{x_train.shape[1:]}, x_test of shape {x_test.shape[1:]}; reshape or flatten "
+                         "both the same way")
+    if t_train.ndim != t_test.ndim or t_train.shape[1:] != t_test.shape[1:]:
+        raise ValueError(f"t_test must be labelled like t_train (both class numbers or both one-hot rows "
+                         f"of one width): t_train has shape {t_train.shape}, t_test {t_test.shape}")
+
+
+def _check_checkpoint_path(path) -> str:
+    """The checkpoint file must be writable where asked, checked before the first epoch runs."""
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"checkpoint_path must be a str or path, got {_describe(path)}") from None
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"checkpoint_path must be a non-empty file name, got {path!r}")
+    if os.path.isdir(text):
+        raise ValueError(f"checkpoint_path {text!r} is a folder; give a file name inside it, "
+                         f"such as {os.path.join(text, 'run.npz')!r}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise ValueError(f"checkpoint_path {text!r}: the folder {folder!r} {what}; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"checkpoint_path {text!r}: the folder {folder!r} is not writable")
+    return text
+
+
 def _tqdm():
     try:
         from tqdm.auto import tqdm
@@ -106,6 +139,15 @@ class Trainer:
         (None: all of them). The final test accuracy always uses all.
     verbose : bool
         Progress bar (tqdm) or lines per epoch; False: silent.
+    output : 'progress' or 'book', keyword-only
+        What ``verbose`` prints. 'progress' (the default): fastnn's progress
+        bar or lines. 'book': the book's lines, so a run can be held against
+        its pages — ``train loss:L`` after every step, ``=== epoch:k, train
+        acc:A, test acc:B ===`` before the steps of epoch k with the
+        accuracies of the net as that epoch begins (for epoch 1 the untrained
+        net, measured for this line), and at the end ``=============== Final
+        Test Accuracy ===============`` and ``test acc:X``. The recorded
+        histories are the same either way.
     seed : None, int or numpy.random.Generator, keyword-only
         The source of the mini-batch order.
     checkpoint_path : str or path, optional, keyword-only
@@ -129,13 +171,14 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006 (the book's default, never mutated)
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
-                 seed=None, checkpoint_path=None, resume=False, nonfinite="raise"):
+                 seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress"):
         from .optimizer import get_optimizer
 
         _check_net(network)
         self.network = network
         self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
         self.x_test, self.t_test = _check_data(x_test, t_test, "x_test", "t_test")
+        _check_same_kind(self.x_train, self.t_train, self.x_test, self.t_test)
         self.epochs = check_scalar(epochs, "epochs", integer=True, positive=True)
         self.batch_size = check_scalar(mini_batch_size, "mini_batch_size", integer=True, positive=True)
         if evaluate_sample_num_per_epoch is not None:
@@ -146,6 +189,10 @@ class Trainer:
         if nonfinite not in ("raise", "skip"):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
         self.nonfinite = nonfinite
+        if output not in ("progress", "book"):
+            raise ValueError(f"output must be 'progress' (fastnn's progress display) or 'book' (the book's "
+                             f"lines), got {output!r}")
+        self.output = output
 
         if hasattr(optimizer, "update") and not isinstance(optimizer, (str, type)):
             self.optimizer = optimizer          # an optimizer object: its own hyperparameters
@@ -156,7 +203,7 @@ class Trainer:
 
         self.rng = as_generator(seed, "seed")
 
-        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.checkpoint_path = None if checkpoint_path is None else _check_checkpoint_path(checkpoint_path)
         if resume and self.checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
         if self.checkpoint_path is not None and not hasattr(self.optimizer, "state_dict"):
@@ -256,6 +303,8 @@ class Trainer:
             if loss is not None and math.isfinite(loss):
                 self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
             self._bar.update(1)
+        elif self.verbose and self.output == "book" and loss is not None:
+            print("train loss:" + str(loss))
         elif self.verbose and loss is not None and self._should_print_step(step):
             print(f"  epoch {epoch} step {step}/{self.iter_per_epoch}: train loss {loss:.4f}", flush=True)
 
@@ -269,8 +318,15 @@ class Trainer:
 
     # -- epochs -----------------------------------------------------------------------------------
     def _begin_epoch(self, epoch: int) -> None:
+        if self.verbose and self.output == "book":
+            if epoch == 1 or not self.train_acc_list:   # the accuracies of the net as it is now
+                train_acc, test_acc = self._evaluate()
+            else:                                       # measured at the end of the epoch before
+                train_acc, test_acc = self.train_acc_list[-1], self.test_acc_list[-1]
+            print("=== epoch:" + str(epoch) + ", train acc:" + str(train_acc) + ", test acc:" + str(test_acc)
+                  + " ===")
         self._epoch_start = time.perf_counter()
-        if self.verbose:
+        if self.verbose and self.output == "progress":
             tqdm = _tqdm()
             if tqdm is not None:
                 self._bar = tqdm(total=self.iter_per_epoch, desc=f"epoch {epoch}/{self.epochs}",
@@ -306,7 +362,7 @@ class Trainer:
                                       refresh=True)
             self._bar.close()
             self._bar = None
-        elif self.verbose:
+        elif self.verbose and self.output == "progress":
             print(f"epoch {epoch}/{self.epochs}: loss {mean_loss:.4f}, train acc {train_acc:.4f}, "
                   f"test acc {test_acc:.4f} ({elapsed:.1f} s)", flush=True)
         if self.checkpoint_path is not None:
@@ -329,7 +385,10 @@ class Trainer:
             self.test_acc = self.test_acc_list[-1]   # the last epoch's evaluation already used the whole test set
         else:
             self.test_acc = self.accuracy(self.x_test, self.t_test)
-        if self.verbose:
+        if self.verbose and self.output == "book":
+            print("=============== Final Test Accuracy ===============")
+            print("test acc:" + str(self.test_acc), flush=True)
+        elif self.verbose:
             print(f"=============== final test accuracy: {self.test_acc:.4f} ===============", flush=True)
         return self
 

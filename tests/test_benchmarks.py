@@ -173,3 +173,27 @@ def test_torch_twins_time_pytorch_in_a_process_without_fastnn(suite, args, monke
     loaded, policy = out.stdout.strip().splitlines()[-1].split(" ", 1)
     assert loaded == "['torch']"
     assert policy == str(_common._ENV_AT_IMPORT.get("OMP_WAIT_POLICY"))
+
+
+# ---------------------------------------------------------------- benchmarks.tools.inference
+
+@pytest.mark.parametrize("impl", ["onnxruntime", pytest.param("torch", marks=pytest.mark.skipif(
+    not HAVE_TORCH, reason="PyTorch is the optional yardstick; not installed"))])
+def test_inference_subjects_compute_predict(impl):
+    """onnxruntime (on the fastnn.onnx export) and the torch twin give predict's scores on the same weights."""
+    from benchmarks.tools import inference
+    from fastnn.testing import assert_allclose_dtype
+
+    for name in ("SimpleConvNet", "DeepConvNet"):
+        net = inference._net(name)
+        x = np.random.default_rng(2).random((3, 1, 28, 28), dtype=np.float32)
+        assert_allclose_dtype(np.asarray(inference._subject(impl, net, 1)(x)), net.predict(x), np.float32)
+
+
+def test_inference_tool_arguments():
+    from benchmarks.tools import inference
+
+    with pytest.raises(SystemExit):
+        inference.main(["--nets", "LeNet"])
+    with pytest.raises(SystemExit):
+        inference.main(["--impls", "tensorflow"])

@@ -111,6 +111,13 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "--weight-init", "big"])
     capsys.readouterr()
+    for option, value, why in (("--seed", "-1", "expected a whole number >= 0"),
+                               ("--batch-size", str(10**23), "expected a number <= 2,147,483,648")):
+        with pytest.raises(SystemExit) as info:
+            main(["train", option, value])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert option in err and why in err, err
     bogus = tmp_path / "bogus.npz"
     np.savez(bogus, a=np.zeros(3))
     code, _, err = run(capsys, "evaluate", str(bogus))
@@ -162,6 +169,7 @@ def test_run_command_maps_errors_to_one_line_and_status(capsys, monkeypatch):
         (RuntimeFailure("the loss diverged"), 1, "the loss diverged"),
         (IsADirectoryError(errno.EISDIR, "Is a directory", "out"), 2, "out: Is a directory"),
         (OSError(errno.ENOSPC, "No space left on device", "m.npz"), 1, "m.npz: No space left on device"),
+        (FileNotFoundError("MNIST not found. Put the files\nin FASTNN_DATA"), 2, "MNIST not found. Put the files in"),
         (KeyError("epoch"), 2, "missing entry 'epoch'"),
         (OverflowError("cannot convert float infinity to integer"), 2, "a number is too large"),
         (ValueError("bad\nthing"), 2, "bad thing"),
@@ -181,6 +189,144 @@ def test_run_command_maps_errors_to_one_line_and_status(capsys, monkeypatch):
     assert run_command(wrapped, None) == 2  # a file asking for too much memory is the user's to fix
     assert "--checkpoint run.npz: not enough memory" in capsys.readouterr().err
 
+    def disk_full(args):
+        with argument("--save", "m.npz"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert run_command(disk_full, None) == 1  # not the user's argument: a runtime failure
+    assert "--save m.npz: No space left on device" in capsys.readouterr().err
+
     monkeypatch.setenv("FASTNN_DEBUG", "1")
     with pytest.raises(KeyError):
         run_command(raising(KeyError("x")), None)
+
+
+# ------------------------------------------------------------------ no finished work lost, no traceback
+
+DIGITS_TWO_LAYER = ("train", "--net", "two_layer", "--data", "digits", "--epochs", "1", "--seed", "0",
+                    "--hidden", "8")
+
+
+def cli(*argv, timeout=120):
+    """Run ``python -m fastnn`` in its own process, as a user would."""
+    return subprocess.run([sys.executable, "-m", "fastnn", *map(str, argv)], capture_output=True,
+                          text=True, timeout=timeout, env={**__import__("os").environ, "FASTNN_DEBUG": ""})
+
+
+def assert_one_line_error(proc, status, *words):
+    assert proc.returncode == status, (proc.returncode, proc.stdout, proc.stderr)
+    err = proc.stderr
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("fastnn: error: ")]
+    assert len(lines) == 1, err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("option", ["--save", "--checkpoint", "--plot"])
+def test_output_paths_are_checked_before_training(tmp_path, capsys, option):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")
+    (tmp_path / "a_file").write_text("x")
+    cases = [
+        (tmp_path / "missing" / "out.npz", "does not exist; create it first"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "a_file" / "out.npz", "is not a folder"),
+        ("/proc/fastnn-cannot-write-here.npz", "cannot create a file in /proc"),  # even root cannot
+    ]
+    for path, why in cases:
+        code, out, err = run(capsys, *DIGITS_TWO_LAYER, option, str(path))
+        assert code == 2, (path, err)
+        assert err.count("\n") == 1 and f"{option} {path}" in err and why in err, err
+        assert "epoch" not in out and "test accuracy" not in out  # refused before any work
+    code, _, err = run(capsys, *DIGITS_TWO_LAYER, "--save", str(tmp_path / "x.npz"),
+                       "--checkpoint", str(tmp_path / "x.npz"))
+    assert code == 2 and "--save and --checkpoint both name" in err
+    code, _, err = run(capsys, *DIGITS_TWO_LAYER, "--data-home", str(tmp_path / "nowhere"))
+    assert code == 2 and "--data-home" in err and "does not exist" in err
+    assert not list(tmp_path.glob(".fastnn-probe-*"))  # the write probe leaves nothing behind
+
+
+def test_save_failing_after_training_keeps_the_model(tmp_path, capsys, monkeypatch):
+    """If --save cannot be written when training ends (the folder vanished), the model goes elsewhere."""
+    import shutil
+
+    import fastnn.trainer
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    train = fastnn.trainer.Trainer.train
+
+    def train_then_remove_folder(self):
+        result = train(self)
+        shutil.rmtree(folder)
+        return result
+    monkeypatch.setattr(fastnn.trainer.Trainer, "train", train_then_remove_folder)
+    code, out, err = run(capsys, *DIGITS_TWO_LAYER, "--quiet", "--save", str(folder / "m.npz"))
+    assert code == 1, err
+    assert "test accuracy" in out and "the trained model was saved to " in err
+    rescue = err.split("the trained model was saved to ")[1].split(" instead")[0]
+    try:
+        net, info = load_model(rescue)
+        assert info["net"] == "two_layer"
+    finally:
+        __import__("os").remove(rescue)
+
+
+def test_evaluate_bad_model_files_end_in_one_line(tmp_path):
+    kwargs = {"input_size": 64, "hidden_size": 4, "output_size": 10, "weight_init_std": 0.1}
+    net = build_net("two_layer", kwargs, "float64", seed=0)
+    unknown = tmp_path / "unknown_data.npz"
+    save_model(unknown, net, "two_layer", kwargs, data="cifar", flatten=True)
+    huge = tmp_path / "format_1e999.npz"
+    with np.load(unknown) as z:
+        arrays = dict(z)
+    arrays["__model__"] = np.array(str(arrays["__model__"]).replace('"format": 1', '"format": 1e999'))
+    assert "1e999" in str(arrays["__model__"])
+    np.savez(huge, **arrays)
+    assert_one_line_error(cli("evaluate", tmp_path), 2, str(tmp_path), "is a folder")
+    assert_one_line_error(cli("evaluate", unknown), 2, str(unknown), "unknown data set 'cifar'", "--data")
+    assert_one_line_error(cli("evaluate", huge), 2, str(huge))
+    assert_one_line_error(cli("evaluate", tmp_path / "none.npz"), 2, "none.npz", "no such model file")
+
+
+def test_resume_problems_end_in_one_line(tmp_path, capsys):
+    ck = tmp_path / "run.npz"
+    base = (*DIGITS_TWO_LAYER, "--quiet", "--checkpoint", str(ck), "--lr", "0.003")
+    code, _, err = run(capsys, *base)
+    assert code == 0, err
+    # a different --lr would be silently ignored by the restored optimizer: refused
+    code, out, err = run(capsys, *base[:-2], "--lr", "0.1", "--epochs", "2", "--resume")
+    assert code == 2 and "--lr 0.1 differs from the learning rate 0.003" in err and "test accuracy" not in out
+    # without --lr the saved one is kept, and said
+    code, out, err = run(capsys, *base[:-2], "--epochs", "2", "--resume")
+    assert code == 0 and "resuming with the checkpoint's lr=0.003 (not 0.001)" in err
+    code, out, err = run(capsys, *base, "--resume")  # --epochs 1 < the 2 done
+    assert code == 2 and "has already done 2 epochs" in err
+    # a checkpoint missing an entry
+    with np.load(ck) as z:
+        arrays = {k: v for k, v in z.items() if not k.startswith("hist.")}
+    np.savez(ck, **arrays)
+    proc = cli(*base, "--epochs", "3", "--resume")
+    assert_one_line_error(proc, 2, f"--checkpoint {ck}")
+    # a folder named as the checkpoint
+    assert_one_line_error(cli(*DIGITS_TWO_LAYER, "--checkpoint", tmp_path, "--resume"), 2, "is a folder")
+
+
+def test_huge_recipe_is_a_value_error_not_memory_error(capsys):
+    code, _, err = run(capsys, *DIGITS_TWO_LAYER[:-1], str(10**12))
+    assert code == 2 and "hidden_size" in err and "at most" in err, err
+
+
+def test_ctrl_c_says_where_the_finished_epochs_are(tmp_path, capsys, monkeypatch):
+    import fastnn.trainer
+
+    def one_epoch_then_ctrl_c(self):
+        while self.current_epoch < 1:
+            self.train_step()
+        raise KeyboardInterrupt
+    monkeypatch.setattr(fastnn.trainer.Trainer, "train", one_epoch_then_ctrl_c)
+    ck = tmp_path / "run.npz"
+    code, _, err = run(capsys, *DIGITS_TWO_LAYER, "--epochs", "3", "--quiet", "--checkpoint", str(ck))
+    assert code == 130 and f"the run up to epoch 1 is saved in {ck}" in err and "--resume" in err
+    assert "Traceback" not in err and ck.exists()

@@ -39,7 +39,7 @@ def test_chapter_script_with_local_module_runs_on_fastnn(book, monkeypatch):
     assert Path(r["cwd"]) == book / "ch05"
     assert r["value"] == 42                                # the book's own common/extra.py still imports
     assert r["layers_mod"].startswith("fastnn.layers")     # ... but common.layers is fastnn's, not the book's
-    assert r["trainer"] == "fastnn.trainer" and r["mnist"] == "fastnn.datasets.mnist"
+    assert r["trainer"] == "fastnn.compat" and r["mnist"] == "fastnn.datasets.mnist"
     assert r["linked"] is True
     # everything restored
     assert os.getcwd() == cwd and sys.argv == argv and sys.path == path
@@ -50,6 +50,22 @@ def test_trainer_and_multi_layer_net_extend_in_book_layout(book):
     compat.run_script(book / "ch06" / "overfit_trainer.py")
     r = result(book / "ch06" / "result.json")
     assert len(r["test_acc"]) == 3 and r["loss"] == 9 and r["smooth"] == 20
+
+
+def test_trainer_prints_the_books_lines(book, capsys):
+    """Under compat, common.trainer's Trainer prints what the book's prints, so a run reads like its pages."""
+    compat.run_script(book / "ch06" / "verbose_trainer.py")
+    r = result(book / "ch06" / "result.json")
+    lines = capsys.readouterr().out.splitlines()
+    steps = [line for line in lines if line.startswith("train loss:")]
+    assert [float(line[len("train loss:"):]) for line in steps] == r["loss"] and len(steps) == 9
+    # epoch k's line: the accuracies as epoch k begins (the untrained net's for epoch 1), before its steps
+    begins = [r["untrained"]] + list(zip(r["train_acc"], r["test_acc"]))[:2]
+    epochs = [f"=== epoch:{k}, train acc:{a}, test acc:{b} ===" for k, (a, b) in enumerate(begins, start=1)]
+    assert [line for line in lines if line.startswith("=== epoch")] == epochs
+    assert lines.index(epochs[1]) == lines.index(steps[2]) + 1          # after epoch 1's three steps
+    assert lines[-2:] == ["=============== Final Test Accuracy ===============", f"test acc:{r['final']}"]
+    assert not any("epoch 1/3" in line for line in lines)                # not fastnn's progress display
 
 
 def test_names_served_without_a_book_folder():

@@ -138,6 +138,38 @@ def test_input_converted_to_the_parameters_dtype(rng):
     assert layer.dW.dtype == np.float32 and layer.db.dtype == np.float32
 
 
+@pytest.mark.parametrize("bias", [0, 0.5, -2, np.float64(0.25), np.array(1.5), np.array(3, dtype=np.int32)],
+                         ids=repr)
+def test_scalar_bias_is_broadcast_to_every_filter(dtype, rng, bias):
+    """As the book's layer (ch07/apply_filter.py passes b = 0): one bias for every filter."""
+    W = rng.standard_normal((3, 2, 2, 2)).astype(dtype)
+    layer = Convolution(W, bias)
+    assert layer.b.shape == (3,) and layer.b.dtype == dtype and np.all(layer.b == dtype.type(bias))
+    x = rng.standard_normal((2, 2, 4, 4)).astype(dtype)
+    full = Convolution(W.copy(), np.full(3, bias, dtype=dtype))
+    np.testing.assert_array_equal(layer.forward(x), full.forward(x))
+    dout = rng.standard_normal((2, 3, 3, 3)).astype(dtype)
+    layer.backward(dout)
+    full.backward(dout)
+    np.testing.assert_array_equal(layer.db, full.db)
+
+
+def test_bias_that_does_not_fit_is_refused():
+    W = np.ones((3, 1, 2, 2))
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\) \(one bias per filter\), got \(2,\)"):
+        Convolution(W, np.zeros(2))
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\) \(one bias per filter\), got \(1, 3\)"):
+        Convolution(W, np.zeros((1, 3)))
+    with pytest.raises(TypeError, match="b must be an array of W's dtype float64, got a bool"):
+        Convolution(W, True)
+    with pytest.raises(TypeError, match="b must be an array of W's dtype float64, got a str"):
+        Convolution(W, "0")
+    with pytest.raises(TypeError, match="b must be an array of W's dtype float64, got a list"):
+        Convolution(W, [0.0, 0.0, 0.0])
+    with pytest.raises(TypeError, match="W must be"):
+        Convolution(np.ones((1, 1, 2, 2), dtype=int), 0)
+
+
 def test_rejects_bad_parameters():
     with pytest.raises(TypeError, match="W must be"):
         Convolution(np.ones((1, 1, 2, 2), dtype=int), np.zeros(1))

@@ -2,6 +2,7 @@
 import gzip
 import io
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -158,7 +159,7 @@ def test_load_mnist_uses_cache_then_notices_change(fake_mnist_dir, monkeypatch, 
     d, (x_tr, t_tr), _ = fake_mnist_dir
     load_mnist(data_home=d)                       # parses and writes the cache
 
-    def fail(path):
+    def fail(path, **kwargs):
         raise AssertionError("parsed again although the cache is valid")
     monkeypatch.setattr(_idxset, "read_idx", fail)
     (x, t), _ = load_mnist(data_home=d, normalize=False)
@@ -178,7 +179,8 @@ def test_corrupt_cache_is_ignored_and_rewritten(fake_mnist_dir, isolated_dirs):
     cache = isolated_dirs / "cache"
     cache.mkdir()
     (cache / "mnist.npz").write_bytes(b"PK\x03\x04 this is not a zip file")
-    (_, t), _ = load_mnist(data_home=d)
+    with pytest.warns(RuntimeWarning, match="mnist.npz failed its checks .*rebuilding it"):
+        (_, t), _ = load_mnist(data_home=d)
     np.testing.assert_array_equal(t, t_tr)
     with np.load(cache / "mnist.npz") as z:
         assert z["t_train"].shape == (60000,)
@@ -409,3 +411,179 @@ def test_fashion_mnist_real_debian_files():
     (x4, _), _ = load_fashion_mnist(flatten=False, normalize=False)
     assert x4.shape == (60000, 1, 28, 28) and x4.dtype == np.uint8
     np.testing.assert_array_equal(x4.reshape(60000, 784), np.round(x * 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------- what a file declares bounds what it costs
+
+def gzip_bomb(path, header: bytes, gib: int = 2):
+    """A small gzip file (about 1 MB per GiB) of ``header`` followed by ``gib`` GiB of zeros.
+
+    Built from concatenated gzip members (one compressed 16 MiB block of zeros, repeated), which
+    gzip readers decompress as one stream: fast to write, huge to expand.
+    """
+    block = gzip.compress(bytes(1 << 24), compresslevel=9, mtime=0)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(header, mtime=0))
+        for _ in range(64 * gib):
+            f.write(block)
+    return path
+
+
+def idx_header(code, *shape):
+    return struct.pack(">HBB", 0, code, len(shape)) + struct.pack(f">{len(shape)}I", *shape)
+
+
+def test_idx_bomb_costs_only_what_the_header_declares(tmp_path):
+    """A 2 MB file that expands to 2 GiB: refused with a ValueError, peak memory bounded (own process)."""
+    d = tmp_path / "set"
+    write_set(d, 60000 // 1000, 10)   # small valid companions; the images file is replaced by bombs
+    declared_mnist = gzip_bomb(tmp_path / "declares-mnist.gz", idx_header(0x08, 60000, 28, 28))
+    declared_huge = gzip_bomb(tmp_path / "declares-2gib.gz", idx_header(0x08, 2048, 1024, 1024), gib=1)
+    assert declared_mnist.stat().st_size < 3 * 2**20
+    code = f"""
+import resource, shutil, sys
+import numpy as np
+from fastnn.datasets._idx import read_idx
+from fastnn.datasets.mnist import load_mnist
+from fastnn.datasets import _idxset
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for path, kwargs in (({str(declared_mnist)!r}, {{}}),
+                     ({str(declared_mnist)!r}, {{"expected_shape": (60000, 28, 28)}}),
+                     ({str(declared_huge)!r}, {{}})):
+    try:
+        read_idx(path, **kwargs)
+    except ValueError as exc:
+        print("ValueError", exc)
+shutil.copy({str(declared_huge)!r}, {str(d / "train-images-idx3-ubyte.gz")!r})
+try:
+    load_mnist(data_home={str(d)!r}, download=False, cache=False)
+except ValueError as exc:
+    print("ValueError", exc)
+print("PEAK_MB", (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    errors = [line for line in lines if line.startswith("ValueError")]
+    assert len(errors) == 4, out.stdout
+    assert "declares-mnist.gz: IDX data has trailing bytes" in errors[0]
+    assert "declares-mnist.gz: IDX data has trailing bytes" in errors[1]
+    assert "declares-2gib.gz: the IDX header declares shape (2048, 1024, 1024) (2,147,483,648 bytes" in errors[2]
+    assert "more than the 1,073,741,824 bytes allowed" in errors[2]
+    assert "train-images-idx3-ubyte.gz" in errors[3] and "declares shape (2048, 1024, 1024)" in errors[3]
+    peak = float(lines[-1].split()[1])
+    assert peak < 200, f"reading the bombs raised peak RSS by {peak:.0f} MB"  # MNIST's 47 MB, not 2 GiB
+
+
+def test_idx_header_sizes_that_overflow_name_the_file(tmp_path):
+    path = tmp_path / "overflow-idx"
+    path.write_bytes(idx_header(0x0E, 2**32 - 1, 2**32 - 1, 2**32 - 1, 2**32 - 1) + b"\0" * 64)
+    with pytest.raises(ValueError, match=r"overflow-idx: the IDX header declares shape \(4294967295, .*more than"):
+        read_idx(path)
+    with pytest.raises(ValueError, match=r"overflow-idx: the IDX header declares shape .* expected shape \(N,\)"):
+        read_idx(path, expected_shape=(None,))
+    with pytest.raises(ValueError, match=r"overflow-idx: the IDX header declares float64 data, expected uint8"):
+        read_idx(path, expected_dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- a cache is checked, not trusted
+
+def tamper_cache(cache_path, **replace):
+    with np.load(cache_path) as z:
+        arrays = dict(z)
+    arrays.update(replace)
+    np.savez(cache_path, **arrays)   # the signature (_meta) is kept: only the content lies
+
+
+@pytest.mark.parametrize("what", ["labels_int64_300", "labels_uint8_200", "images_shape", "labels_missing"])
+def test_cache_with_matching_signature_is_checked(tmp_path, isolated_dirs, what):
+    d = tmp_path / "set"
+    (x_tr, t_tr), _ = write_set(d, 50, 10)
+    spec = small_spec()
+    _idxset.load_raw(spec, d)
+    cache_path = isolated_dirs / "cache" / "tiny.npz"
+    bad = t_tr.astype(np.int64)
+    bad[3] = 300                                  # cast to uint8 this would read as 44
+    changes = {"labels_int64_300": {"t_train": bad},
+               "labels_uint8_200": {"t_train": np.where(np.arange(50) == 3, 200, t_tr).astype(np.uint8)},
+               "images_shape": {"x_train": x_tr[:, :27]}}.get(what, {})
+    if what == "labels_missing":
+        with np.load(cache_path) as z:
+            arrays = {k: v for k, v in z.items() if k != "t_test"}
+        np.savez(cache_path, **arrays)
+    else:
+        tamper_cache(cache_path, **changes)
+    with pytest.warns(RuntimeWarning, match="tiny.npz failed its checks .*rebuilding it from the source files"):
+        raw = _idxset.load_raw(spec, d)
+    np.testing.assert_array_equal(raw["t_train"], t_tr)
+    np.testing.assert_array_equal(raw["x_train"], x_tr)
+    with np.load(cache_path) as z:               # rebuilt: the next load trusts it again, silently
+        np.testing.assert_array_equal(z["t_train"], t_tr)
+
+
+def test_mnist5k_cache_is_checked(tmp_path, isolated_dirs):
+    from fastnn.datasets import mnist5k
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.integers(0, 256, (mnist5k.N_SAMPLES, 784)), np.arange(mnist5k.N_SAMPLES) % 10])
+    with gzip.open(tmp_path / mnist5k.FILE_NAME, "wt") as f:
+        np.savetxt(f, rows, fmt="%d", delimiter=",")
+    (_, t), _ = load_mnist_5k(data_home=tmp_path)
+    cache_path = isolated_dirs / "cache" / "mnist5k.npz"
+    with np.load(cache_path) as z:
+        labels = z["labels"].astype(np.int64)
+    labels[0] = 300
+    tamper_cache(cache_path, labels=labels)
+    with pytest.warns(RuntimeWarning, match="mnist5k.npz failed its checks"):
+        (_, t2), _ = load_mnist_5k(data_home=tmp_path)
+    np.testing.assert_array_equal(t2, t)
+
+
+# ---------------------------------------------------------------- downloads are checked against published digests
+
+REAL_URLOPEN = __import__("urllib.request").request.urlopen
+
+
+def test_mnist_publishes_the_digests_of_its_four_files():
+    from fastnn.datasets.mnist import MNIST, MNIST_DIGESTS
+    assert MNIST.digests is MNIST_DIGESTS
+    assert sorted(MNIST_DIGESTS) == sorted(n + ".gz" for n in NAMES)
+    for size, sha in MNIST_DIGESTS.values():
+        assert size > 4000 and len(sha) == 64 and int(sha, 16) >= 0
+
+
+def test_download_is_checked_against_published_digests(tmp_path, monkeypatch, isolated_dirs):
+    """Real urllib on file:// URLs: a file whose SHA-256 or size differs is not saved, the next mirror is tried."""
+    import hashlib
+    monkeypatch.setattr("urllib.request.urlopen", REAL_URLOPEN)
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    (x_tr, _), _ = write_set(good, 20, 5)
+    digests = {n + ".gz": ((good / (n + ".gz")).stat().st_size,
+                           hashlib.sha256((good / (n + ".gz")).read_bytes()).hexdigest()) for n in NAMES}
+    write_set(bad, 20, 5)
+    labels = bad / "t10k-labels-idx1-ubyte.gz"
+    damaged = bytearray((good / labels.name).read_bytes())
+    damaged[-6] ^= 0x01                          # one bit flipped: same size, other content
+    labels.write_bytes(bytes(damaged))
+    assert labels.stat().st_size == digests["t10k-labels-idx1-ubyte.gz"][0]
+
+    spec = small_spec(mirrors=(bad.as_uri() + "/",), digests=digests)
+    with pytest.raises(FileNotFoundError, match=r"t10k-labels-idx1-ubyte.gz: .*SHA-256 [0-9a-f]{64}, expected the "
+                                                r"published .*not saved"):
+        _idxset.load_raw(spec)
+    target = isolated_dirs / "cache" / "tiny"
+    assert not (target / "t10k-labels-idx1-ubyte.gz").exists()
+
+    spec = small_spec(mirrors=(bad.as_uri() + "/", good.as_uri() + "/"), digests=digests)
+    raw = _idxset.load_raw(spec)
+    np.testing.assert_array_equal(raw["x_train"], x_tr)
+    for name, (size, sha) in digests.items():
+        assert hashlib.sha256((target / name).read_bytes()).hexdigest() == sha
+
+
+def test_download_of_unpublished_file_is_bounded(tmp_path, monkeypatch, isolated_dirs):
+    monkeypatch.setattr("urllib.request.urlopen", REAL_URLOPEN)
+    monkeypatch.setattr(_idxset, "MAX_DOWNLOAD_BYTES", 100)
+    served = tmp_path / "served"
+    write_set(served, 200, 5)
+    with pytest.raises(FileNotFoundError, match="larger than the 100 bytes expected; not saved"):
+        _idxset.load_raw(small_spec(mirrors=(served.as_uri() + "/",)))

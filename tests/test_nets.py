@@ -577,3 +577,17 @@ def test_gradient_skips_only_the_first_layers_input_gradient():
     net.gradient(rng.standard_normal((5, 4)), np.array([0, 1, 0, 1, 1]))
     assert calls == [True, False]
     assert net.layers["Affine1"].input_grad is True
+
+
+def test_huge_sizes_are_value_errors_before_any_allocation():
+    """A mistyped size is refused by name, never a MemoryError (checked before a weight is drawn)."""
+    from fastnn.nets import MultiLayerNet, SimpleConvNet, TwoLayerNet
+
+    with pytest.raises(ValueError, match=r"hidden_size must be at most 16,777,216, got 1,000,000,000,000"):
+        TwoLayerNet(784, 10**12, 10)
+    with pytest.raises(ValueError, match=r"hidden_size_list\[1\] must be at most"):
+        MultiLayerNet(784, [10, 10**9], 10)
+    with pytest.raises(ValueError, match=r"a weight of shape \(784, 10000000\) would have 7,840,000,000 entries"):
+        TwoLayerNet(784, 10**7, 10)
+    with pytest.raises(ValueError, match=r"hidden_size must be at most"):
+        SimpleConvNet(hidden_size=2**40)

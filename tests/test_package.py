@@ -24,6 +24,13 @@ def test_import_compiles_nothing_and_does_not_load_numba():
     assert out.split() == ["False", "False"]
 
 
+def test_optional_onnx_is_imported_only_by_an_export():
+    """``import fastnn`` (and its nets and command line) never imports onnx; fastnn.onnx does on first export."""
+    out = _run("import sys, fastnn, fastnn.nets, fastnn.__main__, fastnn.onnx; "
+               "print('onnx' in sys.modules, 'onnxruntime' in sys.modules)")
+    assert out.split() == ["False", "False"]
+
+
 def test_submodules_load_on_first_use():
     assert fastnn.layers.Relu is not None
     with pytest.raises(AttributeError, match="no attribute"):

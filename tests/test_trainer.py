@@ -146,6 +146,27 @@ def test_bad_arguments():
         Trainer(object(), x, t, x, t)
 
 
+def test_constructor_checks_test_set_and_checkpoint_path(tmp_path):
+    """What would fail after the first epoch (evaluation, checkpoint write) fails in the constructor."""
+    x, t = blobs(20)
+    net = SoftmaxRegression(5, 3)
+    with pytest.raises(ValueError, match=r"x_test must have the sample shape of x_train: .*\(5,\).*\(4,\)"):
+        Trainer(net, x, t, x[:, :4], t)
+    with pytest.raises(ValueError, match=r"t_test must be labelled like t_train"):
+        Trainer(net, x, t, x, np.eye(3)[t])
+    with pytest.raises(ValueError, match="checkpoint_path .* is a folder"):
+        Trainer(net, x, t, x, t, checkpoint_path=tmp_path)
+    with pytest.raises(ValueError, match="checkpoint_path .*missing.* does not exist; create it first"):
+        Trainer(net, x, t, x, t, checkpoint_path=tmp_path / "missing" / "run.npz")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="checkpoint_path .* is not a folder"):
+        Trainer(net, x, t, x, t, checkpoint_path=tmp_path / "file" / "run.npz")
+    with pytest.raises(ValueError, match="checkpoint_path must be a non-empty file name"):
+        Trainer(net, x, t, x, t, checkpoint_path="")
+    with pytest.raises(TypeError, match="checkpoint_path must be a str or path"):
+        Trainer(net, x, t, x, t, checkpoint_path=3)
+
+
 # ---------------------------------------------------------------- seeds
 
 def test_same_seed_same_numbers_other_seed_other_numbers():
@@ -224,6 +245,21 @@ def test_verbose_without_tqdm(capsys, monkeypatch):
     make(verbose=True, epochs=2).train()
     out = capsys.readouterr().out
     assert "epoch 1/2: loss" in out and "test acc" in out and "final test accuracy" in out
+
+
+def test_book_output(capsys):
+    """output='book': the book's lines on stdout, no progress bar; the histories are as with 'progress'."""
+    tr = make(verbose=True, epochs=2, n=30, batch=10, output="book", seed=3).train()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert captured.err == ""
+    assert lines[0].startswith("=== epoch:1, train acc:") and lines[1].startswith("train loss:")
+    assert lines[4] == f"=== epoch:2, train acc:{tr.train_acc_list[0]}, test acc:{tr.test_acc_list[0]} ==="
+    assert len(lines) == 2 + 6 + 2 and lines[-1] == f"test acc:{tr.test_acc}"
+    quiet = make(verbose=False, epochs=2, n=30, batch=10, seed=3).train()
+    assert quiet.train_acc_list == tr.train_acc_list and quiet.train_loss_list == tr.train_loss_list
+    with pytest.raises(ValueError, match=r"output must be 'progress' .* or 'book' .*, got 'books'"):
+        make(output="books")
 
 
 def test_silent(capsys):

@@ -3,7 +3,9 @@
 * ``python -m benchmarks.tools.report``: the side-by-side speed report, each
   implementation timed in a fresh process of its own;
 * ``python -m benchmarks.tools.overhead``: a dense net's step split into its
-  numba kernels and the layer code around them.
+  numba kernels and the layer code around them;
+* ``python -m benchmarks.tools.inference``: predict beside onnxruntime and
+  PyTorch.
 
 Run them from the repository root (they import the ``benchmarks`` package
 beside ``fastnn``).

@@ -10,7 +10,8 @@ Directories, in the order they are searched:
 
 A ``.npz`` cache records the size and modification time of the files it was
 parsed from and is used only while they still match, so it is never trusted
-after the source changes. Every write goes to a temporary file in the same
+after the source changes; even then its arrays are checked (shapes, dtypes,
+label range) before use, and a cache that fails is rebuilt with a warning. Every write goes to a temporary file in the same
 directory, is flushed to disk (fsync) and renamed over the target.
 """
 from __future__ import annotations
@@ -74,18 +75,53 @@ def source_signature(paths) -> list:
     return sig
 
 
-def load_cache(path, signature: list, keys) -> dict | None:
-    """Arrays of a cache file if it exists, is readable and matches ``signature``; else None."""
+def _member_header(zf: zipfile.ZipFile, key: str):
+    """``(shape, dtype)`` from the ``.npy`` header of one cache member; nothing else is read."""
+    with zf.open(key + ".npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+    return tuple(shape), dtype
+
+
+def load_cache(path, signature: list, expected: dict, validate=None) -> dict | None:
+    """Arrays of a cache file if it exists, is readable, matches ``signature`` and passes its checks; else None.
+
+    ``expected`` maps each key to the ``(shape, dtype)`` its array must have:
+    the ``.npy`` headers are checked against it before any array is read, so
+    a cache can neither cost more memory than its source nor hand back
+    arrays of another shape or type. ``validate(arrays)`` may raise
+    ``ValueError`` for what a header cannot show (a label out of range).
+    A cache whose source signature matches but whose content fails a check
+    was damaged or edited: a ``RuntimeWarning`` says so and None is returned,
+    so the caller rebuilds it from the source files.
+    """
     path = Path(path)
     if not path.is_file():
         return None
     try:
+        with zipfile.ZipFile(path) as zf:
+            shape, dtype = _member_header(zf, "_meta")
+            if shape != () or dtype.kind != "U" or dtype.itemsize > 2**22:
+                raise ValueError(f"its metadata record is {dtype} of shape {shape}, not a short string")
+            with zf.open("_meta.npy") as f:
+                meta = json.loads(str(np.lib.format.read_array(f, allow_pickle=False)))
+            if not isinstance(meta, dict) or meta.get("version") != CACHE_VERSION \
+                    or meta.get("sources") != signature:
+                return None                      # stale: the source changed, rebuild quietly
+            for key, (shape, dtype) in expected.items():
+                got_shape, got_dtype = _member_header(zf, key)
+                if got_shape != tuple(shape) or got_dtype != np.dtype(dtype):
+                    raise ValueError(f"{key} is {got_dtype} of shape {got_shape}, expected "
+                                     f"{np.dtype(dtype)} of shape {tuple(shape)}")
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["_meta"]))
-            if meta.get("version") != CACHE_VERSION or meta.get("sources") != signature:
-                return None
-            return {k: z[k] for k in keys}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, json.JSONDecodeError):
+            arrays = {k: z[k] for k in expected}
+        if validate is not None:
+            validate(arrays)
+        return arrays
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        warnings.warn(f"the data cache {path} failed its checks ({exc}); rebuilding it from the source files",
+                      RuntimeWarning, stacklevel=3)
         return None
 
 

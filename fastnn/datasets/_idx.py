@@ -8,14 +8,16 @@ corrupt, truncated or foreign file never turns into a silently wrong array.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
+import math
 import os
 import struct
 import zlib
 
 import numpy as np
 
-__all__ = ["read_idx", "write_idx", "IDX_DTYPES"]
+__all__ = ["read_idx", "read_idx_header", "write_idx", "IDX_DTYPES", "MAX_IDX_BYTES"]
 
 #: IDX type code -> dtype (big-endian as the format stores it).
 IDX_DTYPES = {
@@ -30,49 +32,115 @@ _CODES = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
+#: Most bytes of data (after decompression) one IDX file may declare, unless the caller allows
+#: more with ``max_bytes``: over twenty times full MNIST's largest file, so a small file whose header
+#: declares a huge array (a gzip bomb) is refused before anything is decompressed or allocated.
+MAX_IDX_BYTES = 2**30
 
-def _read_bytes(path) -> bytes:
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise ValueError(f"{os.fspath(path)}: the gzip stream is corrupt or truncated ({exc})") from exc
-    return raw
+#: Chunk in which a body is read, so a truncated or corrupt stream is found with bounded memory.
+_CHUNK = 1 << 20
 
 
-def read_idx(path) -> np.ndarray:
-    """Read an IDX file (plain or gzipped) and return its array, native byte order.
+def _open(path):
+    """The file's byte stream, decompressed on the fly when it is gzipped (recognised by content)."""
+    f = open(path, "rb")
+    try:
+        magic = f.read(2)
+        f.seek(0)
+    except BaseException:
+        f.close()
+        raise
+    if magic == _GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=f, mode="rb"), f
+    return f, None
 
-    Raises ``ValueError`` when the magic number is wrong, the header is cut
-    short, or the data is shorter or longer than the header's sizes say.
-    """
-    raw = _read_bytes(path)
-    name = os.fspath(path)
-    if len(raw) < 4:
-        raise ValueError(f"{name}: not an IDX file (only {len(raw)} bytes)")
-    zero, code, ndim = struct.unpack(">HBB", raw[:4])
+
+def _read(stream, n: int, name: str) -> bytes:
+    """At most ``n`` bytes; a corrupt gzip stream becomes a ValueError naming the file."""
+    try:
+        return stream.read(n)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise ValueError(f"{name}: the gzip stream is corrupt or truncated ({exc})") from exc
+
+
+def _read_header(stream, name: str, max_bytes: int, expected_shape, expected_dtype):
+    """Parse and check the header: ``(dtype, shape)``; only the header's bytes are read."""
+    first = _read(stream, 4, name)
+    if len(first) < 4:
+        raise ValueError(f"{name}: not an IDX file (only {len(first)} bytes)")
+    zero, code, ndim = struct.unpack(">HBB", first)
     if zero != 0 or code not in IDX_DTYPES:
         raise ValueError(
-            f"{name}: not an IDX file (magic number 0x{raw[:4].hex()}; expected 0x0000 "
+            f"{name}: not an IDX file (magic number 0x{first.hex()}; expected 0x0000 "
             f"followed by a type code such as 0x08 and the number of dimensions)")
     if ndim == 0:
         raise ValueError(f"{name}: IDX header declares 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{name}: truncated IDX header ({len(raw)} bytes, needs {header})")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    sizes = _read(stream, 4 * ndim, name)
+    if len(sizes) < 4 * ndim:
+        raise ValueError(f"{name}: truncated IDX header ({4 + len(sizes)} bytes, needs {4 + 4 * ndim})")
+    shape = struct.unpack(f">{ndim}I", sizes)
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    got = len(raw) - header
-    if got != expected:
-        what = "truncated" if got < expected else "has trailing bytes"
-        raise ValueError(
-            f"{name}: IDX data {what}: the header declares shape {shape} "
-            f"({expected} bytes of {dtype.name}), the file holds {got} bytes")
-    arr = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return arr.astype(dtype.newbyteorder("="), copy=True)
+    nbytes = math.prod(shape) * dtype.itemsize       # Python ints: no overflow whatever the header says
+    if expected_dtype is not None and dtype != np.dtype(expected_dtype).newbyteorder(dtype.byteorder):
+        raise ValueError(f"{name}: the IDX header declares {dtype.name} data, expected "
+                         f"{np.dtype(expected_dtype).name}")
+    if expected_shape is not None and (len(shape) != len(expected_shape) or any(
+            want is not None and got != want for got, want in zip(shape, expected_shape))):
+        want = "(" + ", ".join("N" if w is None else str(w) for w in expected_shape) + \
+            ("," if len(expected_shape) == 1 else "") + ")"
+        raise ValueError(f"{name}: the IDX header declares shape {shape}, expected shape {want}")
+    if nbytes > max_bytes:
+        raise ValueError(f"{name}: the IDX header declares shape {shape} ({nbytes:,} bytes of "
+                         f"{dtype.name}), more than the {max_bytes:,} bytes allowed; not a data set "
+                         "fastnn reads (or a corrupt header)")
+    return dtype, shape
+
+
+def read_idx_header(path, *, max_bytes: int = MAX_IDX_BYTES, expected_shape=None, expected_dtype=None):
+    """``(dtype, shape)`` from an IDX file's header, checked; the body is not read.
+
+    ``expected_shape``: a tuple of sizes, ``None`` for any size, that the
+    header must match; ``expected_dtype``: the data type it must declare.
+    Raises ``ValueError`` naming the file.
+    """
+    name = os.fspath(path)
+    stream, raw = _open(path)
+    with stream, (raw or contextlib.nullcontext()):
+        return _read_header(stream, name, max_bytes, expected_shape, expected_dtype)
+
+
+def read_idx(path, *, max_bytes: int = MAX_IDX_BYTES, expected_shape=None, expected_dtype=None) -> np.ndarray:
+    """Read an IDX file (plain or gzipped) and return its array, native byte order.
+
+    The header is checked first (magic number, against ``expected_shape`` and
+    ``expected_dtype`` when given, and against ``max_bytes``), then exactly
+    the bytes it declares are read into the result, decompressing as it
+    goes: what a file can cost in memory is bounded by what its header
+    declares, never by what its compressed body expands to. Raises
+    ``ValueError`` naming the file when the magic number is wrong, the header
+    is cut short or declares the unexpected, or the data is shorter or longer
+    than the header's sizes say.
+    """
+    name = os.fspath(path)
+    stream, raw = _open(path)
+    with stream, (raw or contextlib.nullcontext()):
+        dtype, shape = _read_header(stream, name, max_bytes, expected_shape, expected_dtype)
+        arr = np.empty(shape, dtype=dtype)
+        buf = memoryview(arr.reshape(-1).view(np.uint8))
+        expected, got = buf.nbytes, 0
+        while got < expected:
+            chunk = _read(stream, min(_CHUNK, expected - got), name)
+            if not chunk:
+                break
+            buf[got:got + len(chunk)] = chunk
+            got += len(chunk)
+        if got < expected or _read(stream, 1, name):
+            what = "truncated" if got < expected else "has trailing bytes"
+            holds = f"{got:,} bytes" if got < expected else "more"
+            raise ValueError(
+                f"{name}: IDX data {what}: the header declares shape {shape} "
+                f"({expected:,} bytes of {dtype.name}), the file holds {holds}")
+    return arr.astype(dtype.newbyteorder("="), copy=False)
 
 
 def write_idx(path, array, *, compress: bool | None = None) -> None:

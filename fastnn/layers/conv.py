@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 
 import numpy as np
@@ -44,6 +45,15 @@ def _scratch_array(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
+def _bias_for_every_filter(b, W):
+    """``b`` unchanged, or a scalar bias as one (FN,) array of W's dtype (``_check_params`` judges the rest)."""
+    scalar = isinstance(b, numbers.Real) and not isinstance(b, (bool, np.bool_)) \
+        or isinstance(b, np.ndarray) and b.ndim == 0 and b.dtype.kind in "iuf"
+    if scalar and isinstance(W, np.ndarray) and W.dtype in FLOAT_DTYPES and W.ndim == 4:
+        return np.full(W.shape[0], b, dtype=W.dtype)
+    return b
+
+
 class Convolution(Layer):
     """2-D convolution (cross-correlation, as the book), NCHW.
 
@@ -52,8 +62,11 @@ class Convolution(Layer):
     W : ndarray (FN, C, FH, FW), float32 or float64
         The filters. Kept as the very array given (optimizers update it in
         place; the layer never rebinds it).
-    b : ndarray (FN,), same dtype as W
-        The biases, kept likewise.
+    b : ndarray (FN,), same dtype as W; or a number
+        The biases, kept likewise. A number (a Python int or float, or a 0-d
+        array) is one bias for every filter, as the book's layer broadcasts
+        it (``ch07/apply_filter.py`` passes ``b = 0``): the layer then holds
+        it as a new (FN,) array of W's dtype.
     stride : int >= 1
     pad : int >= 0
         Zero padding on every side.
@@ -99,7 +112,7 @@ class Convolution(Layer):
 
     def __init__(self, W, b, stride=1, pad=0):
         self.W = W
-        self.b = b
+        self.b = _bias_for_every_filter(b, W)
         self.stride = check_scalar(stride, "stride", integer=True, positive=True)
         self.pad = check_scalar(pad, "pad", integer=True, nonnegative=True)
         self._check_params()  # again at every forward/backward: W, b, stride, pad are public attributes

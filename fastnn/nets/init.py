@@ -26,7 +26,7 @@ from .._random import as_generator, is_global_random_state
 from .._validate import check_scalar
 
 __all__ = ["init_scale", "check_init_std", "normal_weights", "derive_seed",
-           "check_size", "check_sizes"]
+           "check_size", "check_sizes", "check_weight_shape", "MAX_SIZE", "MAX_WEIGHT_ENTRIES"]
 
 _HE_NAMES = ("relu", "he")
 _XAVIER_NAMES = ("sigmoid", "xavier")
@@ -57,6 +57,7 @@ def normal_weights(rng, shape: tuple, scale: float, dtype) -> np.ndarray:
     book's ``np.random.randn``, so with ``seed=None`` and float64 the result is
     the book's ``scale * np.random.randn(*shape)`` bit for bit.
     """
+    check_weight_shape(shape)
     if rng is None:
         rng = as_generator(None, legacy=True)
     z = rng.standard_normal(shape)
@@ -71,9 +72,33 @@ def derive_seed(rng):
         else int(rng.randint(0, 2**31 - 1))
 
 
+#: Largest layer size (units, channels, filter side, input length) a net accepts: far above any
+#: net of the book, low enough that a mistyped size is refused with a ValueError naming the
+#: argument instead of failing with a MemoryError.
+MAX_SIZE = 2**24
+
+#: Largest number of entries of one weight array a net draws (8 GiB in float32): a plausibility
+#: cap, so a recipe such as ``hidden_size=10**7`` is refused before anything is allocated.
+MAX_WEIGHT_ENTRIES = 2**31
+
+
 def check_size(value, name: str) -> int:
-    """A layer size: a positive int (NumPy ints accepted, bools and floats refused)."""
-    return check_scalar(value, name, integer=True, positive=True)
+    """A layer size: a positive int up to ``MAX_SIZE`` (NumPy ints accepted, bools and floats refused)."""
+    value = check_scalar(value, name, integer=True, positive=True)
+    if value > MAX_SIZE:
+        raise ValueError(f"{name} must be at most {MAX_SIZE:,}, got {value:,}; a size this large "
+                         "is almost certainly a typo (and would not fit in memory)")
+    return value
+
+
+def check_weight_shape(shape: tuple, what: str = "a weight") -> None:
+    """Refuse a weight of more than ``MAX_WEIGHT_ENTRIES`` entries before it is allocated."""
+    entries = 1
+    for n in shape:
+        entries *= int(n)
+    if entries > MAX_WEIGHT_ENTRIES:
+        raise ValueError(f"{what} of shape {tuple(shape)} would have {entries:,} entries, more than the "
+                         f"{MAX_WEIGHT_ENTRIES:,} a net may hold in one array; choose smaller layer sizes")
 
 
 def check_sizes(values, name: str, length: int | None = None) -> list:

@@ -1,0 +1,38 @@
+"""Inference of the book's conv nets: fastnn's ``predict`` vs onnxruntime running the ``fastnn.onnx`` export.
+
+float32, the book's default SimpleConvNet and DeepConvNet (seed 0), MNIST-shaped
+inputs. The onnxruntime rows are skipped (n/a) where onnx or onnxruntime is not
+installed in the benchmark environment. ``python -m benchmarks.tools.inference``
+times the same pair (and PyTorch) with each implementation in a process of its own.
+"""
+from ._common import need, pin_threads
+
+
+class Predict:
+    """Time of one ``predict`` (inference forward) at batch 1, 32 and 100."""
+
+    param_names = ["net", "impl", "batch"]
+    params = [["SimpleConvNet", "DeepConvNet"], ["fastnn", "onnxruntime"], [1, 32, 100]]
+    timeout = 120
+
+    def setup(self, net, impl, batch):
+        import numpy as np
+
+        model = need("fastnn.nets", net)(dtype=np.float32, seed=0)
+        self.x = np.random.default_rng(1).random((batch, *model.input_dim), dtype=np.float32)
+        if impl == "fastnn":
+            pin_threads("fastnn")
+            self.run = model.predict
+        else:
+            build_model = need("fastnn.onnx", "build_model")
+            session_class, options_class = need("onnxruntime", "InferenceSession", "SessionOptions")
+            options = options_class()
+            options.intra_op_num_threads = pin_threads(impl)
+            options.inter_op_num_threads = 1
+            session = session_class(build_model(model).SerializeToString(), options,
+                             providers=["CPUExecutionProvider"])
+            self.run = lambda x: session.run(None, {"x": x})
+        self.run(self.x)   # compile or load kernels, let onnxruntime plan its memory
+
+    def time_predict(self, net, impl, batch):
+        self.run(self.x)
