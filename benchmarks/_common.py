@@ -69,8 +69,8 @@ def pin_threads(impl="fastnn", n=None):
     """Pin thread counts for timing ``impl``; returns ``n`` (default ``THREADS``).
 
     ``fastnn``: ``fastnn.set_num_threads(n)`` — numba gets ``n`` threads and
-    BLAS what fastnn's own thread policy gives it (one thread since the
-    policy of ``fastnn._threads``; ``n`` at earlier commits). Any other
+    BLAS what fastnn's own thread policy gives it (one thread, see
+    ``fastnn._runtime``; ``n`` at earlier commits). Any other
     ``impl``: BLAS gets ``n`` threads, as NumPy has on an ``n``-core machine
     (fastnn's policy, applied when ``fastnn.layers`` is imported, must not
     handicap the plain-NumPy reference); numba is not involved. PyTorch, if

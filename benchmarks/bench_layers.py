@@ -481,3 +481,35 @@ class ConvReluPoolTorch(_LayerTorch):
 class Im2colTorch(_LayerTorch):
     suite = "bench_layers.Im2col"
     param_names, params, impl_index = _without_impl(Im2col)
+
+
+class _CheckedPath(np.ndarray):
+    """An ndarray subclass: the validation helpers' common-case test (``type(x) is np.ndarray``) fails,
+    so the call runs the general, checked path to the same result."""
+
+
+class Validation:
+    """The input checks layers run at every call: ``as_float_array`` and ``as_labels``'s common case
+    (the input already right: returned at once) against the same input through the general path.
+
+    What the fast paths of ``fastnn._validate`` save per call; they only ever return early on
+    success, so any error comes from the general path (tests/test_validate.py pins that).
+    """
+
+    params = ["fast", "general"]
+    param_names = ["path"]
+
+    def setup(self, path):
+        from fastnn import _validate
+
+        self.validate = _validate
+        x = np.ones((100, 784))
+        t = np.arange(100, dtype=np.intp) % 10
+        self.x = x if path == "fast" else x.view(_CheckedPath)
+        self.t = t if path == "fast" else t.astype(np.int32)   # labels of another int dtype: the general path
+
+    def time_as_float_array(self, path):
+        self.validate.as_float_array(self.x, "x", dtype=np.dtype(np.float64), min_ndim=2)
+
+    def time_as_labels(self, path):
+        self.validate.as_labels(self.t, 100, 10)

@@ -137,3 +137,39 @@ class LongTraining:
         x, t = self.batches[self.i % len(self.batches)]
         self.i += 1
         self.opt.update(self.model.params, self.model.gradient(x, t))
+
+
+class BusyNeighbour:
+    """The steps at batch 100 beside a neighbour that keeps every core busy (one spinning process
+    per core, started in ``setup`` and stopped in ``teardown``), and without it.
+
+    fastnn only: the ratio of the ``busy`` row to the ``quiet`` row is the slow-down a user sees
+    while other programs run (``fastnn._runtime.threads`` falls to one thread under such load).
+    """
+
+    param_names = ["net", "dtype", "neighbour"]
+    params = [["TwoLayerNet", "MultiLayerNetExtend", "SimpleConvNet"], DTYPES, ["quiet", "busy"]]
+    timeout = 300
+
+    def setup(self, net, dtype, neighbour):
+        import os
+        import subprocess
+        import sys
+        import time
+
+        self.subject = make_step("fastnn", net, dtype, 100)
+        pin_threads("fastnn")
+        self.spinners = []
+        if neighbour == "busy":
+            self.spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                             for _ in range(os.cpu_count() or 1)]
+            time.sleep(0.5)   # the neighbour is running, and fastnn has had time to see it
+        self.subject.step()
+
+    def teardown(self, net, dtype, neighbour):
+        for p in self.spinners:
+            p.kill()
+            p.wait()
+
+    def time_step(self, net, dtype, neighbour):
+        self.subject.step()

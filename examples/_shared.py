@@ -20,7 +20,7 @@ def parse(p: argparse.ArgumentParser, argv):
     """Parse the arguments and apply --threads."""
     args = p.parse_args(argv)
     if args.threads is not None:
-        from fastnn._threads import set_num_threads
+        from fastnn import set_num_threads
         set_num_threads(args.threads)
     return args
 

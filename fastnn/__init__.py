@@ -11,17 +11,17 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "functions", "gradient", "layers", "optimizer", "nets", "trainer", "util",
     "reference", "datasets", "perceptron", "testing", "kernels", "compat",
-    "plot", "model_file",
+    "plot", "io",
 }
 
-_THREAD_FUNCTIONS = {"set_num_threads", "get_num_threads"}
+_RUNTIME_FUNCTIONS = {"set_num_threads", "get_num_threads", "set_host_tuning"}
 
-__all__ = sorted(_SUBMODULES | _THREAD_FUNCTIONS) + ["__version__"]
+__all__ = sorted(_SUBMODULES | _RUNTIME_FUNCTIONS) + ["__version__"]
 
 
 def __getattr__(name):
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
-    if name in _THREAD_FUNCTIONS:
-        return getattr(importlib.import_module(f"{__name__}._threads"), name)
+    if name in _RUNTIME_FUNCTIONS:
+        return getattr(importlib.import_module(f"{__name__}._runtime"), name)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")

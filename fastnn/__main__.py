@@ -51,7 +51,6 @@ A run is reproducible with --seed. With --checkpoint FILE the run is saved
 after every epoch; run the same command with --resume to continue it.
 """
 
-NET_CHOICES = ("simple_convnet", "deep_convnet", "two_layer", "multi_layer")
 DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
@@ -129,6 +128,7 @@ def _sizes(text):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .nets import NETS
     parser = argparse.ArgumentParser(prog="fastnn", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a net and report its test accuracy",
                        description="Train one of the book's nets and report its test accuracy.",
                        epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    t.add_argument("--net", choices=NET_CHOICES, default="simple_convnet",
+    t.add_argument("--net", choices=list(NETS), default="simple_convnet",
                    help="which net (default: simple_convnet)")
     t.add_argument("--data", choices=DATA_CHOICES, default=None,
                    help="which data set (default: the best one on this machine)")
@@ -180,8 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress output, only the result")
 
     e = sub.add_parser("evaluate", help="test accuracy of a model saved with train --save",
-                       description="Rebuild a model saved with 'fastnn train --save' and measure its accuracy.")
+                       description="Rebuild a model saved with 'fastnn train --save' and measure its accuracy; "
+                                   "a params file (save_params .npz or the book's params.pkl) needs --net.")
     e.add_argument("model", metavar="MODEL.npz")
+    e.add_argument("--net", choices=list(NETS), default=None,
+                   help="the net a params file belongs to (the book's sizes; --hidden to change them)")
+    e.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]", help="hidden size(s), with --net")
     e.add_argument("--data", choices=DATA_CHOICES, default=None,
                    help="data set to test on (default: the one it was trained on)")
     e.add_argument("--data-home", metavar="DIR", default=None)
@@ -228,13 +232,12 @@ def _net_recipe(args, info) -> tuple[str, dict]:
     if args.dropout is not None or args.batchnorm:
         kwargs.update(use_dropout=args.dropout is not None, dropout_ration=args.dropout or 0.5,
                       use_batchnorm=args.batchnorm)
-        return "multi_layer_extend", kwargs
     return "multi_layer", kwargs
 
 
 def _set_threads(n) -> None:
     if n is not None:
-        from ._threads import set_num_threads
+        from ._runtime import set_num_threads
         set_num_threads(n)
 
 
@@ -295,16 +298,16 @@ def _check_resumed_run(args, trainer, requested) -> None:
                         f"done {trainer.current_epoch} epochs; give --epochs {trainer.current_epoch} or more")
 
 
-def _save_model_or_rescue(args, save_model, net, net_name, kwargs, **info) -> None:
+def _save_model_or_rescue(args, save_model, net, **info) -> None:
     """Save the trained model to --save; if that fails now, save it beside the temporary files and say where."""
     try:
         with argument("--save", args.save):
-            save_model(args.save, net, net_name, kwargs, **info)
+            save_model(net, args.save, **info)
     except (UserError, RuntimeFailure) as exc:
         fd, rescue = tempfile.mkstemp(prefix="fastnn-model-", suffix=".npz")
         os.close(fd)
         try:
-            save_model(rescue, net, net_name, kwargs, **info)
+            save_model(net, rescue, **info)
         except Exception:
             raise exc from None
         raise RuntimeFailure(f"{exc}; the trained model was saved to {rescue} instead") from None
@@ -326,7 +329,8 @@ def cmd_train(args) -> int:
 
     import numpy as np
 
-    from .model_file import build_net, save_model
+    from .io import save_model
+    from .nets import build_net
     from .optimizer import get_optimizer
     from .trainer import Trainer
 
@@ -373,7 +377,7 @@ def cmd_train(args) -> int:
     print(f"test accuracy: {trainer.test_acc:.4f} on {len(x_test):,} {info.title} test images "
           f"(wall time {elapsed:.1f} s)", flush=True)
     if args.save:
-        _save_model_or_rescue(args, save_model, net, net_name, kwargs, data=data_name, flatten=flatten,
+        _save_model_or_rescue(args, save_model, net, data=data_name, flatten=flatten,
                               test_acc=trainer.test_acc, epochs=trainer.current_epoch, seed=seed)
         print(f"saved the model to {args.save} (fastnn evaluate {args.save})")
     if args.plot:
@@ -392,18 +396,32 @@ def cmd_evaluate(args) -> int:
         raise UserError(f"{args.model}: no such model file")
     _check_data_home(args.data_home)
 
-    from .model_file import load_model
+    from .io import load_model
 
     _set_threads(args.threads)
-    with argument("model file", args.model):
-        net, meta = load_model(args.model)
-        data = args.data or meta.get("data")
-        if not isinstance(data, (str, type(None))):
-            raise ValueError(f"the data set name {data!r} is not a name; give --data")
-        flatten, dtype = bool(meta.get("flatten", False)), meta.get("dtype", "float64")
+    if args.net is None:
+        with argument("model file", args.model):
+            try:
+                net, meta = load_model(args.model)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (a params file needs --net NAME)") from None
+            data = args.data or meta.get("data")
+            if not isinstance(data, (str, type(None))):
+                raise ValueError(f"the data set name {data!r} is not a name; give --data")
+            flatten, dtype = bool(meta.get("flatten", False)), meta.get("dtype", "float64")
+    else:                   # a params file: the net comes from --net, its sizes from the data
+        data, flatten, dtype = args.data, args.net in ("two_layer", "multi_layer"), "float64"
     source = "--data" if args.data else f"model file {args.model}"
     name, info, ((x_train, t_train), (x_test, t_test)) = _load_data(data, args.data_home, flatten, dtype,
                                                                     source=source)
+    if args.net is not None:
+        from .nets import build_net
+
+        book = argparse.Namespace(net=args.net, hidden=args.hidden, weight_init="he", weight_decay=0.0,
+                                  dropout=None, batchnorm=False)
+        net = build_net(*_net_recipe(book, info), dtype, seed=0)
+        with argument("params file", args.model):
+            net.load_params(args.model)
     x, t, which = (x_train, t_train, "training") if args.train_set else (x_test, t_test, "test")
     t0 = time.perf_counter()
     acc = net.accuracy(x, t)

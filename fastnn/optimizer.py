@@ -37,7 +37,7 @@ from collections.abc import Mapping, MutableMapping
 
 import numpy as np
 
-from ._threads import elementwise_kernel
+from . import _runtime
 from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
 from .kernels import optim as optim_kernels
 
@@ -268,7 +268,10 @@ class Optimizer:
             s, sep, key = entry.partition("/")
             if not sep or s not in stores:
                 raise ValueError(f"state has an unknown entry {entry!r} for {type(self).__name__}")
-            stores[s][key] = as_float_array(value, f"state[{entry!r}]", allow_empty=True).copy()
+            value = as_float_array(value, f"state[{entry!r}]", allow_empty=True)
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"state[{entry!r}] holds NaN or infinite values")
+            stores[s][key] = value.copy()
         extra = self._check_extra_state(state)
         for h, v in hyper.items():
             setattr(self, h, v)
@@ -296,7 +299,7 @@ class SGD(Optimizer):
         super().__init__()
 
     def _step(self, param, grad):
-        elementwise_kernel(optim_kernels, "sgd_update", param.size)(param, grad, self.lr)
+        _runtime.elementwise_kernel(optim_kernels, "sgd_update", param.size)(param, grad, self.lr)
 
 
 class Momentum(Optimizer):
@@ -311,7 +314,7 @@ class Momentum(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        elementwise_kernel(optim_kernels, "momentum_update", param.size)(param, grad, v, self.lr, self.momentum)
+        _runtime.elementwise_kernel(optim_kernels, "momentum_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class Nesterov(Optimizer):
@@ -330,7 +333,7 @@ class Nesterov(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        elementwise_kernel(optim_kernels, "nesterov_update", param.size)(param, grad, v, self.lr, self.momentum)
+        _runtime.elementwise_kernel(optim_kernels, "nesterov_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class AdaGrad(Optimizer):
@@ -343,7 +346,7 @@ class AdaGrad(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        elementwise_kernel(optim_kernels, "adagrad_update", param.size)(param, grad, h, self.lr)
+        _runtime.elementwise_kernel(optim_kernels, "adagrad_update", param.size)(param, grad, h, self.lr)
 
 
 class RMSprop(Optimizer):
@@ -358,7 +361,7 @@ class RMSprop(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        elementwise_kernel(optim_kernels, "rmsprop_update", param.size)(param, grad, h, self.lr, self.decay_rate)
+        _runtime.elementwise_kernel(optim_kernels, "rmsprop_update", param.size)(param, grad, h, self.lr, self.decay_rate)
 
 
 class Adam(Optimizer):
@@ -390,7 +393,7 @@ class Adam(Optimizer):
         self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
 
     def _step(self, param, grad, m, v):
-        elementwise_kernel(optim_kernels, "adam_update", param.size)(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
+        _runtime.elementwise_kernel(optim_kernels, "adam_update", param.size)(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
 
     def state_dict(self) -> dict:
         out = super().state_dict()

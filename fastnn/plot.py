@@ -21,8 +21,13 @@ def new_figure(figsize=(10, 4)):
 
 
 def save_figure(fig, path, dpi=100) -> None:
-    """Save ``fig`` to ``path`` (format from the extension, e.g. .png, .svg, .pdf)."""
-    fig.savefig(path, dpi=dpi)
+    """Save ``fig`` to ``path`` atomically (format from the extension, e.g. .png, .svg, .pdf; png without one)."""
+    import os
+
+    from . import io
+
+    fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
+    io.atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
 
 
 def _history(run) -> dict:

@@ -16,10 +16,11 @@ for any net with the book's interface (``params``, ``gradient``, ``loss``,
   without it), loss and accuracy in the bar; ``verbose=False`` is silent;
   ``output='book'`` prints the book's lines instead (what ``python -m
   fastnn.compat`` scripts get from ``common.trainer``);
-- ``checkpoint_path``: after every epoch the whole run (parameters, batch
-  norm statistics, optimizer state, every random generator's state,
-  counters and histories) is written atomically; ``resume=True`` continues
-  from that file, to the same final weights as a run never interrupted;
+- ``checkpoint_path``: after every epoch the whole run (``state_dict()``:
+  parameters, batch norm statistics, optimizer state, every random
+  generator's state, counters and histories) is written atomically
+  (``fastnn.io``); ``resume=True`` continues from that file, to the same
+  final weights as a run never interrupted;
 - a loss or gradient that is NaN or infinite stops training with a
   ``FloatingPointError`` naming the epoch and step, before the parameters
   are touched (``nonfinite='skip'``: warn, skip that step, go on).
@@ -247,7 +248,7 @@ class Trainer:
         loss = float(value)
         lam = getattr(net, "weight_decay_lambda", 0)
         if lam:
-            decay = getattr(net, "_weight_decay", None)
+            decay = getattr(net, "weight_decay_penalty", None)
             if decay is None:
                 return None
             loss += float(decay())
@@ -392,16 +393,142 @@ class Trainer:
             print(f"=============== final test accuracy: {self.test_acc:.4f} ===============", flush=True)
         return self
 
-    # -- checkpoints ------------------------------------------------------------------------------
+    # -- state and checkpoints ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue this run exactly, as a flat dict of arrays and JSON-able values.
+
+        ``'net/...'``: the net's ``state_dict()`` (or ``'net/param/<key>'``
+        for a net without one); ``'optimizer/...'``: the optimizer's;
+        ``'trainer/epoch'``, ``'trainer/iteration'``, ``'trainer/skipped_steps'``,
+        ``'trainer/train_size'``, ``'trainer/mini_batch_size'``: ints;
+        ``'trainer/train_loss'``, ``'trainer/train_acc'``, ``'trainer/test_acc'``:
+        the histories; ``'trainer/rng'``, ``'trainer/global_rng'``: the states of
+        the mini-batch generator and of NumPy's global one.
+        """
+        from . import io
+
+        net = self.network
+        net_state = net.state_dict() if hasattr(net, "state_dict") else \
+            {f"param/{k}": np.array(v, copy=True) for k, v in net.params.items()}
+        out = {f"net/{k}": v for k, v in net_state.items()}
+        out.update({f"optimizer/{k}": v for k, v in self.optimizer.state_dict().items()})
+        out.update({
+            "trainer/epoch": self.current_epoch, "trainer/iteration": self.current_iter,
+            "trainer/skipped_steps": self.skipped_steps, "trainer/train_size": self.train_size,
+            "trainer/mini_batch_size": self.batch_size,
+            "trainer/train_loss": np.asarray(self.train_loss_list, dtype=np.float64),
+            "trainer/train_acc": np.asarray(self.train_acc_list, dtype=np.float64),
+            "trainer/test_acc": np.asarray(self.test_acc_list, dtype=np.float64),
+            "trainer/rng": io.generator_state(self.rng),
+            "trainer/global_rng": io.generator_state(None),
+        })
+        return out
+
+    def _checked_trainer_state(self, state) -> dict:
+        """The ``trainer/`` entries of ``state``, checked against this run and each other (``ValueError``)."""
+        from . import io
+
+        def count(name):
+            value = state.get(f"trainer/{name}")
+            if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"trainer/{name} must be an integer >= 0, got {value!r}")
+            return int(value)
+
+        def history(name, length=None):
+            value = np.asarray(state.get(f"trainer/{name}", np.zeros(0)))
+            if value.ndim != 1 or value.dtype.kind not in "fiu" or not np.all(np.isfinite(value)):
+                raise ValueError(f"trainer/{name} must be a 1-D array of finite numbers, got {value.dtype} "
+                                 f"of shape {value.shape}")
+            if length is not None and value.size != length:
+                raise ValueError(f"trainer/{name} holds {value.size} values for {length} epochs")
+            return value.astype(np.float64).tolist()
+
+        checked = {name: count(name) for name in ("epoch", "iteration", "skipped_steps")}
+        for what, name, ours in (("training-set size", "train_size", self.train_size),
+                                 ("mini_batch_size", "mini_batch_size", self.batch_size)):
+            if count(name) != ours:
+                raise ValueError(f"{what} is {count(name)} in the checkpoint, {ours} here")
+        epoch, iteration = checked["epoch"], checked["iteration"]
+        if epoch > self.epochs:
+            raise ValueError(f"the run saved there has already done {epoch} epochs; this training run has "
+                             f"{self.epochs} (give epochs={epoch} or more)")
+        if iteration != epoch * self.iter_per_epoch:
+            raise ValueError(f"the counters disagree: {iteration} steps recorded for {epoch} epochs of "
+                             f"{self.iter_per_epoch} steps")
+        if checked["skipped_steps"] > iteration:
+            raise ValueError(f"trainer/skipped_steps ({checked['skipped_steps']}) exceeds the {iteration} steps")
+        checked["train_loss"] = history("train_loss")
+        if len(checked["train_loss"]) > iteration:
+            raise ValueError(f"trainer/train_loss holds {len(checked['train_loss'])} losses for {iteration} steps")
+        checked["train_acc"] = history("train_acc", epoch)
+        checked["test_acc"] = history("test_acc", epoch)
+        for name, gen in (("rng", self.rng), ("global_rng", np.random.RandomState())):
+            if f"trainer/{name}" not in state:
+                raise ValueError(f"the state lacks trainer/{name}")
+            io.check_generator_state(gen, state[f"trainer/{name}"], f"trainer/{name}")
+            checked[name] = state[f"trainer/{name}"]
+        return checked
+
+    def load_state_dict(self, state) -> None:
+        """Put a ``state_dict()`` back into this run: net, optimizer, generators, counters, histories.
+
+        All of it is checked first — it must come from a run of this net,
+        optimizer, training-set size and batch size, with counters that
+        agree — and on ``ValueError``/``TypeError`` nothing has changed.
+        """
+        from collections.abc import Mapping
+
+        from . import io
+
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+        ours = {f"trainer/{k}" for k in ("epoch", "iteration", "skipped_steps", "train_size", "mini_batch_size",
+                                         "train_loss", "train_acc", "test_acc", "rng", "global_rng")}
+        unknown = sorted(str(k) for k in state if not (str(k).startswith(("net/", "optimizer/")) or k in ours))
+        if unknown:
+            raise ValueError(f"the state has unknown entries {unknown}")
+        checked = self._checked_trainer_state(state)
+        net, optimizer = self.network, self.optimizer
+        net_state = {k[len("net/"):]: v for k, v in state.items() if k.startswith("net/")}
+        opt_state = {k[len("optimizer/"):]: v for k, v in state.items() if k.startswith("optimizer/")}
+        saved_name = str(np.asarray(opt_state.get("optimizer", "")))
+        if saved_name != type(optimizer).__name__:
+            raise ValueError(f"optimizer is {saved_name!r} in the checkpoint, {type(optimizer).__name__!r} here")
+        params = net.params
+        for entry, value in opt_state.items():
+            slot, _, key = entry.partition("/")
+            if slot in getattr(optimizer, "state_names", ()) and \
+                    (key not in params or np.shape(value) != params[key].shape):
+                raise ValueError(f"optimizer/{entry} has shape {np.shape(value)}, but the net has "
+                                 + (f"{key} of shape {params[key].shape}" if key in params else f"no parameter {key}"))
+        # The net and the optimizer check their own entries and change nothing when they refuse; whichever
+        # goes second is undone from a copy if it refuses after the first applied.
+        before = net.state_dict() if hasattr(net, "state_dict") else \
+            {f"param/{k}": np.array(v, copy=True) for k, v in params.items()}
+        _load_net_state(net, net_state)
+        try:
+            optimizer.load_state_dict(opt_state)
+        except BaseException:
+            _load_net_state(net, before)
+            raise
+        io.set_generator_state(self.rng, checked["rng"])
+        io.set_generator_state(None, checked["global_rng"])
+        self.current_epoch, self.current_iter = checked["epoch"], checked["iteration"]
+        self.skipped_steps = checked["skipped_steps"]
+        self.train_loss_list, self.train_acc_list = checked["train_loss"], checked["train_acc"]
+        self.test_acc_list = checked["test_acc"]
+        self._order = None
+
     def save_checkpoint(self, path) -> None:
-        """Write the whole run to ``path`` (one ``.npz``, atomically); see ``fastnn._train_state``."""
-        from . import _train_state
-        from .nets.checkpoint import write_npz_atomic
+        """Write ``state_dict()`` to ``path`` (one ``.npz``, atomically; see ``fastnn.io``)."""
+        from . import io
 
         if self.current_iter % self.iter_per_epoch != 0:
             raise RuntimeError("checkpoints are taken at the end of an epoch (the mini-batch order of a "
                                "running epoch is not saved)")
-        write_npz_atomic(path, _train_state.capture(self))
+        io.save_checkpoint(self, path)
 
     def load_checkpoint(self, path) -> None:
         """Continue the run saved in ``path``: net, optimizer, random generators, counters, histories.
@@ -409,8 +536,29 @@ class Trainer:
         Raises ``ValueError`` and changes nothing when the file is corrupt or
         belongs to another run (net, optimizer, data size or batch size).
         """
-        from . import _train_state
-        from .nets.checkpoint import read_npz
+        from . import io
 
-        _train_state.restore(self, read_npz(path), os.fspath(path))
-        self._order = None
+        io.load_checkpoint(self, path)
+
+
+def _load_net_state(net, state: dict) -> None:
+    """``net.load_state_dict(state)``, or for a book-style net with only ``params``: checked, then copied in."""
+    if hasattr(net, "load_state_dict"):
+        net.load_state_dict(state)
+        return
+    params = net.params
+    values = {}
+    for key, value in state.items():
+        kind, _, name = key.partition("/")
+        if kind != "param" or name not in params:
+            raise ValueError(f"the net has no entry {key!r}")
+        value = np.asarray(value)
+        if value.dtype.kind != "f" or value.shape != params[name].shape or not np.all(np.isfinite(value)):
+            raise ValueError(f"parameter {name} must be finite real floats of shape {params[name].shape}, got "
+                             f"{value.dtype} of shape {value.shape}")
+        values[name] = value
+    missing = sorted(set(params) - set(values))
+    if missing:
+        raise ValueError(f"the state lacks parameters {missing}")
+    for name, value in values.items():
+        np.copyto(params[name], value, casting="same_kind")

@@ -18,8 +18,8 @@ import warnings
 
 import numpy as np
 
+from . import _runtime
 from ._random import as_generator
-from ._threads import elementwise_kernel
 from ._validate import as_float_array, check_scalar
 
 __all__ = ["im2col", "col2im", "conv_output_size", "shuffle_dataset", "smooth_curve"]
@@ -82,7 +82,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     stride, pad, oh, ow = _window_geometry(x.shape, filter_h, filter_w, stride, pad)
     n, c = x.shape[:2]
     col = np.empty((n * oh * ow, c * filter_h * filter_w), dtype=x.dtype)
-    elementwise_kernel(conv_kernels, "im2col", col.size)(x, filter_h, filter_w, stride, pad, oh, ow, col)
+    _runtime.elementwise_kernel(conv_kernels, "im2col", col.size)(x, filter_h, filter_w, stride, pad, oh, ow, col)
     return col
 
 
@@ -106,7 +106,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             f"col must have shape {expected} for input_shape {shape}, filter {filter_h}x{filter_w}, "
             f"stride {stride}, pad {pad}; got {col.shape}")
     dx = np.empty(shape, dtype=col.dtype)
-    elementwise_kernel(conv_kernels, "col2im", col.size)(col, filter_h, filter_w, stride, pad, oh, ow, dx)
+    _runtime.elementwise_kernel(conv_kernels, "col2im", col.size)(col, filter_h, filter_w, stride, pad, oh, ow, dx)
     return dx
 
 

@@ -6,7 +6,7 @@ float dtype, float32 or float64, and write into ``out``.
 
 Each kernel is built twice (``fastnn.kernels._twins``): ``name``, serial,
 and ``name_parallel``, its loop spread over numba's threads; the layers take
-the parallel build from ``fastnn._threads.ELEMENTWISE_WORK_LIMIT`` elements
+the parallel build from ``fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS`` elements
 on. Element-wise, so the result does not depend on the build or the thread
 count.
 """
@@ -74,20 +74,20 @@ def _exp_nonpositive(x):
 
 
 def relu_forward(x, out, mask):
-    """out = max(x, 0); mask[i] = x[i] > 0 (kept for the backward pass). Shapes (n,)."""
+    """out = 0 where x <= 0, else x (NaN stays NaN, as the book); mask[i] = x[i] <= 0, the book's mask. Shapes (n,)."""
     zero = x.dtype.type(0)
     for i in prange(x.size):
         v = x[i]
-        pos = v > zero
-        mask[i] = pos
-        out[i] = v if pos else zero
+        off = v <= zero
+        mask[i] = off
+        out[i] = zero if off else v
 
 
 def relu_backward(dout, mask, dx):
-    """dx = dout where the forward input was > 0, else 0. Shapes (n,)."""
+    """dx = 0 where mask (the forward input was <= 0), else dout. Shapes (n,)."""
     zero = dout.dtype.type(0)
     for i in prange(dout.size):
-        dx[i] = dout[i] if mask[i] else zero
+        dx[i] = zero if mask[i] else dout[i]
 
 
 def sigmoid_forward(x, out):

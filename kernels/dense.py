@@ -10,7 +10,7 @@ small (dispatch and the temporary of ``+ b`` dominate) and ties where BLAS
 dominates, so forward and backward are both single kernels (benchmark:
 ``bench_layers.Affine``).
 
-BLAS runs on one thread (``fastnn._threads``; the Affine layer runs its
+BLAS runs on one thread (``fastnn._runtime``; the Affine layer runs its
 mid-sized products, from 3e6 multiply-adds, with BLAS on one thread per
 numba thread), so a large product would use one core. The ``*_split``
 kernels cut it into two independent halves run by numba's threads

@@ -13,7 +13,7 @@ each element's gradient is read before that element is written).
 
 Each kernel is built twice (``fastnn.kernels._twins``): ``name``, serial,
 and ``name_parallel``, its loop spread over numba's threads, which the
-optimizers take from ``ELEMENTWISE_WORK_LIMIT`` elements on; element-wise,
+optimizers take from ``fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS`` elements on; element-wise,
 so the result does not depend on the build or the thread count.
 
 Scalars: the hyperparameters are Python floats (float64), as the book keeps

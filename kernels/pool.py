@@ -21,7 +21,7 @@ Average pooling divides by PH*PW whatever the padding (padded cells count as
 
 Each pooling kernel is built twice (``fastnn.kernels._twins``): serial,
 and ``<name>_parallel`` over the planes; the Pooling layer takes the
-parallel build from ``fastnn._threads.ELEMENTWISE_WORK_LIMIT`` cells on.
+parallel build from ``fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS`` cells on.
 
 ``relu_max_pool`` and ``max_pool_forward_2x2(..., relu=True)`` do ReLU then
 max pooling in one pass, for the fused Convolution → Relu → Pooling stage

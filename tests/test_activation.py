@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
+from fastnn import functions as F
 from fastnn import reference as ref
 from fastnn.layers import Relu, Sigmoid
 from fastnn.testing import assert_allclose_dtype, layer_gradient_errors
 
-# (3, 300, 300) is above ELEMENTWISE_WORK_LIMIT: the kernels run on all threads.
+# (3, 300, 300) is above fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS: the kernels run on all threads.
 SHAPES = [(1, 1), (1, 7), (5, 3), (3, 4, 5), (2, 3, 4, 5), (17,), (3, 300, 300)]
 
 
@@ -105,3 +106,31 @@ def test_vectorisable_exp_is_within_its_stated_error(module, dtype):
     ulps = np.abs(got[normal] - exact[normal]) / (exact[normal] * np.finfo(dtype).eps)
     assert ulps.max() <= 1.5
     assert np.all(got[~normal] <= tiny) and got[-1] == 0 and got[-4] == 1
+
+
+def test_relu_keeps_nan_and_its_mask_is_the_books(dtype):
+    x = np.array([-1.0, 0.0, 2.0, np.nan, -np.inf, np.inf], dtype=dtype)
+    layer = Relu()
+    out = layer.forward(x)
+    np.testing.assert_array_equal(out, np.array([0, 0, 2, np.nan, 0, np.inf], dtype=dtype))   # NaN kept
+    np.testing.assert_array_equal(layer.mask, x <= 0)                                        # the book's mask
+    book = x.copy()
+    book[x <= 0] = 0
+    np.testing.assert_array_equal(out, book)
+    dx = layer.backward(np.ones(6, dtype=dtype))
+    np.testing.assert_array_equal(dx, [0, 0, 1, 1, 0, 1])    # as the book's dout[mask] = 0
+    with pytest.raises(ValueError, match="assignment destination is read-only"):
+        layer.mask[0] = False
+
+
+def test_sigmoid_is_finite_and_silent_at_extremes(dtype):
+    x = np.array([-np.finfo(dtype).max, -1e4, -100, 0, 100, 1e4, np.finfo(dtype).max], dtype=dtype)
+    with np.errstate(all="raise"):
+        y = F.sigmoid(x)
+        layer = Sigmoid()
+        y2 = layer.forward(x)
+        dx = layer.backward(np.ones_like(x))
+        g = F.sigmoid_grad(x)
+    for a in (y, y2, dx, g):
+        assert np.all(np.isfinite(a))
+    assert y[0] == 0 and y[-1] == 1

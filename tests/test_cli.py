@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fastnn.__main__ import main
-from fastnn.model_file import build_net, load_model, read_model_info, save_model
+from fastnn.io import load_model, read_model_info
 
 
 def run(capsys, *argv):
@@ -52,8 +52,8 @@ def test_train_save_evaluate_two_layer(tmp_path, capsys):
     assert acc > 0.3
     info = read_model_info(model)
     assert info["net"] == "two_layer" and info["data"] == "digits" and info["dtype"] == "float64"
-    assert info["kwargs"]["input_size"] == 64 and info["flatten"] is True
-    assert info["kwargs"]["weight_init_std"] == 0.01
+    assert info["recipe"]["input_size"] == 64 and info["flatten"] is True
+    assert info["recipe"]["weight_init_std"] == 0.01
     code, out, err = run(capsys, "evaluate", str(model))
     assert code == 0, err
     assert f"accuracy {acc:.4f} on 355" in out
@@ -77,7 +77,7 @@ def test_train_simple_convnet_with_plot_and_checkpoint(tmp_path, capsys):
     assert code == 0, err
     assert "resuming after epoch 1" in out
     with np.load(ck) as z:
-        assert json.loads(str(z["__meta__"]))["epoch"] == 2
+        assert json.loads(str(z["__fastnn__"]))["values"]["trainer/epoch"] == 2
 
 
 def test_multi_layer_options(tmp_path, capsys):
@@ -87,8 +87,8 @@ def test_multi_layer_options(tmp_path, capsys):
                          "--optimizer", "momentum", "--quiet", "--save", str(model), "--threads", "1")
     assert code == 0, err
     net, info = load_model(model)
-    assert type(net).__name__ == "MultiLayerNetExtend" and info["kwargs"]["hidden_size_list"] == [20, 20]
-    assert info["kwargs"]["weight_init_std"] == "he"
+    assert type(net).__name__ == "MultiLayerNetExtend" and info["recipe"]["hidden_size_list"] == [20, 20]
+    assert info["recipe"]["weight_init_std"] == "he"
     assert "BatchNorm1" in net.layers and "Dropout1" in net.layers
 
 
@@ -126,28 +126,21 @@ def test_cli_errors(tmp_path, capsys):
     assert code == 2 and "missing.npz" in err
 
 
-def test_model_file_roundtrip_and_refusals(tmp_path):
-    kwargs = {"input_dim": [1, 8, 8], "hidden_size": 12, "output_size": 10, "weight_init_std": 0.1}
-    net = build_net("simple_convnet", kwargs, "float32", seed=3)
-    path = tmp_path / "model.npz"
-    save_model(path, net, "simple_convnet", kwargs, data="digits", flatten=False)
-    back, info = load_model(path)
-    assert back.dtype == np.float32 and info["data"] == "digits"
-    for k, v in net.params.items():
-        np.testing.assert_array_equal(back.params[k], v)
-    x = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)
-    np.testing.assert_array_equal(back.predict(x), net.predict(x))
-    back64, _ = load_model(path, dtype="float64")
-    assert back64.dtype == np.float64
+def test_evaluate_a_params_file_with_net(tmp_path, capsys):
+    import pickle
 
-    net.save_params(tmp_path / "plain.npz")
-    with pytest.raises(ValueError, match="save_params file"):
-        load_model(tmp_path / "plain.npz")
-    path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ValueError, match="corrupt or truncated"):
-        load_model(path)
-    with pytest.raises(ValueError, match="name must be one of"):
-        save_model(tmp_path / "x.npz", net, "resnet", kwargs)
+    from fastnn.nets import TwoLayerNet
+
+    net = TwoLayerNet(64, 30, 10, weight_init_std=0.1, seed=0)
+    pkl = tmp_path / "params.pkl"
+    pkl.write_bytes(pickle.dumps(dict(net.params)))      # the book's save_params
+    code, _, err = run(capsys, "evaluate", str(pkl), "--data", "digits")
+    assert code == 2 and "is a pickle" in err and "needs --net" in err
+    code, out, err = run(capsys, "evaluate", "--net", "two_layer", "--hidden", "30", "--data", "digits", str(pkl))
+    assert code == 0, err
+    assert f"TwoLayerNet from {pkl}: accuracy" in out and "on 355 8x8 digits test images" in out
+    code, _, err = run(capsys, "evaluate", "--net", "two_layer", "--data", "digits", str(pkl))
+    assert code == 2 and "'net/param/W1'" not in err and "this net needs (64, 100)" in err
 
 
 # ------------------------------------------------------------------ the error mechanism (fastnn._cli_errors)
@@ -275,14 +268,17 @@ def test_save_failing_after_training_keeps_the_model(tmp_path, capsys, monkeypat
 
 def test_evaluate_bad_model_files_end_in_one_line(tmp_path):
     kwargs = {"input_size": 64, "hidden_size": 4, "output_size": 10, "weight_init_std": 0.1}
+    from fastnn.io import save_model
+    from fastnn.nets import build_net
+
     net = build_net("two_layer", kwargs, "float64", seed=0)
     unknown = tmp_path / "unknown_data.npz"
-    save_model(unknown, net, "two_layer", kwargs, data="cifar", flatten=True)
+    save_model(net, unknown, data="cifar", flatten=True)
     huge = tmp_path / "format_1e999.npz"
     with np.load(unknown) as z:
         arrays = dict(z)
-    arrays["__model__"] = np.array(str(arrays["__model__"]).replace('"format": 1', '"format": 1e999'))
-    assert "1e999" in str(arrays["__model__"])
+    arrays["__fastnn__"] = np.array(str(arrays["__fastnn__"]).replace('"format": 2', '"format": 1e999'))
+    assert "1e999" in str(arrays["__fastnn__"])
     np.savez(huge, **arrays)
     assert_one_line_error(cli("evaluate", tmp_path), 2, str(tmp_path), "is a folder")
     assert_one_line_error(cli("evaluate", unknown), 2, str(unknown), "unknown data set 'cifar'", "--data")
@@ -305,10 +301,10 @@ def test_resume_problems_end_in_one_line(tmp_path, capsys):
     assert code == 2 and "has already done 2 epochs" in err
     # a checkpoint missing an entry
     with np.load(ck) as z:
-        arrays = {k: v for k, v in z.items() if not k.startswith("hist.")}
+        arrays = {k: v for k, v in z.items() if not k.startswith("trainer/")}
     np.savez(ck, **arrays)
     proc = cli(*base, "--epochs", "3", "--resume")
-    assert_one_line_error(proc, 2, f"--checkpoint {ck}")
+    assert_one_line_error(proc, 2, "--checkpoint", str(ck), "train_acc holds 0 values for 2 epochs")
     # a folder named as the checkpoint
     assert_one_line_error(cli(*DIGITS_TWO_LAYER, "--checkpoint", tmp_path, "--resume"), 2, "is a folder")
 

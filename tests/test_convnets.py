@@ -1,27 +1,12 @@
 """SimpleConvNet and DeepConvNet: the book's architectures, sizes computed, backprop vs numerical
 gradients on tiny inputs, dtype, save/load, argument checks, and learning the 8×8 digits."""
-import importlib.util
-import pathlib
-import sys
 
+import nets_helpers as H  # noqa: E402  (tests/ on pytest's pythonpath)
 import numpy as np
 import pytest
 
 from fastnn.layers import Convolution, Dropout, Pooling
 from fastnn.nets import DeepConvNet, SimpleConvNet
-
-
-def _helpers():
-    if "nets_helpers" not in sys.modules:  # tests/ is no package (pytest --import-mode=importlib)
-        spec = importlib.util.spec_from_file_location(
-            "nets_helpers", pathlib.Path(__file__).with_name("nets_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["nets_helpers"] = module
-    return sys.modules["nets_helpers"]
-
-
-H = _helpers()
 
 TINY_CONV = {"filter_num": 3, "filter_size": 3, "pad": 1, "stride": 1}
 

@@ -114,7 +114,7 @@ def test_rejects_bad_parameters(rng):
         Affine(W.astype(np.int64), b)
     with pytest.raises(TypeError, match="W must be"):
         Affine(W.tolist(), b)
-    with pytest.raises(TypeError, match="b must have W's dtype"):
+    with pytest.raises(TypeError, match="b must be an array of W's dtype float64"):
         Affine(W, b.astype(np.float32))
     with pytest.raises(ValueError, match=r"b must have shape \(3,\)"):
         Affine(W, b[:2])
@@ -220,15 +220,16 @@ def test_split_kernels_match_reference(n, d, m, dtype, rng):
 
 @pytest.mark.parametrize("input_grad", [True, False])
 def test_layer_split_path_matches_serial_path(monkeypatch, input_grad, dtype, rng):
-    """Above SPLIT_WORK_LIMIT the layer runs the split kernels: same results as the one-thread path."""
-    import fastnn.layers.dense as dense_layers
+    """Above AFFINE_SPLIT_WORK the layer runs the split kernels: same results as the one-thread path."""
+    from fastnn import _runtime
 
     x = rng.standard_normal((9, 12)).astype(dtype)
     W, b = make_affine(rng, 12, 5, dtype)
     dout = rng.standard_normal((9, 5)).astype(dtype)
     results = []
     for limit in (10**18, 1):
-        monkeypatch.setattr(dense_layers, "SPLIT_WORK_LIMIT", limit)
+        monkeypatch.setattr(_runtime, "AFFINE_SPLIT_WORK", limit)
+        monkeypatch.setattr(_runtime, "threads", lambda: 2)   # the split kernels run on any thread count
         layer = Affine(W, b)
         layer.input_grad = input_grad
         out = layer.forward(x)
@@ -239,3 +240,18 @@ def test_layer_split_path_matches_serial_path(monkeypatch, input_grad, dtype, rn
         if serial is not None:
             assert_allclose_dtype(split, serial)
     np.testing.assert_array_equal(results[1][0], results[0][0])  # rows computed alike: bit-identical
+
+
+def test_a_bad_w_or_b_gives_one_error_in_init_and_after_rebinding(rng):
+    W, b = make_affine(rng, 4, 3, np.float64)
+    bad = [(W.ravel(), b, ValueError, r"Affine.W must be a non-empty 2-D array \(D, M\), got shape \(12,\)"),
+           (W.astype(np.int64), b, TypeError, "Affine.W must be a float32 or float64 array, got an array"),
+           (W, b.astype(np.float32), TypeError, "Affine.b must be an array of W's dtype float64"),
+           (W, b[:2], ValueError, r"Affine.b must have shape \(3,\) to match W \(4, 3\), got \(2,\)")]
+    for W_bad, b_bad, error, message in bad:
+        with pytest.raises(error, match=message):
+            Affine(W_bad, b_bad)
+        layer = Affine(W, b)
+        layer.W, layer.b = W_bad, b_bad
+        with pytest.raises(error, match=message):
+            layer.forward(np.ones((2, 4)))

@@ -180,3 +180,15 @@ def test_rejects_bad_input():
     layer.mask = np.ones((3, 2), dtype=bool)
     with pytest.raises(ValueError, match="mask must have the shape"):
         layer.backward(np.zeros((2, 3)))
+
+
+def test_a_rebound_dropout_ratio_is_checked_again():
+    layer = Dropout(0.5, seed=0)
+    layer.dropout_ratio = 5
+    with pytest.raises(ValueError, match="Dropout.dropout_ratio must be < 1.0, got 5"):
+        layer.forward(np.ones((2, 3)))
+    layer.dropout_ratio = "0.2"
+    with pytest.raises(TypeError, match="Dropout.dropout_ratio must be a real number"):
+        layer.forward(np.ones((2, 3)), train_flg=False)
+    layer.dropout_ratio = 0.25
+    np.testing.assert_array_equal(layer.forward(np.ones(2), train_flg=False), [0.75, 0.75])

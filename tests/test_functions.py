@@ -1,9 +1,12 @@
 """fastnn.functions: softmax and the losses, with the book's own numbers, extremes and bad input."""
 import numpy as np
 import pytest
+from layouts import LAYOUTS, _assert_identical, _assert_untouched, _frozen, exact_values, relayout
 
+from fastnn import functions as F
 from fastnn import reference as ref
 from fastnn.functions import cross_entropy_error, mean_squared_error, softmax, softmax_loss, sum_squared_error
+from fastnn.layers import SoftmaxWithLoss
 from fastnn.testing import assert_allclose_dtype
 
 # the book's example (chapter 4): the network's output, and the label 2
@@ -120,3 +123,46 @@ def test_losses_reject_bad_input():
         softmax(np.array([None, 1]))
     with pytest.raises(ValueError, match="at least 1 dimension"):
         softmax(np.float64(3.0))
+
+
+@pytest.mark.parametrize("how", LAYOUTS)
+def test_softmax_with_loss_and_functions_on_other_layouts(how, dtype):
+    rng = np.random.default_rng(3)
+    x = exact_values(rng, (5, 4), dtype, 3)
+    t = rng.integers(0, 4, 5)
+    onehot = np.eye(4, dtype=dtype)[t]
+    x_in = relayout(x, how)
+    t_in = relayout(onehot, how)
+    ref_x = np.ascontiguousarray(x_in)
+    frozen = _frozen(x_in, t_in)
+    for fn in (F.softmax, F.sigmoid, F.relu, F.step_function, F.relu_grad, F.sigmoid_grad):
+        _assert_identical([fn(x_in)], [fn(ref_x)])
+    _assert_identical([F.softmax_loss(x_in, t_in)], [F.softmax_loss(ref_x, onehot.astype(ref_x.dtype))])
+    probs = F.softmax(ref_x)
+    p_in = relayout(probs, how)
+    _assert_identical([F.cross_entropy_error(p_in, t)], [F.cross_entropy_error(np.ascontiguousarray(p_in), t)])
+    layer, ref_layer = SoftmaxWithLoss(), SoftmaxWithLoss()
+    loss = layer.forward(x_in, t_in)
+    ref_loss = ref_layer.forward(ref_x, onehot)
+    assert loss == ref_loss
+    _assert_identical([layer.backward(), layer.y], [ref_layer.backward(), ref_layer.y])
+    _assert_untouched(frozen)
+
+
+def test_softmax_and_losses_stay_finite_at_extreme_logits(dtype):
+    big = np.finfo(dtype).max / 4
+    x = np.array([[big, -big, 0.0], [1e4, 1e4, -1e4], [-1e4, -1e4, -1e4], [0.0, 0.0, 0.0]], dtype=dtype)
+    t = np.array([1, 2, 0, 2])
+    with np.errstate(all="raise"):
+        y = F.softmax(x)
+        assert np.all(np.isfinite(y))
+        np.testing.assert_allclose(y.sum(axis=1), 1, rtol=1e-6)
+        loss = F.softmax_loss(x[1:], t[1:])
+        layer = SoftmaxWithLoss()
+        loss2 = layer.forward(x[1:], t[1:])
+        dx = layer.backward()
+    assert np.isfinite(loss) and np.isfinite(loss2)
+    assert np.all(np.isfinite(dx))
+    # a probability of exactly 0: the book's +1e-7 keeps cross-entropy finite
+    ce = F.cross_entropy_error(np.array([[1.0, 0.0]], dtype=dtype), np.array([1]))
+    assert np.isfinite(ce) and ce > 10

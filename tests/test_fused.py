@@ -122,31 +122,45 @@ def test_input_grad_false_skips_dx_with_the_same_parameter_gradients():
     np.testing.assert_array_equal(conv.dW, dW)
 
 
-def test_fused_stage_leaves_relu_and_pooling_without_forward_state():
-    x, conv, relu, pool = _layers(GEOMETRIES[0], np.float64, seed=7)
+@pytest.mark.parametrize("geometry", [GEOMETRIES[0], GEOMETRIES[2], GEOMETRIES[4]])
+def test_after_a_fused_forward_each_layer_can_run_its_own_backward(geometry):
+    x, conv, relu, pool = _layers(geometry, np.float64, seed=7)
     relu.forward(np.ones((2, 2)))            # some earlier state that must not be reused
     stage = ConvReluPool(conv, relu, pool)
     out = stage.forward(x)
-    assert relu.mask is None and pool.argmax is None
-    with pytest.raises(RuntimeError, match="before forward"):
-        pool.backward(np.ones(out.shape))
-    with pytest.raises(RuntimeError, match="before forward"):
-        relu.backward(np.ones((2, 2)))
+    dout = np.random.default_rng(3).standard_normal(out.shape)
+    d = dout
+    for layer in reversed(stage.layers):     # the book's loop, layer by layer
+        d = layer.backward(d)
+    dW = conv.dW.copy()
+    plain = [layer for layer in (Convolution(conv.W, conv.b, conv.stride, conv.pad), Relu(),
+                                 pool and Pooling(pool.pool_h, pool.pool_w, pool.stride, pool.pad))
+             if layer is not None]
+    out_ref, dx_ref = _unfused(x, dout, plain)
+    np.testing.assert_array_equal(d, dx_ref)
+    np.testing.assert_array_equal(dW, plain[0].dW)
+    np.testing.assert_array_equal(relu.mask, plain[1].mask)       # the book's mask, x <= 0
+    if pool is not None:
+        assert pool.argmax.shape == out.shape
     with pytest.raises(RuntimeError, match="before forward"):
         ConvReluPool(*_layers(GEOMETRIES[0], np.float64, seed=7)[1:]).backward(np.ones(out.shape))
 
 
-def test_avg_mode_falls_back_to_the_layers():
+def test_only_a_max_pooling_fuses_and_the_stage_refuses_others():
+    x, conv, relu, _ = _layers(GEOMETRIES[0], np.float64, seed=8)
+    with pytest.raises(TypeError, match="ConvReluPool fuses a Convolution, a Relu and optionally a max Pooling"):
+        ConvReluPool(conv, relu, AvgPooling(2, 2, 2))
+    with pytest.raises(TypeError, match="ConvReluPool fuses"):
+        ConvReluPool(relu, conv)
+
+
+def test_a_fused_stage_never_falls_back_a_bug_raises():
     x, conv, relu, pool = _layers(GEOMETRIES[0], np.float64, seed=8)
     stage = ConvReluPool(conv, relu, pool)
-    pool.mode = "avg"                        # a public attribute: changed after the stage was planned
-    out = stage.forward(x)
-    assert pool.argmax is None and relu.mask is not None    # the layers ran on their own
-    dout = np.ones(out.shape)
-    dx = stage.backward(dout)
-    out_ref, dx_ref = _unfused(x, dout, [conv, Relu(), AvgPooling(2, 2, 2)])
-    np.testing.assert_array_equal(out, out_ref)
-    np.testing.assert_array_equal(dx, dx_ref)
+    pool.mode = "median"                     # the Pooling's own check refuses it, from inside the stage
+    with pytest.raises(ValueError, match="mode must be 'max' or 'avg'"):
+        stage.forward(x)
+    assert conv.x is None                    # refused before any work
 
 
 def test_bad_input_and_dout_raise_the_layers_errors():

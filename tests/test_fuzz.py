@@ -2,7 +2,8 @@
 
 ``tests/fuzz_driver.py`` draws valid, re-laid-out and garbage calls of every
 public layer, function, optimizer, util function and net with hypothesis and
-classifies each outcome; see its docstring for what counts as bad. Here:
+classifies each outcome (``tests/fuzzing.py`` says what counts as bad), and rebinds layers' state
+between forward and backward. Here:
 zero crashes (return code 0, no signal), zero bad cases. The CI size is 100
 examples per target (derandomized: the same cases every run); set
 ``FASTNN_FUZZ_EXAMPLES`` for a bigger campaign, ``FASTNN_FUZZ_SEED`` for new cases.
@@ -39,4 +40,8 @@ def test_fuzz_campaign_has_no_crash_and_no_bad_case():
     assert any(k.startswith("functions.") for k in targets)
     assert any(k.startswith("optimizer.") for k in targets)
     assert any(k.startswith("nets.") for k in targets)
+    # state rebound between forward and backward: refused with a clear error, never a crash
+    state = {k: v for k, v in targets.items() if k.startswith("state.")}
+    assert {"state.Relu.mask", "state.Pooling.argmax", "state.Convolution.x"} <= set(state), sorted(state)
+    assert sum(v["ValueError"] + v["TypeError"] for v in state.values()) > 0
     assert report["cases"] >= 12 * int(examples)

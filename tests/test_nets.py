@@ -1,28 +1,12 @@
 """The dense nets and Sequential: backprop vs numerical gradients, params, accuracy, dtype, seeds,
-save/load robustness, argument checks, and learning a real data set (scikit-learn's 8×8 digits)."""
-import importlib.util
-import os
-import pathlib
-import sys
+argument checks, and learning a real data set (scikit-learn's 8×8 digits)."""
 
+import nets_helpers as H  # noqa: E402  (tests/ on pytest's pythonpath)
 import numpy as np
 import pytest
 
 from fastnn.layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
 from fastnn.nets import MultiLayerNet, MultiLayerNetExtend, ParamDict, Sequential, TwoLayerNet
-
-
-def _helpers():
-    if "nets_helpers" not in sys.modules:  # tests/ is no package (pytest --import-mode=importlib)
-        spec = importlib.util.spec_from_file_location(
-            "nets_helpers", pathlib.Path(__file__).with_name("nets_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules["nets_helpers"] = module
-    return sys.modules["nets_helpers"]
-
-
-H = _helpers()
 
 D_IN, D_OUT = 5, 3
 
@@ -385,166 +369,6 @@ def test_book_attributes():
     assert list(net.layers)[:4] == ["Affine1", "BatchNorm1", "Activation_function1", "Affine2"]
     two = TwoLayerNet(4, 3, 2, seed=0)
     assert two.lastLayer is two.last_layer
-
-
-# -- save / load -------------------------------------------------------------------------------
-
-def _trained_extend(dtype, seed=12):
-    net = MultiLayerNetExtend(D_IN, [6, 4], D_OUT, use_batchnorm=True, use_dropout=True,
-                              dtype=dtype, seed=seed)
-    rng = np.random.default_rng(seed)
-    for _ in range(3):  # move params and running statistics away from their start
-        x = rng.standard_normal((8, D_IN))
-        t = rng.integers(0, D_OUT, 8)
-        for k, g in net.gradient(x, t).items():
-            net.params[k] -= 0.1 * g
-    return net
-
-
-def test_save_load_round_trip(dtype, tmp_path, batch):
-    src = _trained_extend(dtype)
-    path = tmp_path / "net.npz"
-    src.save_params(path)
-    assert sorted(os.listdir(tmp_path)) == ["net.npz"]  # no temporary file left behind
-    dst = MultiLayerNetExtend(D_IN, [6, 4], D_OUT, use_batchnorm=True, use_dropout=True,
-                              dtype=dtype, seed=99)
-    arrays = dict(dst.params)
-    mean_array = dst.layers["BatchNorm2"].running_mean
-    dst.load_params(str(path))
-    for k, v in src.params.items():
-        np.testing.assert_array_equal(dst.params[k], v)
-        assert dst.params[k] is arrays[k]  # copied into the layers' arrays: links kept
-    for k, v in src._named_state().items():
-        np.testing.assert_array_equal(dst._named_state()[k], v)
-    assert dst.layers["BatchNorm2"].running_mean is mean_array
-    x, _ = batch
-    np.testing.assert_array_equal(dst.predict(x), src.predict(x))
-    with np.load(path) as data:  # plain npz, no pickle
-        assert str(data["__dtype__"]) == np.dtype(dtype).name
-        assert int(data["__format__"]) == 1
-        assert "state.BatchNorm1.running_var" in data.files and "param.gamma2" in data.files
-
-
-def test_load_casts_between_dtypes(tmp_path):
-    src = _trained_extend(np.float64)
-    src.save_params(tmp_path / "p.npz")
-    dst = MultiLayerNetExtend(D_IN, [6, 4], D_OUT, use_batchnorm=True, use_dropout=True,
-                              dtype=np.float32, seed=0)
-    dst.load_params(tmp_path / "p.npz")
-    assert dst.dtype == np.float32
-    for k, v in src.params.items():
-        np.testing.assert_array_equal(dst.params[k], v.astype(np.float32))
-
-
-def test_save_writes_exactly_the_name_given_and_replaces(tmp_path):
-    net = TwoLayerNet(4, 3, 2, seed=0)
-    net.save_params(tmp_path / "params.pkl")  # the book's default name: the content is npz anyway
-    assert os.listdir(tmp_path) == ["params.pkl"]
-    net.params["W1"] += 1
-    net.save_params(tmp_path / "params.pkl")
-    other = TwoLayerNet(4, 3, 2, seed=1)
-    other.load_params(tmp_path / "params.pkl")
-    np.testing.assert_array_equal(other.params["W1"], net.params["W1"])
-    assert os.listdir(tmp_path) == ["params.pkl"]
-
-
-def test_failed_save_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
-    net = TwoLayerNet(4, 3, 2, seed=0)
-    path = tmp_path / "p.npz"
-    net.save_params(path)
-    before = path.read_bytes()
-
-    def broken_savez(f, **arrays):
-        f.write(b"PK\x03\x04 half of a file")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(np, "savez", broken_savez)
-    net.params["W1"] += 1
-    with pytest.raises(OSError, match="disk full"):
-        net.save_params(path)
-    assert os.listdir(tmp_path) == ["p.npz"]
-    assert path.read_bytes() == before
-
-
-def _saved(tmp_path, net, name="p.npz"):
-    path = tmp_path / name
-    net.save_params(path)
-    return path
-
-
-def _refused(net, path, match):
-    snap = H.snapshot(net)
-    with pytest.raises(ValueError, match=match):
-        net.load_params(path)
-    H.assert_unchanged(net, snap)
-
-
-def test_load_refuses_a_truncated_file(tmp_path):
-    path = _saved(tmp_path, _trained_extend(np.float64))
-    data = path.read_bytes()
-    net = _trained_extend(np.float64, seed=1)
-    for cut in (len(data) // 2, len(data) - 10, 10):
-        path.write_bytes(data[:cut])
-        _refused(net, path, "corrupt or truncated|not a params file")
-
-
-def test_load_refuses_a_corrupt_file(tmp_path):
-    path = _saved(tmp_path, _trained_extend(np.float64))
-    data = bytearray(path.read_bytes())
-    net = _trained_extend(np.float64, seed=1)
-    with np.load(path) as npz:
-        assert "param.W3" in npz.files
-    # damage bytes inside the stored arrays (zip CRCs catch it), at several places
-    for pos in (len(data) // 3, len(data) // 2, 2 * len(data) // 3):
-        bad = bytearray(data)
-        bad[pos:pos + 8] = bytes(b ^ 0xFF for b in bad[pos:pos + 8])
-        path.write_bytes(bytes(bad))
-        _refused(net, path, "corrupt|not a params file|does not match|architecture|unreadable|format")
-
-
-def test_load_refuses_another_architecture(tmp_path):
-    path = _saved(tmp_path, MultiLayerNetExtend(D_IN, [6, 4], D_OUT, use_batchnorm=True, seed=0))
-    _refused(MultiLayerNetExtend(D_IN, [6, 5], D_OUT, use_batchnorm=True, seed=0), path, "another architecture")
-    _refused(MultiLayerNetExtend(D_IN, [6, 4], D_OUT, seed=0), path, "another architecture")
-    _refused(MultiLayerNetExtend(D_IN, [6, 4], D_OUT, activation="sigmoid", use_batchnorm=True, seed=0),
-             path, "another architecture")
-    _refused(TwoLayerNet(D_IN, 6, D_OUT, seed=0), path, "another architecture")
-
-
-def test_load_refuses_non_fastnn_files(tmp_path):
-    net = TwoLayerNet(4, 3, 2, seed=0)
-    pkl = tmp_path / "params.pkl"
-    import pickle
-    pkl.write_bytes(pickle.dumps({k: v for k, v in net.params.items()}))
-    _refused(net, pkl, "pickle")
-    plain = tmp_path / "plain.npz"
-    np.savez(plain, W1=np.zeros((4, 3)))
-    _refused(net, plain, "not a params file")
-    text = tmp_path / "text.npz"
-    text.write_text("hello")
-    _refused(net, text, "not a params file")
-    with pytest.raises(FileNotFoundError):
-        net.load_params(tmp_path / "missing.npz")
-
-
-def test_load_refuses_non_finite_values_and_future_formats(tmp_path):
-    net = TwoLayerNet(4, 3, 2, seed=0)
-    path = _saved(tmp_path, net)
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
-    bad = dict(arrays)
-    bad["param.W2"] = bad["param.W2"].copy()
-    bad["param.W2"][0, 0] = np.nan
-    np.savez(path, **bad)
-    _refused(net, path, "NaN")
-    future = dict(arrays)
-    future["__format__"] = np.array(2)
-    np.savez(path, **future)
-    _refused(net, path, "format version 2")
-    wrong_shape = dict(arrays)
-    wrong_shape["param.b1"] = np.zeros(4)
-    np.savez(path, **wrong_shape)
-    _refused(net, path, "shape")
 
 
 # -- learning ----------------------------------------------------------------------------------

@@ -301,3 +301,44 @@ def test_rejects_bad_parameters():
         BatchNormalization(np.ones(3), np.zeros(3), running_var=-np.ones(3))
     layer = BatchNormalization([1.0, 2.0], [0, 0])  # lists are converted (float64)
     assert layer.gamma.dtype == np.float64 and layer.beta.dtype == np.float64
+
+
+@pytest.mark.parametrize("attr, value, message", [
+    ("eps", 0.0, "BatchNormalization.eps must be > 0"),
+    ("eps", -1e-6, "BatchNormalization.eps must be > 0"),
+    ("momentum", 5, "BatchNormalization.momentum must be < 1.0"),
+    ("running_var", -1e-6, r"BatchNormalization.running_var must be >= 0 \(a variance\)"),
+])
+def test_rebound_hyperparameters_and_a_negative_variance_are_a_clear_error(attr, value, message):
+    bn = BatchNormalization(np.ones(3), np.zeros(3), eps=1e-6)
+    if attr == "running_var":
+        bn.running_var[:] = value          # with eps 1e-6: var + eps == 0, once a ZeroDivisionError in the kernel
+    else:
+        setattr(bn, attr, value)
+    with pytest.raises(ValueError, match=message):
+        bn.forward(np.ones((2, 3)), train_flg=False)
+    with pytest.raises(ValueError, match="running_var must be >= 0"):
+        BatchNormalization(np.ones(3), np.zeros(3), running_var=-np.ones(3))
+
+
+@pytest.mark.parametrize("shape,size", [((1, 5), 5), ((6, 5), 5), ((1, 2, 3, 3), 2), ((4, 2, 3, 3), 2),
+                                        ((1, 2, 3, 3), 18), ((4, 2, 3, 3), 18)])
+def test_batchnorm_constant_input_and_batch_of_one_stay_finite(shape, size, dtype):
+    gamma = np.linspace(0.5, 2, size).astype(dtype)
+    beta = np.linspace(-1, 1, size).astype(dtype)
+    layer = BatchNormalization(gamma, beta)
+    for x in (np.full(shape, 3.0, dtype), np.random.default_rng(0).standard_normal(shape).astype(dtype)):
+        with np.errstate(all="raise"):
+            y = layer.forward(x, train_flg=True)
+            dx = layer.backward(np.ones(shape, dtype))
+        for a in (y, dx, layer.dgamma, layer.dbeta, layer.running_mean, layer.running_var):
+            assert np.all(np.isfinite(a))
+        if shape[0] == 1 or x.min() == x.max():
+            # zero variance in every statistic: the output is beta, the input gradient 0
+            per_channel = size != np.prod(shape[1:])
+            if x.min() == x.max() or not per_channel:
+                b = beta.reshape((1, size, 1, 1) if per_channel else (1,) + shape[1:])
+                np.testing.assert_allclose(y, np.broadcast_to(b, shape), atol=1e-6)
+                np.testing.assert_allclose(dx, 0, atol=1e-6)
+        y_inf = layer.forward(x, train_flg=False)
+        assert np.all(np.isfinite(y_inf))

@@ -227,14 +227,10 @@ def test_bad_options():
 # ------------------------------------------------------------------------------------------ command line
 
 def _save_model(path, net, name, kwargs):
-    """A model file as ``fastnn train --save`` writes it (fastnn.io where it exists, else fastnn.model_file)."""
-    try:
-        from fastnn.io import save_model
-    except ImportError:
-        from fastnn.model_file import save_model
-        save_model(path, net, name, kwargs, data="digits")
-    else:
-        save_model(net, path, data="digits")
+    """A model file as ``fastnn train --save`` writes it."""
+    from fastnn.io import save_model
+
+    save_model(net, path, data="digits")
 
 
 def test_cli_exports_a_model_file(tmp_path, rng, capsys):
@@ -268,6 +264,20 @@ def test_cli_exports_a_params_file(tmp_path, rng, capsys, name, make, shape, ext
     assert main(["export", "--net", name, str(params), str(out), *extra]) == 0
     assert "output 'scores', float32" in capsys.readouterr().out
     x = _images(rng, 2, shape)
+    assert_allclose_dtype(_run(str(out), x), net.predict(x), np.float32)
+
+
+def test_cli_exports_the_books_pickle(tmp_path, rng, capsys):
+    """The book's params.pkl (a pickled dict of arrays, as its nets' save_params write it) exports too."""
+    import pickle
+
+    net = DeepConvNet((1, 12, 12), hidden_size=10, dtype=np.float32, seed=14)
+    pkl, out = tmp_path / "deep_convnet_params.pkl", tmp_path / "deep.onnx"
+    with open(pkl, "wb") as f:
+        pickle.dump({k: np.array(v) for k, v in net.params.items()}, f)
+    assert main(["export", "--net", "deep_convnet", str(pkl), str(out), "--input-dim", "1,12,12"]) == 0
+    capsys.readouterr()
+    x = _images(rng, 2, (1, 12, 12))
     assert_allclose_dtype(_run(str(out), x), net.predict(x), np.float32)
 
 

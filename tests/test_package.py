@@ -89,31 +89,43 @@ def test_numba_disk_cache_in_a_normal_install(tmp_path):
     assert list((target / "fastnn" / "kernels" / "__pycache__").glob("activation.sigmoid_forward*.nbi"))
 
 
-def test_openmp_workers_wait_passively_unless_the_user_says_otherwise():
+def test_importing_the_kernels_changes_nothing_in_the_process():
+    code = ("import os, numba; env = dict(os.environ); order = list(numba.config.THREADING_LAYER_PRIORITY); "
+            "import fastnn.kernels; print(dict(os.environ) == env, numba.config.THREADING_LAYER_PRIORITY == order)")
+    assert _run(code).split() == ["True", "True"]
+
+
+def test_the_users_wait_policy_is_kept():
+    code = "import os, fastnn.layers; print(os.environ.get('OMP_WAIT_POLICY'))"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    code = "import os, fastnn.kernels; print(os.environ['OMP_WAIT_POLICY'])"
-    assert _run(code, env=env).strip() == "PASSIVE"
+    assert _run(code, env=env).strip() == "None"          # set for libgomp's start only, then removed
     assert _run(code, env=dict(env, OMP_WAIT_POLICY="ACTIVE")).strip() == "ACTIVE"
+
+
+def _scipy_blas_threads():
+    return "from fastnn import _runtime; print(_runtime._scipy_blas_getter()); "
 
 
 def test_set_num_threads_sets_numba_and_blas():
     code = ("import fastnn; fastnn.set_num_threads(1); print(fastnn.get_num_threads()); "
-            "fastnn.set_num_threads(2, blas=2); print(fastnn.get_num_threads())")
+            + _scipy_blas_threads()
+            + "fastnn.set_num_threads(2, blas=2, follow_load=False); print(fastnn.get_num_threads()); "
+            + _scipy_blas_threads())
     env = dict(os.environ, NUMBA_NUM_THREADS="2")
-    one, two = _run(code, env=env).strip().splitlines()
-    one, two = eval(one), eval(two)
-    assert one["numba"] == 1 and one["blas"] and set(one["blas"]) == {1}
-    assert two["numba"] == 2 and set(two["blas"]) == {2}
+    one, one_blas, two, two_blas = _run(code, env=env).strip().splitlines()
+    assert eval(one) == {"numba": 1, "blas": 1, "now": 1} and one_blas == "1"
+    assert eval(two) == {"numba": 2, "blas": 2, "now": 2} and two_blas == "2"
 
 
-def test_importing_the_layers_puts_blas_on_one_thread_unless_told_otherwise():
-    code = "import fastnn, fastnn.layers; print(fastnn.get_num_threads())"
-    env = {k: v for k, v in os.environ.items() if k != "FASTNN_BLAS_THREADS"}
+def test_importing_the_layers_puts_fastnn_blas_on_one_thread_unless_told_otherwise():
+    code = "import fastnn, fastnn.layers; print(fastnn.get_num_threads()['blas']); " + _scipy_blas_threads()
+    env = {k: v for k, v in os.environ.items() if k not in ("FASTNN_BLAS_THREADS", "FASTNN_HOST_TUNING")}
     env.update(OPENBLAS_NUM_THREADS="2", NUMBA_NUM_THREADS="2")
-    default = eval(_run(code, env=env))
-    assert default["numba"] == 2 and set(default["blas"]) == {1}
-    assert set(eval(_run(code, env=dict(env, FASTNN_BLAS_THREADS="2")))["blas"]) == {2}
-    assert set(eval(_run(code, env=dict(env, FASTNN_BLAS_THREADS="0")))["blas"]) == {2}
+    assert _run(code, env=env).split() == ["1", "1"]
+    assert _run(code, env=dict(env, FASTNN_BLAS_THREADS="2")).split() == ["2", "2"]
+    code_left_alone = "import fastnn, fastnn.layers; print(fastnn.get_num_threads()['blas'])"
+    assert _run(code_left_alone, env=dict(env, FASTNN_BLAS_THREADS="0")).strip() == "None"
+    assert _run(code_left_alone, env=dict(env, FASTNN_HOST_TUNING="0")).strip() == "None"
 
 
 @pytest.mark.parametrize("bad, exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError), (10**6, ValueError)])

@@ -292,7 +292,7 @@ def test_resume_in_process_is_bit_identical(tmp_path):
     for _ in range(2 * first.iter_per_epoch + 2):    # two epochs and a bit, then "crash"
         first.train_step()
     with np.load(ck) as z:
-        assert json.loads(str(z["__meta__"]))["epoch"] == 2
+        assert json.loads(str(z["__fastnn__"]))["values"]["trainer/epoch"] == 2
 
     np.random.seed(12345)                             # the global state is part of the checkpoint
     resumed = extend_trainer(extend_net(), 4, checkpoint_path=ck, resume=True)
@@ -367,7 +367,7 @@ KILL_SCRIPT = textwrap.dedent("""
 def _checkpoint_epoch(path):
     try:
         with np.load(path) as z:
-            return json.loads(str(z["__meta__"]))["epoch"]
+            return json.loads(str(z["__fastnn__"]))["values"]["trainer/epoch"]
     except (OSError, ValueError, KeyError):
         return 0
 

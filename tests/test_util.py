@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from layouts import _assert_identical, _assert_untouched, _frozen, exact_values, relayout
 
 from fastnn import reference as ref
 from fastnn.testing import assert_allclose_dtype
@@ -150,3 +151,16 @@ def test_smooth_curve_is_the_books():
         smooth_curve(np.ones(10))
     with pytest.raises(ValueError, match="x must be 1-D"):
         smooth_curve(np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("how", ["fortran", "strided", "readonly", "offset_view"])
+def test_im2col_col2im_on_other_layouts(how, dtype):
+    rng = np.random.default_rng(5)
+    x = exact_values(rng, (2, 3, 6, 5), dtype)
+    x_in = relayout(x, how)
+    col = im2col(x, 3, 2, 2, 1)
+    col_in = relayout(col, how)
+    frozen = _frozen(x_in, col_in)
+    _assert_identical([im2col(x_in, 3, 2, 2, 1)], [col])
+    _assert_identical([col2im(col_in, x.shape, 3, 2, 2, 1)], [col2im(col, x.shape, 3, 2, 2, 1)])
+    _assert_untouched(frozen)

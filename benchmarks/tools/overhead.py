@@ -50,37 +50,39 @@ def _kernel_modules():
 
 @contextlib.contextmanager
 def recording_kernel_calls(calls):
-    """Within the block, every call of a ``fastnn.kernels`` function appends ``(kernel, args, wide)`` to ``calls``.
+    """Within the block, every call of a ``fastnn.kernels`` function appends ``(kernel, args, product)`` to ``calls``.
 
-    ``wide`` marks the products the Affine layer ran on the wide-product BLAS
-    threads (``fastnn._threads.run_wide_product``); ``replay`` runs them so again.
+    ``product`` is the (n, d, m) of the products the Affine layer ran on the
+    wide-product BLAS threads (``fastnn._runtime.run_product``; None for the
+    other kernels); ``replay`` runs them so again.
     The kernels are module attributes looked up at call time, so replacing
     them in their modules reaches every layer; all are put back on exit.
     """
     from numba.core.dispatcher import Dispatcher
 
-    import fastnn.layers.dense as dense_layers
-    from fastnn._threads import run_wide_product
+    from fastnn import _runtime
 
     def recorder(kernel):
         def record(*args):
-            calls.append((kernel, args, False))
+            calls.append((kernel, args, None))
             return kernel(*args)
         record.kernel = kernel
         return record
 
-    def record_wide(kernel, *args):
-        kernel = getattr(kernel, "kernel", kernel)
-        calls.append((kernel, args, True))
-        return run_wide_product(kernel, *args)
+    run_product = _runtime.run_product
 
-    replaced = [(dense_layers, "run_wide_product", run_wide_product)]
+    def record_product(kernel, n, d, m, *args):
+        kernel = getattr(kernel, "kernel", kernel)
+        calls.append((kernel, args, (n, d, m) if n * d * m >= _runtime.WIDE_PRODUCT_MACS else None))
+        return run_product(kernel, n, d, m, *args)
+
+    replaced = [(_runtime, "run_product", run_product)]
     for module in _kernel_modules():
         replaced += [(module, name, obj) for name, obj in vars(module).items() if isinstance(obj, Dispatcher)]
     try:
         for module, name, obj in replaced[1:]:
             setattr(module, name, recorder(obj))
-        dense_layers.run_wide_product = record_wide
+        _runtime.run_product = record_product
         yield calls
     finally:
         for module, name, obj in replaced:
@@ -89,11 +91,11 @@ def recording_kernel_calls(calls):
 
 def replay(calls):
     """Run recorded kernel calls again, in order, as the step ran them."""
-    from fastnn._threads import run_wide_product
+    from fastnn._runtime import run_product
 
-    for kernel, args, wide in calls:
-        if wide:
-            run_wide_product(kernel, *args)
+    for kernel, args, product in calls:
+        if product:
+            run_product(kernel, *product, *args)
         else:
             kernel(*args)
 

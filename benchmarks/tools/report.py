@@ -84,13 +84,15 @@ def blas_setters(threads, fastnn_subjects, other_subjects):
     """(fastnn's BLAS thread count, {subject: a call that sets every BLAS library's threads for it}).
 
     Call after ``pin_threads("fastnn", threads)``: fastnn's count is what its
-    thread policy left (the fewest over the loaded BLAS libraries); the other
-    subjects get ``threads``, what NumPy uses on that many cores.
+    runtime chose (``fastnn.get_num_threads()["blas"]``); the other subjects
+    get ``threads``, what NumPy uses on that many cores.
     """
     from threadpoolctl import ThreadpoolController
 
+    import fastnn
+
     blas = ThreadpoolController()
-    fastnn_blas = min((lib["num_threads"] for lib in blas.info() if lib.get("user_api") == "blas"), default=threads)
+    fastnn_blas = fastnn.get_num_threads()["blas"] or threads
     counts = dict.fromkeys(fastnn_subjects, fastnn_blas) | dict.fromkeys(other_subjects, threads)
     return fastnn_blas, {name: (lambda k=k: blas.limit(limits=k, user_api="blas")) for name, k in counts.items()}
 
@@ -405,12 +407,11 @@ def main(argv=None):
 
     import numpy as np
 
-    # fastnn before torch: importing fastnn sets OMP_WAIT_POLICY=PASSIVE (see fastnn.kernels), which
-    # libgomp reads once, when first loaded; torch loads libgomp at import, and with torch first
-    # numba's OpenMP workers spun and starved fastnn's GEMM threads (measured: a DeepConvNet
-    # batch-32 float32 step 57-71 ms with torch imported first, 35 ms with fastnn first; torch's
-    # own times unchanged).
+    # fastnn before torch: importing fastnn.layers starts numba's OpenMP layer with passive
+    # workers (fastnn._runtime); libgomp reads its wait policy once, when first loaded, and with
+    # torch first numba's OpenMP workers spun and starved fastnn's GEMM threads.
     import fastnn
+    import fastnn.layers  # noqa: F401
 
     from .._common import pin_threads
     from .._nets import make_step

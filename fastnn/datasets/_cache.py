@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _atomic
+from .. import io as fastnn_io
 
 #: Bumped when the layout of a cache file changes; older caches are then re-parsed.
 CACHE_VERSION = 1
@@ -57,13 +57,13 @@ def data_dirs(data_home, subdir: str) -> list[Path]:
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, creating its directory if needed."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _atomic.atomic_write_bytes(path, data)
+    fastnn_io.atomic_write_bytes(path, data)
 
 
 def atomic_savez(path, arrays: dict) -> None:
     """``np.savez`` to ``path`` atomically, creating its directory if needed; no pickles."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    _atomic.write_npz_atomic(path, arrays)
+    fastnn_io.write_npz(path, arrays)
 
 
 def source_signature(paths) -> list:

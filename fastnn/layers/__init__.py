@@ -6,8 +6,7 @@ the book's chapter scripts expect.
 """
 import numpy as np  # noqa: F401  (the book's scripts get np through the star import)
 
-from .._memory import apply_memory_policy
-from .._threads import apply_thread_policy
+from .. import _runtime
 from ..functions import *  # noqa: F401,F403
 from ..functions import __all__ as _functions_all
 from .activation import Relu, Sigmoid
@@ -18,7 +17,6 @@ from .dropout import Dropout
 from .norm import BatchNormalization
 from .pool import AvgPooling, Pooling
 
-apply_thread_policy()  # BLAS on one thread, numba parallel over the batch: see fastnn._threads
-apply_memory_policy()  # big freed arrays stay in the process between steps: see fastnn._memory
+_runtime.apply_host_tuning()  # BLAS threads, malloc, numba's threading layer: see fastnn._runtime
 
 __all__ = ["np", "Layer", "MulLayer", "AddLayer", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling", "AvgPooling", "Relu", "Sigmoid", "Dropout", "BatchNormalization"] + list(_functions_all)

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from .._batched_gemm import split_over_threads
+from .. import _runtime
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from ..util import _window_geometry
 from .base import Layer
@@ -15,15 +15,6 @@ from .base import Layer
 __all__ = ["Convolution"]
 
 _scratch = threading.local()
-
-#: Bytes of column blocks handled at a time by one thread (patches, then their GEMMs, while in cache).
-CHUNK_BYTES = 1 << 20
-
-
-def _chunk(image_bytes: int) -> int:
-    """Images per chunk: as many as fit in CHUNK_BYTES, at least one."""
-    return max(1, CHUNK_BYTES // max(1, image_bytes))
-
 
 def _scratch_array(name, shape, dtype):
     """A work array that lives only during one call, shared by all layers of this thread.
@@ -84,23 +75,31 @@ class Convolution(Layer):
     Backward: ``[dW | db] = sum_n dout[n] @ cols[n].T`` and
     ``dcols[n] = W.T @ dout[n]`` (GEMMs again, no transposes), then
     ``col2im`` folds dcols into dx. The batch is cut into one slice of whole
-    images per thread (``fastnn._batched_gemm.split_over_threads``: Python
+    images per thread (``fastnn._runtime.split_over_threads``: Python
     threads, each BLAS call on one thread, numba kernels without the GIL);
     each thread works through its slice a few images at a time (about
-    CHUNK_BYTES of columns), patches then GEMMs (and in backward, GEMMs
+    ``fastnn._runtime.CONV_CHUNK_BYTES`` of columns), patches then GEMMs (and in backward, GEMMs
     then the fold), so that the columns are still in cache when they are
     read back. Results do not depend on the thread count.
 
     Unlike the book's layer, the columns are not kept from forward to
-    backward: backward makes each chunk's patches again from ``x`` (the
-    input as forward saw it — like ``Affine``, the caller's array when it
-    needed no conversion, so it must not be changed in between). Measured
-    on the 2-core machine: as fast (reading back columns written to memory
-    in forward cost as much as making them again in cache), and a
-    DeepConvNet step at batch 100 holds 104 MB less in float32, 211 MB
-    less in float64 (peak RSS 333 -> 229 MB, 494 -> 283 MB). The chunks'
-    columns, output and dcols live in scratch buffers per thread that all
-    Convolution layers share.
+    backward: backward makes each chunk's patches again from the input
+    (reading columns back from memory costs as much as making them again in
+    cache, and a deep net holds far less memory; ``benchmarks/bench_layers.py``
+    times the layer). The chunks' columns, output and dcols live in scratch
+    buffers per thread that all Convolution layers share.
+
+    ``x`` is the last forward input as the book keeps it: a view of the
+    caller's array (or of its conversion) that fastnn owns, so reshaping the
+    caller's array in place cannot change what backward reads. A user who
+    assigns ``conv.x`` gets it checked (shape and dtype of the forward input)
+    when ``backward`` runs.
+
+    Fusion hook (how ``fastnn.layers.fused`` runs Convolution → Relu →
+    Pooling as one pass): ``forward(x, epilogue=...)`` hands the output to
+    ``epilogue`` chunk by chunk instead of writing it, and
+    ``backward(prologue=...)`` takes the output gradient chunk by chunk from
+    ``prologue``. See ``forward`` and ``backward``.
 
     Attribute ``input_grad`` (default True): set it to False on a net's first
     layer, whose dx nobody uses; ``backward`` then computes only ``dW`` and
@@ -119,9 +118,19 @@ class Convolution(Layer):
         self.dW = None
         self.db = None
         self.input_grad = True   # False: backward skips dx (for a net's first layer)
-        self.x = None            # the last forward input (as the book keeps it)
+        self._x = None           # the last forward input (as the book keeps it), a view fastnn owns
+        self._x_trusted = True   # False: ``x`` was assigned by a user, checked by backward
         self._geometry = None    # what the last forward saw, for backward
         self._buffers = {}
+
+    @property
+    def x(self):
+        """The last forward input (N, C, H, W), as the book keeps it (None before a forward)."""
+        return self._x
+
+    @x.setter
+    def x(self, value):
+        self._x, self._x_trusted = value, False
 
     def _check_params(self):
         """Validate W and b (they may have been replaced since __init__); return W as (FN, C*FH*FW)."""
@@ -143,21 +152,21 @@ class Convolution(Layer):
             self._buffers[name] = buf
         return buf
 
-    def forward(self, x):
-        return self._forward(x)
+    def forward(self, x, epilogue=None):
+        """The convolution of ``x`` (N, C, H, W): (N, FN, OH, OW) in W's dtype.
 
-    def backward(self, dout):
-        return self._backward(dout)
-
-    def _forward(self, x, epilogue=None):
-        """Forward pass; with ``epilogue``, the output goes chunk by chunk to it instead.
-
-        ``epilogue(lo, hi, conv)`` receives images [lo, hi) of the output as
-        conv (hi - lo, FN, OH*OW), a per-thread scratch array valid only
-        during the call, and the method returns None (a fused stage,
-        ``fastnn.layers.fused``, makes its own output from them).
+        Fusion hook: with ``epilogue``, the output is never written whole.
+        ``epilogue.start(out_shape, dtype)`` is called once, after every
+        check and before any work, with the output's (N, FN, OH, OW) and
+        dtype (it may raise to refuse); then ``epilogue(lo, hi, chunk)`` is
+        called for consecutive image ranges [lo, hi) covering the batch,
+        possibly from several threads at once (each range once), with
+        ``chunk`` (hi - lo, FN, OH*OW): images lo..hi-1 of the output,
+        bias included, in a scratch array valid only during the call.
+        ``forward`` then returns what ``start`` returned. The layer keeps
+        what its own ``backward`` needs either way.
         """
-        from ..kernels import conv as K
+        from ..kernels import conv as conv_kernels
 
         w_rows = self._check_params()
         x = self._check_input(x, ndim=4)
@@ -170,39 +179,55 @@ class Convolution(Layer):
         n = x.shape[0]
         k = c * fh * fw
         dtype = x.dtype
+        if epilogue is None:
+            out = result = np.empty((n, fn, oh, ow), dtype=dtype)
+        else:
+            out, result = None, epilogue.start((n, fn, oh, ow), dtype)
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
         w_aug[:, k] = self.b
-        out = np.empty((n, fn, oh, ow), dtype=dtype) if epilogue is None else None
-        step = _chunk((k + 1) * oh * ow * dtype.itemsize)
+        step = _runtime.conv_chunk((k + 1) * oh * ow * dtype.itemsize)
 
         def task(lo, hi):
             # patches of a few images, then their GEMMs while the patches are still in cache
             for s in range(lo, hi, step):
                 e = min(s + step, hi)
                 cols = _scratch_array("cols", (e - s, k + 1, oh * ow), dtype)
-                K.im2col_images(x[s:e], fh, fw, stride, pad, oh, ow, cols)
+                conv_kernels.im2col_images(x[s:e], fh, fw, stride, pad, oh, ow, cols)
                 if epilogue is None:
                     np.matmul(w_aug, cols, out=out.reshape(n, fn, oh * ow)[s:e])
                 else:
-                    conv = _scratch_array("conv", (e - s, fn, oh * ow), dtype)
-                    np.matmul(w_aug, cols, out=conv)
-                    epilogue(s, e, conv)
+                    chunk = _scratch_array("conv", (e - s, fn, oh * ow), dtype)
+                    np.matmul(w_aug, cols, out=chunk)
+                    epilogue(s, e, chunk)
 
-        split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
-        self.x = x
+        _runtime.split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
+        # a view of our own: a caller reshaping its array in place cannot change what backward reads
+        self._x, self._x_trusted = x.view(), True
         # everything backward needs, as forward saw it (stride, pad and W are public and may change)
         self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
-        return out
+        return result
 
-    def _backward(self, dout, prologue=None):
-        """Backward pass; with ``prologue``, dout is None and comes chunk by chunk from it.
+    def _checked_x(self, shape, dtype):
+        """The ``x`` a user assigned, checked against what the forward saw, C-contiguous."""
+        x = self._x
+        if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dtype:
+            raise ValueError(f"Convolution.x must be the forward input, an array of shape {shape} and dtype "
+                             f"{dtype}, got {_describe(x)}")
+        return np.ascontiguousarray(x)
 
-        ``prologue(lo, hi)`` returns the gradient of images [lo, hi) of the
-        output as (hi - lo, FN, OH*OW) (it may be a per-thread scratch array
-        of ``_scratch_array``; it is read before the next call).
+    def backward(self, dout=None, prologue=None):
+        """dx (N, C, H, W) (None when ``input_grad`` is False); sets ``dW`` and ``db``.
+
+        Fusion hook: with ``prologue`` (and ``dout`` None), the output
+        gradient is never read whole: ``prologue(lo, hi)`` is called for
+        consecutive image ranges [lo, hi) covering the batch, possibly from
+        several threads at once, and returns images lo..hi-1 of the output
+        gradient as (hi - lo, FN, OH*OW) in the forward's dtype (it may be a
+        scratch array of the caller; it is read before the next call on that
+        thread). Its shape is checked.
         """
-        from ..kernels import conv as K
+        from ..kernels import conv as conv_kernels
 
         if self._geometry is None:
             raise RuntimeError("Convolution.backward called before forward")
@@ -214,15 +239,17 @@ class Convolution(Layer):
         fn, _, fh, fw = w_shape
         if prologue is None:
             dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
+        elif dout is not None:
+            raise TypeError("Convolution.backward takes dout or prologue, not both")
         k = c * fh * fw
-        x = self.x
-        # the weight-gradient GEMM per image as cols @ dout.T (K+1, FN) rather than dout @ cols.T:
-        # measured 5-12% faster steps in float32, not in float64 (DeepConvNet 6% slower)
+        x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
+        # the weight-gradient GEMM per image as cols @ dout.T (K+1, FN) rather than dout @ cols.T in
+        # float32 only, where it is the faster order (bench_nets' conv-net steps show it)
         cols_first = dtype == np.float32
         per_image = self._buffer("grad_per_image", (n, k + 1, fn) if cols_first else (n, fn, k + 1), dtype)
         dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
         w_cols = w_rows.T
-        step = _chunk((k + 1) * oh * ow * dtype.itemsize)
+        step = _runtime.conv_chunk((k + 1) * oh * ow * dtype.itemsize)
 
         def task(lo, hi):
             for s in range(lo, hi, step):
@@ -230,8 +257,15 @@ class Convolution(Layer):
                 # the patches again, into cache: cheaper than keeping them all from forward and reading
                 # them back from memory
                 cols = _scratch_array("cols", (e - s, k + 1, oh * ow), dtype)
-                K.im2col_images(x[s:e], fh, fw, stride, pad, oh, ow, cols)
-                d = dout[s:e] if prologue is None else prologue(s, e)
+                conv_kernels.im2col_images(x[s:e], fh, fw, stride, pad, oh, ow, cols)
+                if prologue is None:
+                    d = dout[s:e]
+                else:
+                    d = prologue(s, e)
+                    if not isinstance(d, np.ndarray) or d.shape != (e - s, fn, oh * ow) or d.dtype != dtype \
+                            or not d.flags.c_contiguous:
+                        raise ValueError(f"the prologue must return a C-contiguous {dtype} array of shape "
+                                         f"{(e - s, fn, oh * ow)}, got {_describe(d)}")
                 if cols_first:
                     np.matmul(cols, d.transpose(0, 2, 1), out=per_image[s:e])
                 else:
@@ -239,9 +273,9 @@ class Convolution(Layer):
                 if dx is not None:
                     dcols = _scratch_array("dcols", (e - s, k, oh * ow), dtype)   # this thread's
                     np.matmul(w_cols, d, out=dcols)
-                    K.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx[s:e])
+                    conv_kernels.col2im_images(dcols, fh, fw, stride, pad, oh, ow, dx[s:e])
 
-        split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
+        _runtime.split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
         grad = per_image.sum(axis=0)                      # (FN, K+1): [dW | db]
         if cols_first:
             grad = grad.T

@@ -10,39 +10,14 @@ import numbers
 
 import numpy as np
 
-from .._threads import WIDE_PRODUCT_MACS, run_wide_product
-from .._validate import FLOAT_DTYPES, check_scalar
+from .. import _runtime
+from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from ..functions import _as_targets
 from ..kernels import dense as KD
 from ..kernels import softmax as KS
 from .base import Layer
 
 _FLOAT32, _FLOAT64 = FLOAT_DTYPES
-
-#: A product of at least this many multiply-adds times the itemsize runs as the
-#: kernels' two-thread ``*_split`` version (see ``fastnn.kernels.dense``).
-#: Measured on the 2-core machine, whole training steps interleaved: the
-#: SimpleConvNet step (its (100, 4320)x(4320, 100) Affine, 173e6 in float32)
-#: 17-22% faster; MultiLayerNetExtend's (100, 784)x(784, 100) (31e6 float32,
-#: 63e6 float64) no faster and TwoLayerNet's (100, 784)x(784, 50) float64
-#: (31e6) 20% slower: there waking numba's second thread (20-50 us with
-#: OMP_WAIT_POLICY=PASSIVE) eats the gain.
-SPLIT_WORK_LIMIT = 100_000_000
-
-
-def _split_pays(n, d, m, dtype) -> bool:
-    """Whether an (n, d) x (d, m) product is large enough for the two-thread kernels."""
-    return n >= 2 and n * d * m * dtype.itemsize >= SPLIT_WORK_LIMIT
-
-
-def _run_product(kernel, n, d, m, *args) -> None:
-    """``kernel(*args)`` for an (n, d) x (d, m) product: mid-sized ones (``WIDE_PRODUCT_MACS``
-    and up) on the wide-product BLAS threads (``fastnn._threads.run_wide_product``)."""
-    if n * d * m >= WIDE_PRODUCT_MACS:
-        run_wide_product(kernel, *args)
-    else:
-        kernel(*args)
-
 
 def _as_operand(v, name):
     """A number or array for MulLayer/AddLayer: numbers stay numbers, lists become arrays."""
@@ -125,47 +100,59 @@ class Affine(Layer):
     shape (N, D) or (N, d1, d2, ...) with d1*d2*... = D (an image batch) and
     returns (N, M); ``backward(dout)`` with dout (N, M) sets ``dW`` (D, M) and
     ``db`` (M,) and returns dx in x's original shape. Like the book's layer,
-    ``self.x`` is the (N, D) view of the input (the caller's array when it
-    needed no conversion), read again by ``backward``.
+    ``self.x`` is the (N, D) view of the input (of the caller's array when it
+    needed no conversion), read again by ``backward``: a view fastnn made, so
+    reshaping the caller's array cannot change it; an ``x`` a user assigns is
+    checked when ``backward`` runs.
     """
 
     param_names = ("W", "b")
 
     def __init__(self, W, b):
-        for name, arr in (("W", W), ("b", b)):
-            if not isinstance(arr, np.ndarray) or arr.dtype not in (np.float32, np.float64):
-                raise TypeError(f"{name} must be a float32 or float64 array, got "
-                                + (f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else type(arr).__name__))
-        if W.ndim != 2 or W.size == 0:
-            raise ValueError(f"W must be a non-empty 2-D array (D, M), got shape {W.shape}")
-        if b.shape != (W.shape[1],):
-            raise ValueError(f"b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
-        if b.dtype != W.dtype:
-            raise TypeError(f"b must have W's dtype {W.dtype}, got {b.dtype}")
         self.W = W
         self.b = b
-        self.x = None
+        self._contiguous_params()   # again at every forward/backward: W and b are public attributes
+        self._x = None
+        self._x_trusted = True      # False: ``x`` was assigned by a user, checked by backward
         self.original_x_shape = None
         self.dW = None
         self.db = None
         self._dW_half = None  # scratch of affine_param_grads_split, reused while W's shape holds
 
+    @property
+    def x(self):
+        """The last forward input as (N, D), as the book keeps it (None before a forward)."""
+        return self._x
+
+    @x.setter
+    def x(self, value):
+        self._x, self._x_trusted = value, False
+
     def _contiguous_params(self):
-        """W and b, C-contiguous, re-checked: a user may have rebound ``layer.W`` / ``layer.b`` since __init__."""
+        """W and b checked (in __init__ and at every call: a user may rebind them), C-contiguous.
+
+        One path for every call, cheapest checks first; each failure names
+        the attribute, what it holds and what it should.
+        """
         W, b = self.W, self.b
-        if type(W) is np.ndarray and type(b) is np.ndarray:  # the common case: nothing rebound
-            dt = W.dtype
-            if (dt is _FLOAT64 or dt is _FLOAT32) and b.dtype is dt and W.ndim == 2 and W.size \
-                    and b.shape == (W.shape[1],) and W.flags.c_contiguous and b.flags.c_contiguous:
-                return W, b
-        if not isinstance(W, np.ndarray) or W.dtype not in (np.float32, np.float64) or W.ndim != 2 or W.size == 0:
-            raise TypeError("Affine.W must be a non-empty 2-D float32 or float64 array, got "
-                            + (f"shape {W.shape} and dtype {W.dtype}" if isinstance(W, np.ndarray) else type(W).__name__))
-        if not isinstance(b, np.ndarray) or b.dtype != W.dtype or b.shape != (W.shape[1],):
-            raise ValueError(f"Affine.b must be an array of shape ({W.shape[1]},) and W's dtype {W.dtype}, got "
-                             + (f"shape {b.shape} and dtype {b.dtype}" if isinstance(b, np.ndarray) else type(b).__name__))
+        if not isinstance(W, np.ndarray) or W.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"Affine.W must be a float32 or float64 array, got {_describe(W)}")
+        if W.ndim != 2 or W.size == 0:
+            raise ValueError(f"Affine.W must be a non-empty 2-D array (D, M), got shape {W.shape}")
+        if not isinstance(b, np.ndarray) or b.dtype != W.dtype:
+            raise TypeError(f"Affine.b must be an array of W's dtype {W.dtype}, got {_describe(b)}")
+        if b.shape != (W.shape[1],):
+            raise ValueError(f"Affine.b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
         return (W if W.flags.c_contiguous else np.ascontiguousarray(W),
                 b if b.flags.c_contiguous else np.ascontiguousarray(b))
+
+    def _checked_x(self, W):
+        """The ``x`` a user assigned, checked against W (D features, W's dtype), C-contiguous (N, D)."""
+        x = self._x
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != W.shape[0] or x.dtype != W.dtype:
+            raise ValueError(f"Affine.x must be the forward input as (N, {W.shape[0]}) of dtype {W.dtype}, "
+                             f"got {_describe(x)}")
+        return np.ascontiguousarray(x)
 
     def forward(self, x):
         W, b = self._contiguous_params()
@@ -176,39 +163,42 @@ class Affine(Layer):
             raise ValueError(f"x must have {D} features per sample (W has shape {self.W.shape}), "
                              f"got shape {x.shape}")
         out = np.empty((x2.shape[0], M), dtype=W.dtype)
-        if _split_pays(x2.shape[0], D, M, W.dtype):
+        if _runtime.affine_split(x2.shape[0], D, M, W.dtype):
             KD.affine_forward_split(x2, W, b, out)
         else:
-            _run_product(KD.affine_forward, x2.shape[0], D, M, x2, W, b, out)
+            _runtime.run_product(KD.affine_forward, x2.shape[0], D, M, x2, W, b, out)
         self.original_x_shape = x.shape
-        self.x = x2
+        self._x, self._x_trusted = x2, True    # a reshape: a view a caller cannot reshape
         return out
 
     def backward(self, dout):
-        if self.x is None:
+        if self._x is None:
             raise RuntimeError("Affine.backward called before forward")
         W, _ = self._contiguous_params()
-        if W.shape[0] != self.x.shape[1] or W.dtype != self.x.dtype:
+        x = self._x
+        if self._x_trusted and (W.shape[0] != x.shape[1] or W.dtype != x.dtype):
             raise RuntimeError("Affine.W changed shape or dtype between forward and backward")
-        dout = self._check_dout(dout, (self.x.shape[0], W.shape[1]), W.dtype)
+        if not self._x_trusted:
+            x = self._checked_x(W)
+        dout = self._check_dout(dout, (x.shape[0], W.shape[1]), W.dtype)
         dW = np.empty(W.shape, dtype=W.dtype)
         db = np.empty(W.shape[1], dtype=W.dtype)
-        split = _split_pays(self.x.shape[0], W.shape[0], W.shape[1], W.dtype)
+        split = _runtime.affine_split(x.shape[0], W.shape[0], W.shape[1], W.dtype)
         if not self.input_grad:
             if split:
                 half = self._dW_half
                 if half is None or half.shape != W.shape or half.dtype != W.dtype:
                     half = self._dW_half = np.empty_like(dW)
-                KD.affine_param_grads_split(self.x, dout, dW, db, half)
+                KD.affine_param_grads_split(x, dout, dW, db, half)
             else:
-                _run_product(KD.affine_param_grads, *self.x.shape, W.shape[1], self.x, dout, dW, db)
+                _runtime.run_product(KD.affine_param_grads, *x.shape, W.shape[1], x, dout, dW, db)
             self.dW, self.db = dW, db
             return None
-        dx = np.empty(self.x.shape, dtype=W.dtype)
+        dx = np.empty(x.shape, dtype=W.dtype)
         if split:
-            KD.affine_backward_split(self.x, W, dout, dx, dW, db)
+            KD.affine_backward_split(x, W, dout, dx, dW, db)
         else:
-            _run_product(KD.affine_backward, *self.x.shape, W.shape[1], self.x, W, dout, dx, dW, db)
+            _runtime.run_product(KD.affine_backward, *x.shape, W.shape[1], x, W, dout, dx, dW, db)
         self.dW, self.db = dW, db
         return dx.reshape(self.original_x_shape)
 

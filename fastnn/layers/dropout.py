@@ -84,14 +84,20 @@ class Dropout(Layer):
     def forward(self, x, train_flg=True):
         """Return the dropped-out (training) or scaled (inference) ``x``, same shape and dtype."""
         x = self._check_input(x, allow_empty=True)
+        # a public attribute, re-checked at every call as the other layers' hyperparameters
+        self.dropout_ratio = check_scalar(self.dropout_ratio, "Dropout.dropout_ratio", nonnegative=True, below=1.0)
         out = np.empty_like(x)
         self._trained = bool(train_flg)
         if self._trained:
             if self.fixed_mask is not None:
-                if self.fixed_mask.shape != x.shape:
-                    raise ValueError(f"the fixed mask has shape {self.fixed_mask.shape}, "
+                fixed = np.asarray(self.fixed_mask)
+                if fixed.shape != x.shape:
+                    raise ValueError(f"the fixed mask has shape {fixed.shape}, "
                                      f"but x has shape {x.shape}")
-                self.mask = self.fixed_mask.copy()
+                if fixed.dtype != np.bool_:
+                    raise TypeError(f"Dropout.fixed_mask must be a bool array (set it with fix_mask), "
+                                    f"got dtype {fixed.dtype}")
+                self.mask = np.array(fixed, order="C")
                 K.dropout_backward(x.ravel(), self.mask.ravel(), out.ravel())
             else:
                 u = self._uniforms(x.shape)
@@ -107,7 +113,8 @@ class Dropout(Layer):
         dout = self._check_dout(dout, self._shape, self._dtype)
         dx = np.empty_like(dout)
         if not self._trained:
-            K.dropout_forward_infer(dout.ravel(), self.dropout_ratio, dx.ravel())
+            ratio = check_scalar(self.dropout_ratio, "Dropout.dropout_ratio", nonnegative=True, below=1.0)
+            K.dropout_forward_infer(dout.ravel(), ratio, dx.ravel())
             return dx
         mask = np.asarray(self.mask)
         if mask.shape != dout.shape:

@@ -1,42 +1,99 @@
 """Convolution → Relu (→ max Pooling) of a net run as one stage, a few images at a time.
 
-In a conv net the convolution's output is the largest array of the step
-(SimpleConvNet at batch 100: 1.7 million cells, 14 MB in float64), and
-running the book's layers one after the other passes over it five times
+In a conv net the convolution's output is the largest array of the step,
+and running the book's layers one after the other passes over it five times
 (convolution writes it, ReLU reads it and writes its output, pooling reads
 that; backward the same in reverse). ``ConvReluPool`` instead applies ReLU
 and pooling to each chunk of images' convolution output right after its
 GEMM, while it is in cache, and in backward builds each chunk's convolution
 gradient right before the GEMMs that use it: the full-size arrays are never
-written. The kernels: ``fastnn.kernels.pool``'s ReLU + max pooling
-(``relu_max_pool``, ``max_pool_forward_2x2``) and ``max_pool_backward``, ``fastnn.kernels.activation``'s
-ReLU. Measured on the 2-core machine, one SimpleConvNet training step at batch 100, fused against
-unfused in one process: float32 14.6 → 12.7 ms, float64 25.7 → 19.1 ms.
+written. It does so through the Convolution's public fusion hook (an
+epilogue for ``forward``, a prologue for ``backward``); the kernels are
+``fastnn.kernels.pool``'s ReLU + max pooling and ``max_pool_backward`` and
+``fastnn.kernels.activation``'s ReLU. ``bench_nets`` times conv-net steps
+with ``fuse`` on and off.
 
-The results are bit-identical to running the three layers in turn
-(``tests/test_fused.py`` checks outputs and gradients for equality). The
-stage holds the very layer objects of the net: the Convolution's ``x``,
-``dW`` and ``db`` are set as usual; the Relu's ``mask`` and the Pooling's
-``argmax`` are not (they would have to be written in full, the cost this
-stage avoids), and those two layers refuse ``backward`` until they run a
-``forward`` of their own. Nets run their layers fused unless ``net.fuse`` is
-False (``fastnn.nets.Sequential``).
+The results are bit-identical to running the layers in turn
+(``tests/test_fused.py`` checks outputs and gradients for equality).
 
-A stage runs the layers one by one, unfused, whenever fusing does not apply
-to the call: a Pooling whose mode is no longer 'max', or any input or
-parameter the layers would refuse (their own checks then raise the usual
-errors).
+Which layers fuse is decided once, by ``fuse_stages``, when a net plans its
+layers (``fastnn.nets.Sequential``, again whenever ``net.layers`` changes):
+a Convolution followed by a Relu, and a max-mode Pooling after them if there
+is one. A fused stage then never falls back: a bad input raises the error
+the Convolution (or the Pooling's window check) raises for it.
+
+The stage holds the very layer objects of the net, and leaves each of them
+ready for its own ``backward``: the Convolution keeps its input as usual,
+the Pooling its ``argmax`` (recorded with ``Pooling.forward_ran_elsewhere``),
+and the Relu its mask (recorded with ``Relu.forward_ran_elsewhere``: made
+in the pass without a pooling; with one, computed from the convolution's
+input the first time it is needed). So the book's hand-written backward
+loop over ``net.layers`` works on a fused net as on an unfused one.
 """
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 
-from ..util import _window_geometry
+from .._validate import as_float_array
+from ..kernels import activation as activation_kernels
+from ..kernels import pool as pool_kernels
 from .activation import Relu
-from .conv import Convolution, _scratch_array
+from .conv import Convolution
 from .pool import Pooling, max_pool_planes
 
-__all__ = ["ConvReluPool", "fuse_stages"]
+__all__ = ["ConvReluPool", "fuse_stages", "fusible"]
+
+_scratch = threading.local()
+
+
+def _dconv_scratch(shape, dtype):
+    """This thread's work array for one chunk's convolution gradient (read by the GEMMs before the next chunk)."""
+    size = math.prod(shape)
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    buf = buffers.get(dtype)
+    if buf is None or buf.size < size:
+        buf = buffers[dtype] = np.empty(size, dtype=dtype)
+    return buf[:size].reshape(shape)
+
+
+class _ReluEpilogue:
+    """Forward epilogue: ReLU of each chunk into the stage's output, with the book's mask."""
+
+    def start(self, out_shape, dtype):
+        self.out = np.empty(out_shape, dtype=dtype)
+        self.mask = np.empty(out_shape, dtype=np.bool_)
+        return self.out
+
+    def __call__(self, lo, hi, chunk):
+        activation_kernels.relu_forward(chunk.reshape(-1), self.out[lo:hi].reshape(-1),
+                                        self.mask[lo:hi].reshape(-1))
+
+
+class _ReluPoolEpilogue:
+    """Forward epilogue: ReLU and max pooling of each chunk into the stage's output and argmax."""
+
+    def __init__(self, pool: Pooling):
+        self.pool = pool
+
+    def start(self, out_shape, dtype):
+        n, fn, oh, ow = out_shape
+        # the Pooling's own checks of its window on this input: they raise what the Pooling would
+        self.window = ph, pw, stride, pad, poh, pow_ = self.pool.window(out_shape)
+        self.conv_shape = out_shape
+        self.out = np.empty((n, fn, poh, pow_), dtype=dtype)
+        self.argmax = np.empty((n, fn, poh, pow_), dtype=np.int32)
+        return self.out
+
+    def __call__(self, lo, hi, chunk):
+        ph, pw, stride, pad, poh, pow_ = self.window
+        _, _, oh, ow = self.conv_shape
+        max_pool_planes(chunk.reshape(-1, oh, ow), ph, pw, stride, pad, True,
+                        self.out[lo:hi].reshape(-1, poh, pow_), self.argmax[lo:hi].reshape(-1, poh, pow_), 0)
 
 
 class ConvReluPool:
@@ -52,9 +109,11 @@ class ConvReluPool:
     takes_train_flg = False
 
     def __init__(self, conv: Convolution, relu: Relu, pool: Pooling | None = None):
+        if not fusible(conv, relu, pool):
+            raise TypeError(f"ConvReluPool fuses a Convolution, a Relu and optionally a max Pooling, "
+                            f"got {conv!r}, {relu!r}, {pool!r}")
         self.conv, self.relu, self.pool = conv, relu, pool
-        self._fused = None      # what the last forward ran: None (nothing yet), True or False
-        self._saved = None      # fused forward's state for backward
+        self._saved = None      # (output shape, dtype, mask or argmax): what backward reads, fastnn's own
 
     @property
     def input_grad(self) -> bool:
@@ -70,113 +129,74 @@ class ConvReluPool:
         """The layers the stage runs, in order: (conv, relu) or (conv, relu, pool)."""
         return (self.conv, self.relu) + ((self.pool,) if self.pool is not None else ())
 
-    def _fusion_plan(self, x):
-        """(x as the Convolution takes it, its output's (OH, OW), the pooling's (PH, PW, stride, pad,
-        POH, POW) or None without one), or None where the call cannot run fused."""
-        conv, pool = self.conv, self.pool
-        try:
-            conv._check_params()
-            x = conv._check_input(x, ndim=4)
-            _, _, fh, fw = conv.W.shape
-            _, _, oh, ow = _window_geometry(x.shape, fh, fw, conv.stride, conv.pad)
-            if pool is None:
-                return x, (oh, ow), None
-            if pool.mode != "max":
-                return None
-            return x, (oh, ow), pool._window_for((x.shape[0], conv.W.shape[0], oh, ow))
-        except (TypeError, ValueError):
-            return None   # the unfused layers raise the proper error
-
     def forward(self, x):
-        plan = self._fusion_plan(x)
+        conv, relu, pool = self.conv, self.relu, self.pool
         self._saved = None
-        if plan is None:
-            self._fused = False
-            for layer in self.layers:
-                x = layer.forward(x)
-            return x
-        out = self._forward_fused(*plan)
-        self._fused = True
-        self.relu._forget()
-        if self.pool is not None:
-            self.pool._forget()
-        return out
-
-    def _forward_fused(self, x, conv_size, pooling):
-        from ..kernels import activation as A
-
-        conv = self.conv
-        n, fn = x.shape[0], conv.W.shape[0]
-        oh, ow = conv_size
-        dtype = x.dtype
-        if self.pool is None:
-            out = np.empty((n, fn, oh, ow), dtype=dtype)
-            mask = np.empty(out.shape, dtype=np.bool_)
-
-            def epilogue(lo, hi, chunk):
-                A.relu_forward(chunk.reshape(-1), out[lo:hi].reshape(-1), mask[lo:hi].reshape(-1))
-
-            conv._forward(x, epilogue)
-            self._saved = (out.shape, dtype, mask)
+        if pool is None:
+            epilogue = _ReluEpilogue()
+            out = conv.forward(x, epilogue)
+            mask = epilogue.mask
+            mask.flags.writeable = False      # backward indexes through it
+            self._saved = (out.shape, out.dtype, out.shape, mask)
+            relu.forward_ran_elsewhere(out.shape, out.dtype, mask=mask.view())   # a view: cannot be made writeable
             return out
-        ph, pw, stride, pad, poh, pow_ = pooling
-        out = np.empty((n, fn, poh, pow_), dtype=dtype)
-        argmax = np.empty((n, fn, poh, pow_), dtype=np.int32)
-
-        def epilogue(lo, hi, chunk):
-            max_pool_planes(chunk.reshape(-1, oh, ow), ph, pw, stride, pad, True,
-                            out[lo:hi].reshape(-1, poh, pow_), argmax[lo:hi].reshape(-1, poh, pow_), 0)
-
-        conv._forward(x, epilogue)
-        self._saved = (out.shape, dtype, argmax)
+        epilogue = _ReluPoolEpilogue(pool)
+        out = conv.forward(x, epilogue)
+        argmax = epilogue.argmax
+        argmax.flags.writeable = False        # backward scatters through it
+        self._saved = (out.shape, out.dtype, epilogue.conv_shape, argmax)
+        conv_input = conv.x
+        relu.forward_ran_elsewhere(epilogue.conv_shape, out.dtype, source=lambda: conv.forward(conv_input))
+        pool.forward_ran_elsewhere(epilogue.conv_shape, out.dtype, argmax.view())  # likewise
         return out
 
     def backward(self, dout):
-        if self._fused is None:
+        if self._saved is None:
             raise RuntimeError("ConvReluPool.backward called before forward")
-        if not self._fused:
-            for layer in reversed(self.layers):
-                dout = layer.backward(dout)
-            return dout
-        from ..kernels import activation as A
-        from ..kernels import pool as P
-
-        out_shape, dtype, state = self._saved
-        dout = self.conv._check_dout(dout, out_shape, dtype)
-        _, _, _, _, _, oh, ow = self.conv._geometry
-        fn = out_shape[1]
+        out_shape, dtype, conv_shape, state = self._saved
+        dout = as_float_array(dout, "dout", dtype=dtype, allow_empty=True)
+        if dout.shape != out_shape:
+            raise ValueError(f"dout must have the shape of the forward output {out_shape}, got {dout.shape}")
+        _, fn, oh, ow = conv_shape
         if self.pool is None:
             def prologue(lo, hi):
-                dconv = _scratch_array("dconv", (hi - lo, fn, oh * ow), dtype)
-                A.relu_backward(dout[lo:hi].reshape(-1), state[lo:hi].reshape(-1), dconv.reshape(-1))
+                dconv = _dconv_scratch((hi - lo, fn, oh * ow), dtype)
+                activation_kernels.relu_backward(dout[lo:hi].reshape(-1), state[lo:hi].reshape(-1),
+                                                 dconv.reshape(-1))
                 return dconv
         else:
             cells = out_shape[2] * out_shape[3]
 
             def prologue(lo, hi):
-                dconv = _scratch_array("dconv", (hi - lo, fn, oh * ow), dtype)
-                P.max_pool_backward(dout[lo:hi].reshape(-1, cells), state[lo:hi].reshape(-1, cells),
-                                    dconv.reshape(-1, oh * ow))
+                dconv = _dconv_scratch((hi - lo, fn, oh * ow), dtype)
+                pool_kernels.max_pool_backward(dout[lo:hi].reshape(-1, cells), state[lo:hi].reshape(-1, cells),
+                                               dconv.reshape(-1, oh * ow))
                 return dconv
 
-        return self.conv._backward(None, prologue)
+        return self.conv.backward(prologue=prologue)
 
     def __repr__(self) -> str:
         return f"ConvReluPool({', '.join(map(repr, self.layers))})"
 
 
-def fuse_stages(layers) -> list:
-    """``layers`` in order, each run of Convolution, Relu[, Pooling] replaced by a ``ConvReluPool``.
+def fusible(conv, relu, pool=None) -> bool:
+    """Whether ``conv``, ``relu`` (and ``pool``) can run as one ``ConvReluPool``.
 
-    Only these very classes are fused (not subclasses, which may do
-    something else; not AvgPooling).
+    Only these very classes fuse (not subclasses, which may do something
+    else), and a Pooling only in max mode.
     """
+    return type(conv) is Convolution and type(relu) is Relu and (
+        pool is None or (type(pool) is Pooling and pool.mode == "max"))
+
+
+def fuse_stages(layers) -> list:
+    """``layers`` in order, each run of Convolution, Relu[, max Pooling] replaced by a ``ConvReluPool``."""
     layers = list(layers)
     stages = []
     i = 0
     while i < len(layers):
-        if type(layers[i]) is Convolution and i + 1 < len(layers) and type(layers[i + 1]) is Relu:
-            pool = layers[i + 2] if i + 2 < len(layers) and type(layers[i + 2]) is Pooling else None
+        if i + 1 < len(layers) and fusible(layers[i], layers[i + 1]):
+            pool = layers[i + 2] if i + 2 < len(layers) and fusible(*layers[i:i + 3]) else None
             stages.append(ConvReluPool(layers[i], layers[i + 1], pool))
             i += 3 if pool is not None else 2
         else:

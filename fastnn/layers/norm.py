@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, as_float_array, check_scalar
+from .._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
 from ..kernels import norm as K
 from .base import Layer
-
-_FLOAT32, _FLOAT64 = FLOAT_DTYPES
 
 #: The book's ``10e-7``, added to the variance before the square root.
 DEFAULT_EPS = 1e-6
@@ -87,13 +85,13 @@ class BatchNormalization(Layer):
             raise ValueError(f"beta must have gamma's shape {self.gamma.shape}, got {self.beta.shape}")
         self.momentum = check_scalar(momentum, "momentum", nonnegative=True, below=1.0)
         self.eps = check_scalar(eps, "eps", positive=True)
+        self._checked_hyper = (self.momentum, self.eps)
         dt, size = self.gamma.dtype, self.gamma.size
         self.running_mean = np.zeros(size, dtype=dt) if running_mean is None else \
             self._state_vector(running_mean, "running_mean")
         self.running_var = np.ones(size, dtype=dt) if running_var is None else \
             self._state_vector(running_var, "running_var")
-        if np.any(self.running_var < 0):
-            raise ValueError("running_var must be >= 0")
+        self._check_params(inference=True)
         self.dgamma = self.dbeta = None
         self.xhat = self.inv_std = None
         self._input_shape = None
@@ -106,24 +104,33 @@ class BatchNormalization(Layer):
             raise ValueError(f"{name} must have gamma's shape {self.gamma.shape}, got {arr.shape}")
         return arr
 
-    def _check_params(self) -> None:
-        """Re-check gamma, beta and the running statistics: a user may have rebound them since __init__."""
-        g, b, m, v = self.gamma, self.beta, self.running_mean, self.running_var
-        if type(g) is np.ndarray and type(b) is np.ndarray and type(m) is np.ndarray and type(v) is np.ndarray:
-            dt, shape = g.dtype, g.shape  # the common case: nothing rebound, every check passes
-            if (dt is _FLOAT64 or dt is _FLOAT32) and len(shape) == 1 and shape[0] \
-                    and b.shape == shape and m.shape == shape and v.shape == shape \
-                    and b.dtype is dt and m.dtype is dt and v.dtype is dt:
-                return
-        if not isinstance(g, np.ndarray) or g.dtype not in FLOAT_DTYPES or g.ndim != 1 or g.size == 0:
-            raise TypeError("BatchNormalization.gamma must be a non-empty 1-D float32 or float64 array, got "
-                            + (f"shape {g.shape} and dtype {g.dtype}" if isinstance(g, np.ndarray) else type(g).__name__))
+    def _check_params(self, inference: bool = False) -> None:
+        """Re-check gamma, beta, the running statistics, momentum and eps: all public, all rebindable.
+
+        One path for every call (``__init__`` runs the same checks through
+        the same messages). With ``inference``, also that no running
+        variance is negative (the kernel divides by sqrt(running_var + eps)).
+        """
+        g = self.gamma
+        if not isinstance(g, np.ndarray) or g.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"BatchNormalization.gamma must be a float32 or float64 array, got {_describe(g)}")
+        if g.ndim != 1 or g.size == 0:
+            raise ValueError(f"BatchNormalization.gamma must be a non-empty 1-D array, got shape {g.shape}")
         for name in ("beta", "running_mean", "running_var"):
             v = getattr(self, name)
-            if not isinstance(v, np.ndarray) or v.shape != g.shape or v.dtype != g.dtype:
-                raise ValueError(f"BatchNormalization.{name} must be an array of gamma's shape {g.shape} and "
-                                 f"dtype {g.dtype}, got "
-                                 + (f"shape {v.shape} and dtype {v.dtype}" if isinstance(v, np.ndarray) else type(v).__name__))
+            if not isinstance(v, np.ndarray) or v.dtype != g.dtype:
+                raise TypeError(f"BatchNormalization.{name} must be an array of gamma's dtype {g.dtype}, "
+                                f"got {_describe(v)}")
+            if v.shape != g.shape:
+                raise ValueError(f"BatchNormalization.{name} must be an array of gamma's shape {g.shape}, "
+                                 f"got shape {v.shape}")
+        if (self.momentum, self.eps) != self._checked_hyper:   # checked again whenever one was rebound
+            check_scalar(self.momentum, "BatchNormalization.momentum", nonnegative=True, below=1.0)
+            check_scalar(self.eps, "BatchNormalization.eps", positive=True)
+            self._checked_hyper = (self.momentum, self.eps)
+        if inference and self.running_var.min() < 0:
+            raise ValueError("BatchNormalization.running_var must be >= 0 (a variance), got a minimum of "
+                             f"{self.running_var.min()}")
 
     def _layout(self, x: np.ndarray):
         """Return (per_channel, the 2-D or 3-D view the kernels take) for a checked input."""
@@ -145,7 +152,7 @@ class BatchNormalization(Layer):
 
     def forward(self, x, train_flg=True):
         """Normalise ``x`` (N, D) or (N, C, H, W); returns an array of x's shape in the layer's dtype."""
-        self._check_params()
+        self._check_params(inference=not train_flg)
         x = self._check_input(x, ndim=(2, 4))
         self._per_channel, xv = self._layout(x)
         out = np.empty_like(xv)
@@ -170,10 +177,19 @@ class BatchNormalization(Layer):
         if self._input_shape is None:
             raise RuntimeError("BatchNormalization.backward called before forward")
         self._check_params()
-        if self.gamma.shape != self.inv_std.shape or self.gamma.dtype != self.xhat.dtype:
-            raise RuntimeError("BatchNormalization.gamma changed shape or dtype between forward and backward")
-        dout = self._check_dout(dout, self._input_shape, self.gamma.dtype)
-        dv = dout.reshape(self.xhat.shape)
+        xhat, inv_std, g = self.xhat, self.inv_std, self.gamma
+        if not isinstance(inv_std, np.ndarray) or inv_std.shape != g.shape or inv_std.dtype != g.dtype \
+                or not isinstance(xhat, np.ndarray) or xhat.dtype != g.dtype:
+            raise RuntimeError("BatchNormalization.gamma, xhat or inv_std changed shape or dtype between "
+                               "forward and backward")
+        dout = self._check_dout(dout, self._input_shape, g.dtype)
+        n = self._input_shape[0]
+        shape = self._input_shape
+        expected = (n, g.size, shape[2] * shape[3]) if self._per_channel else (n, g.size)
+        if xhat.shape != expected or not xhat.flags.c_contiguous or not inv_std.flags.c_contiguous:
+            raise ValueError(f"BatchNormalization.xhat must be the forward's C-contiguous {expected} array, "
+                             f"got {_describe(xhat)}")
+        dv = dout.reshape(xhat.shape)
         dx = np.empty_like(dv)
         self.dgamma = np.empty_like(self.gamma)
         self.dbeta = np.empty_like(self.gamma)
@@ -181,5 +197,5 @@ class BatchNormalization(Layer):
             kernel = K.batchnorm_channel_backward_train if self._trained else K.batchnorm_channel_backward_infer
         else:
             kernel = K.batchnorm_backward_train if self._trained else K.batchnorm_backward_infer
-        kernel(dv, self.xhat, self.gamma, self.inv_std, dx, self.dgamma, self.dbeta)
+        kernel(dv, xhat, g, inv_std, dx, self.dgamma, self.dbeta)
         return dx.reshape(self._input_shape)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._threads import elementwise_kernel
+from .. import _runtime
 from .._validate import as_float_array, check_scalar
 from ..util import _window_geometry
 from .base import Layer
@@ -18,16 +18,16 @@ def max_pool_planes(planes, ph, pw, stride, pad, relu, out, argmax, size):
     (see ``fastnn.kernels.pool``) — by the vectorised 2x2 kernel where it applies, else the general one.
 
     ``size``: the elements the call covers, which picks the kernel's parallel build from
-    ``ELEMENTWISE_WORK_LIMIT`` on; 0 for the serial build (a caller on threads of its own).
+    ``fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS`` on; 0 for the serial build (a caller on threads of its own).
     """
     from ..kernels import pool as K
 
     h, w = planes.shape[1:]
     # the conv nets' pooling; the 2x2 kernel carries the index in x's dtype, exact in float32 up to 2**24
     if ph == pw == stride == 2 and pad == 0 and h * w <= 2 ** 24:
-        elementwise_kernel(K, "max_pool_forward_2x2", size)(planes, relu, out, argmax)
+        _runtime.elementwise_kernel(K, "max_pool_forward_2x2", size)(planes, relu, out, argmax)
     else:
-        elementwise_kernel(K, "relu_max_pool" if relu else "max_pool_forward", size)(
+        _runtime.elementwise_kernel(K, "relu_max_pool" if relu else "max_pool_forward", size)(
             planes, ph, pw, stride, pad, out, argmax)
 
 
@@ -56,7 +56,12 @@ class Pooling(Layer):
     with NaN in a window, which cell wins is unspecified: NaN is not
     propagated). Its
     ``argmax`` attribute (N, C, OH, OW) int32 holds the flat index h*W + w of
-    that cell in its image plane.
+    that cell in its image plane (-1: no gradient, after a fused stage whose
+    ReLU output was 0 in the whole window). The layer's own ``argmax`` is
+    read-only; one assigned by a user is checked (shape, integer dtype, every
+    index in [-1, H*W)) when ``backward`` runs.
+
+    The pooling parameters are public and re-checked at every call.
     """
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0, mode="max"):
@@ -73,22 +78,57 @@ class Pooling(Layer):
         self.mode = mode
         self.x = None
         self._argmax = None
+        self._trusted = True    # False: argmax was assigned or recorded from outside, checked by backward
         self._out_shape = None
 
     @property
     def argmax(self):
-        """(N, C, OH, OW) int32, read-only: flat index h*W + w of each window's winning cell (max mode)."""
-        if self._argmax is None:
-            return None
-        view = self._argmax.view()
-        view.flags.writeable = False   # backward scatters through these indices: keep them in range
-        return view
+        """(N, C, OH, OW) int32: flat index h*W + w of each window's winning cell (max mode); read-only."""
+        return self._argmax
 
-    def _window_for(self, shape):
+    @argmax.setter
+    def argmax(self, value):
+        self._argmax, self._trusted = value, False
+
+    def forward_ran_elsewhere(self, x_shape, dtype, argmax):
+        """Record a max-pooling forward that a fused stage ran in this layer's place.
+
+        ``x_shape``: the input's (N, C, H, W); ``argmax``: (N, C, OH, OW) int
+        indices as ``forward`` makes them (-1 for no gradient). ``backward``
+        then works as after a forward of its own; the indices are checked
+        when it runs.
+        """
+        x_shape = tuple(x_shape)
+        ph, pw, stride, pad, oh, ow = self.window(x_shape)
+        if self.mode != "max":
+            raise ValueError(f"forward_ran_elsewhere records a max pooling, but mode is {self.mode!r}")
+        self.x = None
+        self._argmax, self._trusted = argmax, False
+        self._out_shape = (x_shape[0], x_shape[1], oh, ow)
+        self._window = (x_shape, np.dtype(dtype), "max", ph, pw, stride, pad)
+
+    def _checked_argmax(self, out_shape, plane_size):
+        """The argmax a user assigned, as int32 (N*C, OH*OW) ready for the kernel, or an error."""
+        a = self._argmax
+        if a is None:
+            raise RuntimeError("Pooling.argmax is None: run forward before backward")
+        a = np.asarray(a)
+        if a.shape != out_shape:
+            raise ValueError(f"Pooling.argmax must have the forward output's shape {out_shape}, got {a.shape}")
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"Pooling.argmax must hold integer indices, got dtype {a.dtype}")
+        if a.size and (a.min() < -1 or a.max() >= plane_size):
+            raise ValueError(f"Pooling.argmax must hold flat indices in [-1, {plane_size}) (H*W of the input), "
+                             f"got values from {a.min()} to {a.max()}")
+        return np.ascontiguousarray(a, dtype=np.int32)
+
+    def window(self, shape):
         """(PH, PW, stride, pad, OH, OW) of this pooling on input of ``shape`` (N, C, H, W), checked.
 
-        pool_h, pool_w, stride, pad and mode are re-checked at every call: they
-        are public attributes a user may have changed since __init__.
+        Raises the errors ``forward`` raises for such an input (a window larger
+        than the padded image, a pad not smaller than the window, a bad mode):
+        pool_h, pool_w, stride, pad and mode are re-checked at every call, as
+        public attributes a user may have changed since __init__.
         """
         h, w = shape[2:]
         if h * w >= 2 ** 31:
@@ -108,15 +148,16 @@ class Pooling(Layer):
 
         x = as_float_array(x, "x", ndim=4)
         n, c, h, w = x.shape
-        ph, pw, stride, pad, oh, ow = self._window_for(x.shape)
+        ph, pw, stride, pad, oh, ow = self.window(x.shape)
         out = np.empty((n, c, oh, ow), dtype=x.dtype)
         planes = x.reshape(n * c, h, w)
         if self.mode == "max":
             argmax = np.empty((n * c, oh, ow), dtype=np.int32)
             max_pool_planes(planes, ph, pw, stride, pad, False, out.reshape(n * c, oh, ow), argmax, x.size)
-            self._argmax = argmax.reshape(n, c, oh, ow)
+            argmax.flags.writeable = False   # backward scatters through these indices: nobody may change them
+            self._argmax, self._trusted = argmax.reshape(n, c, oh, ow), True
         else:
-            elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
+            _runtime.elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
         self._out_shape = out.shape
         self._window = (x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
@@ -133,18 +174,13 @@ class Pooling(Layer):
         oh, ow = self._out_shape[2:]
         dx = np.empty(x_shape, dtype=dout.dtype)
         if mode == "max":
-            elementwise_kernel(K, "max_pool_backward", dx.size)(
-                dout.reshape(n * c, oh * ow), self._argmax.reshape(n * c, oh * ow), dx.reshape(n * c, h * w))
+            argmax = self._argmax if self._trusted else self._checked_argmax(self._out_shape, h * w)
+            _runtime.elementwise_kernel(K, "max_pool_backward", dx.size)(
+                dout.reshape(n * c, oh * ow), argmax.reshape(n * c, oh * ow), dx.reshape(n * c, h * w))
         else:
-            elementwise_kernel(K, "avg_pool_backward", dx.size)(
+            _runtime.elementwise_kernel(K, "avg_pool_backward", dx.size)(
                 dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
-
-    def _forget(self):
-        """Drop the forward state (a fused stage ran in this layer's place): backward raises until a forward."""
-        self.x = None
-        self._argmax = None
-        self._out_shape = None
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(pool_h={self.pool_h}, pool_w={self.pool_w}, "

@@ -67,6 +67,11 @@ def _pool_out(hw: tuple, name: str) -> tuple:
     return tuple((n - _POOL) // _POOL + 1 for n in hw)
 
 
+def _json_number(value):
+    """A weight_init_std as JSON keeps it: a name as it is, a number as a Python float."""
+    return value if isinstance(value, str) else float(value)
+
+
 def _check_input_dim(input_dim) -> tuple:
     return tuple(check_sizes(input_dim, "input_dim", length=3))
 
@@ -90,6 +95,18 @@ class SimpleConvNet(Sequential):
     W3 (hidden_size, output_size), b3, where PH×PW is the pooled size.
     ``predict`` and ``accuracy`` take x of shape (N, C, H, W).
     """
+
+    @classmethod
+    def param_shapes(cls, input_dim=(1, 28, 28), conv_param={},  # noqa: B006 (never mutated)
+                     hidden_size=100, output_size=10, weight_init_std=0.01) -> dict:
+        """{parameter name: shape} of the net these arguments make, without making it."""
+        c, h, w = _check_input_dim(input_dim)
+        p = _conv_param(conv_param, {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1}, "conv_param")
+        hidden, out = check_size(hidden_size, "hidden_size"), check_size(output_size, "output_size")
+        ph, pw = _pool_out(_conv_out((h, w), p, "conv_param"), "the pooling layer")
+        fn, fs = p["filter_num"], p["filter_size"]
+        return {"W1": (fn, c, fs, fs), "b1": (fn,), "W2": (fn * ph * pw, hidden), "b2": (hidden,),
+                "W3": (hidden, out), "b3": (out,)}
 
     def __init__(self, input_dim=(1, 28, 28),
                  conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},  # noqa: B006 (the book's)
@@ -126,9 +143,12 @@ class SimpleConvNet(Sequential):
         layers["Relu2"] = Relu()
         layers["Affine2"] = Affine(W3, np.zeros(output_size, dtype=dtype))
         super().__init__(layers, SoftmaxWithLoss())
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_dim": list(self.input_dim), "conv_param": p, "hidden_size": hidden_size,
+                       "output_size": output_size, "weight_init_std": _json_number(weight_init_std)}
 
 
-_DEEP_DEFAULTS = (
+DEEP_CONV_PARAMS = (
     {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
     {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
     {"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
@@ -168,17 +188,40 @@ class DeepConvNet(Sequential):
     mode, as the book.
     """
 
+    @classmethod
+    def param_shapes(cls, input_dim=(1, 28, 28), conv_param_1=DEEP_CONV_PARAMS[0], conv_param_2=DEEP_CONV_PARAMS[1],
+                     conv_param_3=DEEP_CONV_PARAMS[2], conv_param_4=DEEP_CONV_PARAMS[3],
+                     conv_param_5=DEEP_CONV_PARAMS[4], conv_param_6=DEEP_CONV_PARAMS[5],
+                     hidden_size=50, output_size=10) -> dict:
+        """{parameter name: shape} of the net these arguments make, without making it."""
+        channels, *hw = _check_input_dim(input_dim)
+        hw = tuple(hw)
+        given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
+        shapes = {}
+        for i, (p, default) in enumerate(zip(given, DEEP_CONV_PARAMS), start=1):
+            p = _conv_param(p, default, f"conv_param_{i}")
+            hw = _conv_out(hw, p, f"conv_param_{i}")
+            if i % 2 == 0:
+                hw = _pool_out(hw, f"the pooling layer after conv {i}")
+            fn, fs = p["filter_num"], p["filter_size"]
+            shapes[f"W{i}"], shapes[f"b{i}"] = (fn, channels, fs, fs), (fn,)
+            channels = fn
+        hidden, out = check_size(hidden_size, "hidden_size"), check_size(output_size, "output_size")
+        flat = channels * hw[0] * hw[1]
+        shapes.update({"W7": (flat, hidden), "b7": (hidden,), "W8": (hidden, out), "b8": (out,)})
+        return shapes
+
     def __init__(self, input_dim=(1, 28, 28),
-                 conv_param_1=_DEEP_DEFAULTS[0], conv_param_2=_DEEP_DEFAULTS[1],
-                 conv_param_3=_DEEP_DEFAULTS[2], conv_param_4=_DEEP_DEFAULTS[3],
-                 conv_param_5=_DEEP_DEFAULTS[4], conv_param_6=_DEEP_DEFAULTS[5],
+                 conv_param_1=DEEP_CONV_PARAMS[0], conv_param_2=DEEP_CONV_PARAMS[1],
+                 conv_param_3=DEEP_CONV_PARAMS[2], conv_param_4=DEEP_CONV_PARAMS[3],
+                 conv_param_5=DEEP_CONV_PARAMS[4], conv_param_6=DEEP_CONV_PARAMS[5],
                  hidden_size=50, output_size=10, *, dtype=np.float64, seed=None):
         from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 
         self.input_dim = _check_input_dim(input_dim)
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         conv_params = [_conv_param(p, d, f"conv_param_{i}")
-                       for i, (p, d) in enumerate(zip(given, _DEEP_DEFAULTS), start=1)]
+                       for i, (p, d) in enumerate(zip(given, DEEP_CONV_PARAMS), start=1)]
         hidden_size = check_size(hidden_size, "hidden_size")
         output_size = check_size(output_size, "output_size")
         dtype = float_dtype(dtype)
@@ -209,3 +252,7 @@ class DeepConvNet(Sequential):
                    Affine(W8, np.zeros(output_size, dtype=dtype)),
                    Dropout(0.5, seed=derive_seed(rng))]
         super().__init__(layers, SoftmaxWithLoss())
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_dim": list(self.input_dim),
+                       **{f"conv_param_{i}": p for i, p in enumerate(conv_params, start=1)},
+                       "hidden_size": hidden_size, "output_size": output_size}

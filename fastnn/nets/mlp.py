@@ -41,6 +41,21 @@ def _check_flag(value, name: str) -> bool:
     return bool(value)
 
 
+def _json_number(value):
+    """A weight_init_std as JSON keeps it: a name as it is, a number as a Python float."""
+    return value if isinstance(value, str) else float(value)
+
+
+def _affine_shapes(sizes: list, batchnorm: bool) -> dict:
+    """{name: shape} of the Affine (and batch norm) parameters of a dense net with layer ``sizes``."""
+    shapes = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        shapes[f"W{i}"], shapes[f"b{i}"] = (fan_in, fan_out), (fan_out,)
+        if batchnorm and i < len(sizes) - 1:
+            shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (fan_out,)
+    return shapes
+
+
 def _affine_params(sizes, weight_init_std, rng, dtype):
     """The book's __init_weight: W_i ~ scale_i * N(0, 1) of (sizes[i-1], sizes[i]), b_i = 0, i = 1, 2, ..."""
     params = []
@@ -79,6 +94,15 @@ class TwoLayerNet(Sequential):
         layers["Relu1"] = Relu()
         layers["Affine2"] = Affine(W2, b2)
         super().__init__(layers, SoftmaxWithLoss())
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_size": sizes[0], "hidden_size": sizes[1], "output_size": sizes[2],
+                       "weight_init_std": _json_number(weight_init_std)}
+
+    @classmethod
+    def param_shapes(cls, input_size, hidden_size, output_size, weight_init_std=0.01) -> dict:
+        """{parameter name: shape} of the net these arguments make, without making it."""
+        return _affine_shapes([check_size(input_size, "input_size"), check_size(hidden_size, "hidden_size"),
+                               check_size(output_size, "output_size")], False)
 
     @property
     def lastLayer(self):  # noqa: N802  (the book's name in ch05/two_layer_net.py)
@@ -108,6 +132,17 @@ class MultiLayerNet(Sequential):
                  weight_init_std="relu", weight_decay_lambda=0, *, dtype=np.float64, seed=None):
         self._build(input_size, hidden_size_list, output_size, activation, weight_init_std,
                     weight_decay_lambda, dtype, seed)
+
+    @classmethod
+    def param_shapes(cls, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
+                     weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False) -> dict:
+        """{parameter name: shape} of the net these arguments make, without making it.
+
+        (The last three arguments are ``MultiLayerNetExtend``'s.)
+        """
+        sizes = ([check_size(input_size, "input_size")] + check_sizes(hidden_size_list, "hidden_size_list")
+                 + [check_size(output_size, "output_size")])
+        return _affine_shapes(sizes, _check_flag(use_batchnorm, "use_batchnorm"))
 
     def _build(self, input_size, hidden_size_list, output_size, activation, weight_init_std,
                weight_decay_lambda, dtype, seed, use_dropout=False, dropout_ration=0.5,
@@ -145,6 +180,14 @@ class MultiLayerNet(Sequential):
         W, b = affine[-1]
         layers[f"Affine{len(affine)}"] = Affine(W, b)
         Sequential.__init__(self, layers, SoftmaxWithLoss(), weight_decay_lambda=weight_decay_lambda)
+        #: The constructor arguments that rebuild this net (JSON-able): see ``fastnn.nets.build_net``.
+        self.recipe = {"input_size": self.input_size, "hidden_size_list": list(self.hidden_size_list),
+                       "output_size": self.output_size, "activation": activation,
+                       "weight_init_std": _json_number(weight_init_std),
+                       "weight_decay_lambda": float(weight_decay_lambda)}
+        if type(self) is not MultiLayerNet:
+            self.recipe.update(use_dropout=self.use_dropout, dropout_ration=float(dropout_ration),
+                               use_batchnorm=self.use_batchnorm)
 
 
 class MultiLayerNetExtend(MultiLayerNet):

@@ -9,9 +9,8 @@ import numpy as np
 from .._validate import as_float_array, as_labels, check_scalar
 from ..gradient import numerical_gradient as _numerical_gradient
 from ..layers.fused import fuse_stages
-from . import checkpoint
 
-__all__ = ["Sequential", "ParamDict", "layer_prefix"]
+__all__ = ["Sequential", "ParamDict", "layer_prefix", "layer_generator"]
 
 #: The book's layer names: 'Affine1', 'Relu1', 'BatchNorm1', 'Conv1', 'Pool1', ...
 _PREFIXES = {
@@ -80,14 +79,32 @@ def _check_layer(layer, what: str) -> None:
             raise TypeError(f"{what} must be a layer with forward() and backward(), got {layer!r}")
 
 
-def _random_sources(layers) -> list:
-    """The random generators a forward pass may draw from: each layer's own (Dropout's), and NumPy's global one.
+def layer_generator(layer):
+    """The random generator a layer owns (its ``rng`` attribute): a Generator or RandomState, else None."""
+    rng = getattr(layer, "rng", None)
+    return rng if isinstance(rng, (np.random.Generator, np.random.RandomState)) else None
 
-    A layer's generator is its ``rng`` attribute (fastnn's Dropout has one).
-    """
+
+def _named_items(layers) -> list:
+    """[(name, layer), ...] from a list (named as the book: 'Affine1', 'Relu1', ...) or a dict (its names)."""
+    if isinstance(layers, dict):
+        return list(layers.items())
+    if isinstance(layers, (list, tuple)):
+        counts: dict = {}
+        items = []
+        for layer in layers:
+            prefix = layer_prefix(layer)
+            counts[prefix] = counts.get(prefix, 0) + 1
+            items.append((f"{prefix}{counts[prefix]}", layer))
+        return items
+    raise TypeError(f"layers must be a list of layers or a dict name -> layer, got {layers!r}")
+
+
+def _random_sources(layers) -> list:
+    """The random generators a forward pass may draw from: each layer's own (Dropout's), and NumPy's global one."""
     sources = []
     for layer in layers:
-        rng = getattr(layer, "rng", None)
+        rng = layer_generator(layer)
         if isinstance(rng, np.random.Generator):
             sources.append(rng.bit_generator)
         elif isinstance(rng, np.random.RandomState):
@@ -109,6 +126,35 @@ def _set_random_state(sources, states) -> None:
     np.random.set_state(states[-1])
 
 
+class LayerDict(OrderedDict):
+    """A net's ``layers``: an OrderedDict that counts its changes (``version``), so the net sees them."""
+
+    def __init__(self, *args, **kwargs):
+        self.version = 0
+        super().__init__(*args, **kwargs)
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        self.version += 1
+
+    def _counted(name):
+        def method(self, *args, **kwargs):
+            try:
+                return getattr(OrderedDict, name)(self, *args, **kwargs)
+            finally:
+                self.version += 1
+        method.__name__ = name
+        return method
+
+    pop, popitem, clear, setdefault, move_to_end, update = map(
+        _counted, ("pop", "popitem", "clear", "setdefault", "move_to_end", "update"))
+    del _counted
+
+
 class Sequential:
     """A feed-forward net: ``layers`` in order, then ``loss_layer`` (the book's ``last_layer``).
 
@@ -127,7 +173,7 @@ class Sequential:
 
     Attributes
     ----------
-    layers : OrderedDict name -> layer
+    layers : LayerDict (an OrderedDict) name -> layer
     last_layer : the loss layer
     params : ParamDict
         Every parameter by the book's names: for each parameter name (W, b,
@@ -140,9 +186,9 @@ class Sequential:
         Run each Convolution → Relu (→ max Pooling) sequence of ``layers`` as
         one fused stage (``fastnn.layers.fused``): the same results, bit for
         bit, without writing the convolution's full-size output and
-        gradient. Those Relu and Pooling layers then keep no forward state
-        (no ``mask``, no ``argmax``); set ``fuse = False`` to run every
-        layer on its own.
+        gradient. The layers stay usable on their own (the book's backward
+        loop over ``net.layers`` works after a fused forward); set
+        ``fuse = False`` to run every layer on its own.
 
     A layer may declare ``param_names``, ``state_names`` and
     ``takes_train_flg`` (see ``fastnn.layers.Layer``); a book-style layer
@@ -151,42 +197,75 @@ class Sequential:
     """
 
     def __init__(self, layers, loss_layer, weight_decay_lambda=0):
-        if isinstance(layers, dict):
-            items = list(layers.items())
-            for name, _ in items:
-                if not isinstance(name, str) or not name:
-                    raise TypeError(f"layer names must be non-empty strings, got {name!r}")
-        elif isinstance(layers, (list, tuple)):
-            counts: dict = {}
-            items = []
-            for layer in layers:
-                prefix = layer_prefix(layer)
-                counts[prefix] = counts.get(prefix, 0) + 1
-                items.append((f"{prefix}{counts[prefix]}", layer))
-        else:
-            raise TypeError(f"layers must be a list of layers or a dict name -> layer, got {layers!r}")
-        if not items:
-            raise ValueError("layers must hold at least one layer")
-        for name, layer in items:
-            _check_layer(layer, f"layers[{name!r}]")
         _check_layer(loss_layer, "loss_layer")
-        self.layers = OrderedDict(items)
+        self.layers = layers
         self.last_layer = loss_layer
         self.weight_decay_lambda = check_scalar(weight_decay_lambda, "weight_decay_lambda",
                                                 nonnegative=True)
-        self._plan = [(layer, _wants_train_flg(layer)) for layer in self.layers.values()]
-        self._fused_plan = [(stage, _wants_train_flg(stage)) for stage in fuse_stages(self.layers.values())]
         self.fuse = True
-        # The book's names: (net key, layer name, layer, parameter name), in layer order.
+        self._planned()    # refuse a bad net now, not at its first use
+
+    @property
+    def layers(self) -> OrderedDict:
+        """The layers by name, in order (an OrderedDict, as the book's).
+
+        It may be changed in place (a layer replaced, added, deleted) or
+        assigned (a list or a dict, named as in the constructor): the net
+        plans again — ``params``, fusion, the order of the passes — the next
+        time it is used, and refuses a layer without forward/backward or a
+        parameter of another dtype with a clear error.
+        """
+        return self._layers
+
+    @layers.setter
+    def layers(self, layers) -> None:
+        self._layers = LayerDict(_named_items(layers))
+        self._plan_version = None
+
+    def _planned(self):
+        """(plan, fused plan, parameter index) for the current ``layers``, made again whenever they changed.
+
+        ``layers`` counts its changes (a ``LayerDict``); a changed count, or a
+        Pooling switched between 'max' and 'avg' since (fusion depends on the
+        mode), plans again.
+        """
+        if self._layers.version != self._plan_version:
+            self._plan_now()
+        elif self._plan_modes:
+            for layer, mode in self._plan_modes:
+                if layer.mode != mode:
+                    self._plan_now()
+                    break
+        return self._plan_cache
+
+    def _plan_now(self) -> None:
+        items = list(self._layers.items())
+        if not items:
+            raise ValueError("layers must hold at least one layer")
+        for name, layer in items:
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"layer names must be non-empty strings, got {name!r}")
+            _check_layer(layer, f"layers[{name!r}]")
+        layers = [layer for _, layer in items]
+        plan = [(layer, _wants_train_flg(layer)) for layer in layers]
+        fused_plan = [(stage, _wants_train_flg(stage)) for stage in fuse_stages(layers)]
+        # the book's names: (net key, layer name, layer, parameter name), in layer order
         counts = {}
-        self._param_index = []
-        for name, layer in self.layers.items():
+        param_index = []
+        for name, layer in items:
             for pname in _param_names(layer):
                 counts[pname] = counts.get(pname, 0) + 1
-                self._param_index.append((f"{pname}{counts[pname]}", name, layer, pname))
-        dtypes = {getattr(layer, pname).dtype for _, _, layer, pname in self._param_index}
+                param_index.append((f"{pname}{counts[pname]}", name, layer, pname))
+        dtypes = {getattr(layer, pname).dtype for _, _, layer, pname in param_index}
         if len(dtypes) > 1:
             raise ValueError(f"all parameters of a net must share one dtype, got {sorted(map(str, dtypes))}")
+        self._plan_cache = (plan, fused_plan, param_index)
+        self._plan_modes = [(layer, layer.mode) for layer in layers if hasattr(layer, "mode")]
+        self._plan_version = self._layers.version
+
+    @property
+    def _param_index(self) -> list:
+        return self._planned()[2]
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -211,9 +290,77 @@ class Sequential:
                 for name, layer in self.layers.items()
                 for sname in getattr(layer, "state_names", ())}
 
-    def _set_state(self, values: dict) -> None:
-        """Copy state values into the layers' arrays (or set them where a layer has none yet)."""
-        for (name, sname), value in values.items():
+    def state_dict(self) -> dict:
+        """The net's state as a flat dict of copies: what ``load_state_dict`` takes back.
+
+        - ``'param/<key>'``: each parameter by the book's name (``'param/W1'``);
+        - ``'state/<layer>/<name>'``: non-trained state a layer lists in
+          ``state_names`` (``'state/BatchNorm1/running_var'``);
+        - ``'rng/<layer>'``: the state of a layer's own random generator
+          (a seeded Dropout's), as JSON-able values.
+        """
+        from .. import io
+
+        out = {f"param/{key}": arr.copy() for key, arr in self.params.items()}
+        for (name, sname), value in self._named_state().items():
+            if value is not None:
+                out[f"state/{name}/{sname}"] = np.array(value, copy=True)
+        for name, gen in self._own_generators().items():
+            out[f"rng/{name}"] = io.generator_state(gen)
+        return out
+
+    def _own_generators(self) -> dict:
+        """{layer name: generator} of the layers that own one (not NumPy's global generator, which no net owns)."""
+        from .._random import is_global_random_state
+
+        gens = {name: layer_generator(layer) for name, layer in self.layers.items()}
+        return {name: gen for name, gen in gens.items() if gen is not None and not is_global_random_state(gen)}
+
+    def load_state_dict(self, state) -> None:
+        """Put a ``state_dict()`` back: all of it after checking all of it, or nothing (``ValueError``/``TypeError``).
+
+        Every parameter must be there with its shape, as real finite floats
+        (cast to the net's dtype); ``state/`` and ``rng/`` entries are
+        optional (the book's params files have none), and are checked when
+        present: shapes, finite values, batch norm variances >= 0, valid
+        generator states. Unknown entries are refused.
+        """
+        from collections.abc import Mapping
+
+        from .. import io
+
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
+        params = self.params
+        named_state = self._named_state()
+        gens = self._own_generators()
+        new_params, new_state, new_rngs, unknown = {}, {}, {}, []
+        for key, value in state.items():
+            kind, _, rest = str(key).partition("/")
+            layer, _, sname = rest.partition("/")
+            if kind == "param" and rest in params:
+                new_params[rest] = _checked_values(value, f"parameter {rest}", params[rest].shape)
+            elif kind == "state" and (layer, sname) in named_state:
+                current = named_state[(layer, sname)]
+                value = _checked_values(value, f"state {layer}.{sname}",
+                                        None if current is None else current.shape)
+                if sname == "running_var" and np.any(value < 0):
+                    raise ValueError(f"state {layer}.{sname} holds negative variances (min {value.min()}); "
+                                     "a variance is >= 0")
+                new_state[(layer, sname)] = value
+            elif kind == "rng" and gens.get(rest) is not None:
+                io.check_generator_state(gens[rest], value, f"the generator state of {rest}")
+                new_rngs[rest] = value
+            else:
+                unknown.append(key)
+        missing = sorted(set(params) - set(new_params))
+        if missing or unknown:
+            raise ValueError(f"the state does not match this net: missing parameters {missing}, "
+                             f"unexpected entries {sorted(map(str, unknown))}")
+        # Everything checked: apply. Nothing below can fail on the state's account.
+        for key, value in new_params.items():
+            np.copyto(params[key], value, casting="same_kind")
+        for (name, sname), value in new_state.items():
             layer = self.layers[name]
             current = getattr(layer, sname, None)
             if isinstance(current, np.ndarray) and current.shape == value.shape and current.flags.writeable:
@@ -221,6 +368,8 @@ class Sequential:
             else:
                 dtype = current.dtype if isinstance(current, np.ndarray) else (self.dtype or value.dtype)
                 setattr(layer, sname, np.array(value, dtype=dtype))
+        for name, value in new_rngs.items():
+            io.set_generator_state(gens[name], value)
 
     def architecture(self) -> list:
         """``[[layer name, class name, [[param, shape], ...]], ...]``, the loss layer last: what save/load compare."""
@@ -233,7 +382,8 @@ class Sequential:
     # -- forward ----------------------------------------------------------------------------
     def _stages(self) -> list:
         """(stage, takes train_flg) in order: the layers, fused where ``fuse`` says so."""
-        return self._fused_plan if self.fuse else self._plan
+        plan, fused_plan, _ = self._planned()
+        return fused_plan if self.fuse else plan
 
     def predict(self, x, train_flg=False):
         """Scores before the loss layer, shape (N, output_size); ``train_flg`` goes to Dropout/BatchNorm.
@@ -246,7 +396,8 @@ class Sequential:
             x = layer.forward(x, train_flg) if wants_flag else layer.forward(x)
         return x
 
-    def _weight_decay(self):
+    def weight_decay_penalty(self) -> float:
+        """½λΣ‖W‖², the term ``loss`` adds for weight decay (0.0 without it)."""
         lam = self.weight_decay_lambda
         if not lam:
             return 0.0
@@ -260,7 +411,7 @@ class Sequential:
         y = self.predict(x, train_flg)
         loss = self.last_layer.forward(y, t)
         if self.weight_decay_lambda:
-            loss = loss + self._weight_decay()
+            loss = loss + self.weight_decay_penalty()
         return loss
 
     def accuracy(self, x, t, batch_size=100):
@@ -344,23 +495,41 @@ class Sequential:
     def save_params(self, file_name="params.npz"):
         """Write the parameters (and batch norm statistics) to the ``.npz`` file ``file_name``, atomically.
 
-        The file is written under exactly the name given. See
-        ``fastnn.nets.checkpoint`` for the format.
+        The file is written under exactly the name given. See ``fastnn.io``
+        for the format.
         """
-        checkpoint.save_net(self, file_name)
+        from .. import io
+
+        io.save_params(self, file_name)
 
     def load_params(self, file_name="params.npz"):
-        """Load a file written by ``save_params`` into this net's arrays, in place.
+        """Load a file written by ``save_params`` (or the book's ``params.pkl``) into this net's arrays, in place.
 
         Raises ``ValueError`` — and leaves the net unchanged — for a file of
-        another architecture, a corrupt or truncated file, or the book's
-        pickle (``.npz`` only). A file saved in the other float dtype is cast.
+        another architecture, a corrupt or truncated file, or a pickle that
+        holds anything but a dict of names to NumPy arrays (it is read
+        without running code: ``fastnn.io``). A file saved in the other float
+        dtype is cast.
         """
-        checkpoint.load_net(self, file_name)
+        from .. import io
+
+        io.load_params(self, file_name)
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}: {layer!r}" for name, layer in self.layers.items())
         return f"{type(self).__name__}([{inner}], loss={type(self.last_layer).__name__})"
+
+
+def _checked_values(value, what: str, shape) -> np.ndarray:
+    """``value`` as an array of real finite floats of ``shape`` (any shape if None), else ``ValueError``."""
+    value = np.asarray(value)
+    if value.dtype.kind != "f":
+        raise ValueError(f"{what} must be an array of real floats, got dtype {value.dtype}")
+    if shape is not None and value.shape != tuple(shape):
+        raise ValueError(f"{what} has shape {value.shape}, this net needs {tuple(shape)}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{what} holds NaN or infinite values")
+    return value
 
 
 def _backward_without_input_grad(layer, dout) -> None:

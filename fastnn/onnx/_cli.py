@@ -12,13 +12,8 @@ from __future__ import annotations
 import argparse
 import re
 
-#: --net choices -> fastnn.nets class name.
-NET_CLASSES = {
-    "two_layer": "TwoLayerNet",
-    "multi_layer": "MultiLayerNetExtend",
-    "simple_convnet": "SimpleConvNet",
-    "deep_convnet": "DeepConvNet",
-}
+#: --net choices: the registered nets (fastnn.nets.NETS).
+NET_NAMES = ("two_layer", "multi_layer", "simple_convnet", "deep_convnet")
 
 EPILOG = """\
 SOURCE is a model file (fastnn train --save MODEL.npz), or a params file with --net:
@@ -67,7 +62,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="SOURCE", help="model file, or params file (.npz/.pkl) with --net")
     p.add_argument("out", metavar="OUT.onnx")
-    p.add_argument("--net", choices=tuple(NET_CLASSES), default=None,
+    p.add_argument("--net", choices=NET_NAMES, default=None,
                    help="the net a params file belongs to (a model file names its own)")
     p.add_argument("--softmax", action="store_true", help="output softmax probabilities instead of scores")
     p.add_argument("--batch", type=int, default=None, metavar="N",
@@ -90,11 +85,9 @@ def _read_params(path) -> dict:
 
     with open(path, "rb") as f:
         magic = f.read(4)
-    if magic[:1] == b"\x80":
-        arrays = _read_book_pickle(path)
-    else:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+    from ..io import read_book_pickle, read_state
+
+    arrays = read_book_pickle(path) if magic[:1] == b"\x80" else read_state(path)[2]
     params = {}
     for key, value in arrays.items():
         m = _PARAM_NAME.search(key)
@@ -104,16 +97,6 @@ def _read_params(path) -> dict:
         raise ValueError(f"{path!r} holds no parameters named W1, b1, ... (the book's names); "
                          f"is it a params file?")
     return params
-
-
-def _read_book_pickle(path) -> dict:
-    """The arrays of the book's ``params.pkl``, through fastnn's restricted unpickler (nothing else runs)."""
-    try:
-        from ..io import read_book_pickle
-    except ImportError:
-        raise ValueError(f"{path!r} is a pickle (the book's params.pkl); this fastnn reads only .npz params "
-                         f"files: save the params with save_params first") from None
-    return read_book_pickle(path)
 
 
 def _count(params, name) -> int:
@@ -154,11 +137,11 @@ def _recipe(name: str, params: dict, args) -> dict:
         kwargs = {"input_dim": args.input_dim or (need("W1", 4)[1], 28, 28),
                   "hidden_size": need("W7", 2)[1], "output_size": need("W8", 2)[1]}
         from ..nets import convnet
-        for i, default in enumerate(convnet._DEEP_DEFAULTS, start=1):
+        for i, default in enumerate(convnet.DEEP_CONV_PARAMS, start=1):
             fn, _, fs, _ = need(f"W{i}", 4)
             kwargs[f"conv_param_{i}"] = {**default, "filter_num": fn, "filter_size": fs}
         return kwargs
-    raise ValueError(f"--net must be one of {', '.join(NET_CLASSES)}, got {name!r}")
+    raise ValueError(f"--net must be one of {', '.join(NET_NAMES)}, got {name!r}")
 
 
 def _net_from_params(path, name, args):
@@ -170,7 +153,7 @@ def _net_from_params(path, name, args):
     dtype = params["W1"].dtype if params["W1"].dtype in (np.float32, np.float64) else np.float64
     kwargs = _recipe(name, params, args)
     try:
-        net = getattr(nets, NET_CLASSES[name])(**kwargs, dtype=dtype, seed=0)
+        net = nets.build_net(name, kwargs, dtype=dtype, seed=0)
         net.load_params(path)
     except ValueError as exc:
         hint = (" (give the image size the net was trained on with --input-dim C,H,W)"
@@ -180,10 +163,8 @@ def _net_from_params(path, name, args):
 
 
 def _load_model(path):
-    try:
-        from ..io import load_model
-    except ImportError:
-        from ..model_file import load_model
+    from ..io import load_model
+
     try:
         return load_model(path)[0]
     except ValueError as exc:

@@ -5,14 +5,14 @@ __all__ = ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward
 
 
 def relu_forward(x):
-    """Return (max(x, 0), mask) with mask = x > 0."""
-    mask = x > 0
-    return np.where(mask, x, np.zeros_like(x)), mask
+    """Return (x with 0 where x <= 0, mask) with the book's mask = x <= 0 (NaN is kept, as the book)."""
+    mask = x <= 0
+    return np.where(mask, np.zeros_like(x), x), mask
 
 
 def relu_backward(dout, mask):
-    """Return dout where mask, else 0."""
-    return np.where(mask, dout, np.zeros_like(dout))
+    """Return 0 where mask (the input was <= 0), else dout."""
+    return np.where(mask, np.zeros_like(dout), dout)
 
 
 def sigmoid_forward(x):
