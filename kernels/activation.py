@@ -95,7 +95,7 @@ def sigmoid_forward(x, out):
 
     With e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0
     (no cancellation); the exp is ``_exp_nonpositive``, so the loop vectorises
-    (benchmark: ``bench_layers.Activation``, ``bench_kernels.Elementwise``).
+    (benchmark: ``bench_layers.Activation``).
     """
     one = x.dtype.type(1)
     for i in prange(x.size):

@@ -49,7 +49,7 @@ flushed ``m`` or ``v`` (Momentum/Nesterov) moves the parameter by less than
 or Adam ``v`` changes ``sqrt(h) + 1e-7`` by a relative amount below
 ``sqrt(SMALL) / 1e-7`` (9e-9 in float32, under half a float32 ulp). Tested
 against the reference (``tests/test_optimizer.py``); the speed is shown by
-``benchmarks/bench_optim.py`` (``LongTraining``).
+``bench_nets.LongTraining``.
 
 The rules, exactly in the book's order of operations (common/optimizer.py):
 
