@@ -690,6 +690,7 @@ def test_kernels_flush_decaying_state_before_it_turns_subnormal(dtype):
     below 2**-100 (float32; 2**-900 float64) instead of computing on subnormals, and the parameter
     stays within the reference's float tolerance."""
     from fastnn.kernels import optim as optim_kernels
+
     from fastnn.reference import optim as reference_optim
 
     tiny = np.finfo(dtype).tiny
