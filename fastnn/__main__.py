@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                    description="List the data sets found on this machine and how to get the others.")
     from .onnx._cli import add_parser as add_export_parser  # fastnn export: fastnn/onnx/_cli.py
     add_export_parser(sub)
+    from .tune._cli import add_parser as add_tune_parser
+    add_tune_parser(sub)
     return parser
 
 
@@ -449,6 +451,12 @@ def cmd_export(args) -> int:
     return run(args)
 
 
+def cmd_tune(args) -> int:
+    from .tune._cli import main as tune_main
+
+    return tune_main(args)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -459,7 +467,8 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets, "export": cmd_export}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "datasets": cmd_datasets, "export": cmd_export,
+                "tune": cmd_tune}
     return run_command(commands[args.command], args)
 
 

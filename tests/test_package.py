@@ -31,6 +31,17 @@ def test_optional_onnx_is_imported_only_by_an_export():
     assert out.split() == ["False", "False"]
 
 
+def test_optional_tune_is_not_imported_by_fastnn_nor_by_the_help():
+    code = ("import sys, runpy, fastnn, fastnn.tune, fastnn.tune._cli\n"
+            "print('optuna' in sys.modules, 'psycopg' in sys.modules, 'sqlalchemy' in sys.modules)\n"
+            "sys.argv = ['fastnn', 'tune', '--help']\n"
+            "try:\n    runpy.run_module('fastnn', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('optuna' in sys.modules, 'numba' in sys.modules)\n")
+    lines = _run(code).strip().splitlines()
+    assert lines[0].split() == ["False", "False", "False"]
+    assert "--trials" in _run(code) and lines[-1].split() == ["False", "False"]
+
+
 def test_submodules_load_on_first_use():
     assert fastnn.layers.Relu is not None
     with pytest.raises(AttributeError, match="no attribute"):
