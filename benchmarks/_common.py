@@ -1,5 +1,13 @@
 """Helpers shared by the benchmark suites: thread pinning, skipping, inputs.
 
+PyTorch never runs in the asv process, where fastnn is loaded (and sets its
+OpenMP wait policy, which PyTorch's libgomp would then follow): every suite
+times ``fastnn`` and ``reference`` in process (``IMPLS``), and a twin class
+named ``<Suite>Torch`` times PyTorch with ``timeraw_`` benchmarks, each
+sample in a fresh interpreter that imports PyTorch and not fastnn
+(``torch_timeraw``), in PyTorch's own default configuration but for the
+thread count every suite pins.
+
 A benchmark whose subject cannot be had — PyTorch not installed, or a fastnn
 name that does not exist at the commit being measured — raises
 ``NotImplementedError`` in ``setup``, which asv records as skipped (n/a),
@@ -10,9 +18,14 @@ import os
 
 import numpy as np
 
+#: The environment before anything here imported fastnn (which may set variables such as
+#: OMP_WAIT_POLICY): what a PyTorch process must start from.
+_ENV_AT_IMPORT = dict(os.environ)
+
 DTYPES = ["float32", "float64"]
-IMPLS = ["fastnn", "reference", "torch"]
-#: Batch sizes of the training-step suites (issue 5).
+#: The implementations timed in the asv process; PyTorch has its own (see the module docstring).
+IMPLS = ["fastnn", "reference"]
+#: Batch sizes of the training-step suites.
 BATCHES = [1, 32, 100, 256]
 #: Batch sizes of the layer suites: one sample and the book's batch. Fewer than
 #: the nets', since every parameter combination costs asv a forked process
@@ -31,7 +44,7 @@ def _preimport():
     """
     for name in ("numba", "scipy.linalg", "threadpoolctl", "fastnn", "fastnn.kernels",
                  "fastnn.layers", "fastnn.optimizer", "fastnn.nets", "fastnn.util",
-                 "fastnn.reference", "torch"):
+                 "fastnn.reference"):  # never torch: it runs in processes of its own
         try:
             importlib.import_module(name)
         except Exception:  # a module missing at this commit, or torch not installed
@@ -129,16 +142,76 @@ def rng(seed=0):
 
 
 def randn(shape, dtype, seed=0, scale=1.0):
-    """C-contiguous array of the given shape and dtype, uniform in [-scale, scale).
+    """C-contiguous array of the given shape and dtype, normal with mean 0 and standard deviation ``scale``.
 
-    Uniform rather than normal: drawing it directly in float32 is several times
-    cheaper, and every asv child process draws its own inputs.
+    Drawn directly in ``dtype`` (``Generator.standard_normal`` takes float32),
+    so a float32 input costs no float64 draw and conversion.
     """
     dtype = np.dtype(dtype)
-    x = rng(seed).random(shape, dtype=dtype)
-    x *= dtype.type(2 * scale)
-    x -= dtype.type(scale)
+    x = rng(seed).standard_normal(shape, dtype=dtype)
+    x *= dtype.type(scale)
     return x
+
+
+def uniform(shape, dtype, seed=0, low=0.0, high=1.0):
+    """C-contiguous array of the given shape and dtype, uniform in [low, high)."""
+    dtype = np.dtype(dtype)
+    x = rng(seed).random(shape, dtype=dtype)
+    x *= dtype.type(high - low)
+    x += dtype.type(low)
+    return x
+
+
+def torch_timeraw(setup, stmt):
+    """``(stmt, setup)`` for a ``timeraw_`` benchmark that times PyTorch in a fresh interpreter.
+
+    ``setup`` (run untimed; it may use the ``benchmarks`` package) builds the
+    subject; ``stmt`` is timed ``number`` times. The child starts from the
+    environment this module saw before fastnn was imported, without asv's
+    ``ASV`` flag (so ``benchmarks._common`` imports nothing there), and then
+    imports PyTorch: it never sees fastnn or its settings.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    root, package = os.path.dirname(here), os.path.basename(here)
+    changed = {k: _ENV_AT_IMPORT.get(k) for k in set(os.environ) | set(_ENV_AT_IMPORT)
+               if os.environ.get(k) != _ENV_AT_IMPORT.get(k)}
+    prelude = (
+        "import os, sys\n"
+        f"for _k, _v in {changed!r}.items():\n"
+        "    os.environ.pop(_k, None) if _v is None else os.environ.__setitem__(_k, _v)\n"
+        "os.environ.pop('ASV', None)\n"
+        f"sys.path.insert(0, {root!r})\n"
+        f"import importlib; _bench = importlib.import_module({package!r})\n"
+        "assert 'fastnn' not in sys.modules\n"
+    )
+    return stmt, prelude + setup + "\n"
+
+
+class TorchTwin:
+    """Base of a ``<Suite>Torch`` class: the ``torch`` column of an in-process suite, in processes of its own.
+
+    A subclass names the suite module and class (``suite = "bench_layers.Affine"``),
+    copies its parameters without ``impl``, and sets ``impl_index`` (where ``impl``
+    goes back into the suite's ``setup`` arguments). ``subject_code(attr, *params)``
+    is the child's setup: it builds the suite with ``impl="torch"`` and binds
+    ``subject`` to its closure ``attr``.
+    """
+
+    suite = ""
+    impl_index = 0
+    number = 20
+    repeat = (2, 5, 30.0)
+    timeout = 300
+
+    def subject_code(self, attr, *params):
+        module, cls = self.suite.rsplit(".", 1)
+        args = list(params)
+        args.insert(self.impl_index, "torch")
+        return torch_timeraw(
+            f"_b = getattr(importlib.import_module(_bench.__name__ + '.{module}'), {cls!r})()\n"
+            f"_b.setup(*{args!r})\n"
+            f"subject = _b.{attr}\n"
+            "subject()", "subject()")
 
 
 def labels(n, classes=10, seed=1):

@@ -10,7 +10,7 @@ cannot be had (PyTorch missing, a net not in ``fastnn`` at this commit).
 """
 import numpy as np
 
-from ._common import labels, need, need_torch, randn
+from ._common import labels, need, need_torch, uniform
 
 NETS = ["TwoLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet"]
 
@@ -31,9 +31,7 @@ def input_shape(net, batch):
 
 def batch_data(net, dtype, batch):
     """MNIST-shaped inputs in [0, 1) and labels in [0, 10): fixed, seeded."""
-    x = randn(input_shape(net, batch), dtype, scale=0.5)
-    x += x.dtype.type(0.5)
-    return x, labels(batch)
+    return uniform(input_shape(net, batch), dtype), labels(batch)
 
 
 class Step:

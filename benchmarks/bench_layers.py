@@ -4,11 +4,12 @@ Shapes are the ones the book's nets feed these layers (per sample), scaled by
 the ``batch`` parameter. ``fastnn`` times the public layer class (validation
 included: that is what a user pays), ``reference`` the plain-NumPy twin in
 ``fastnn.reference``, ``torch`` the matching ``torch.nn.functional`` call
-(backward through autograd).
+(backward through autograd), run by the ``<Layer>Torch`` twins at the end of
+this file, each sample in a fresh process that never loads fastnn.
 """
 import numpy as np
 
-from ._common import DTYPES, IMPLS, LAYER_BATCHES, labels, need, need_torch, pin_threads, randn
+from ._common import DTYPES, IMPLS, LAYER_BATCHES, TorchTwin, labels, need, need_torch, pin_threads, randn
 
 ACT_FEATURES = 30 * 24 * 24      # SimpleConvNet's conv output, per sample
 AFFINE_IN, AFFINE_OUT = 784, 100
@@ -454,6 +455,71 @@ class ConvWinograd:
 
     def time_backward(self, *args):
         self.layer.backward(self.dout)
+
+
+# -- PyTorch's column, in processes of its own -------------------------------------------------
+
+class _LayerTorch(TorchTwin):
+    """The forward and backward of a layer suite's ``_torch`` closures, timed in a fresh process."""
+
+    number = 50
+
+    def timeraw_forward(self, *params):
+        return self.subject_code("fwd", *params)
+
+    def timeraw_backward(self, *params):
+        return self.subject_code("bwd", *params)
+
+
+def _without_impl(suite):
+    i = suite.param_names.index("impl")
+    return ([n for n in suite.param_names if n != "impl"],
+            [p for j, p in enumerate(suite.params) if j != i], i)
+
+
+class ActivationTorch(_LayerTorch):
+    suite = "bench_layers.Activation"
+    param_names, params, impl_index = _without_impl(Activation)
+
+
+class AffineTorch(_LayerTorch):
+    suite = "bench_layers.Affine"
+    param_names, params, impl_index = _without_impl(Affine)
+
+
+class SoftmaxWithLossTorch(_LayerTorch):
+    suite = "bench_layers.SoftmaxWithLoss"
+    param_names, params, impl_index = _without_impl(SoftmaxWithLoss)
+
+
+class BatchNormTorch(_LayerTorch):
+    suite = "bench_layers.BatchNorm"
+    param_names, params, impl_index = _without_impl(BatchNorm)
+
+
+class DropoutTorch(_LayerTorch):
+    suite = "bench_layers.Dropout"
+    param_names, params, impl_index = _without_impl(Dropout)
+
+
+class ConvolutionTorch(_LayerTorch):
+    suite = "bench_layers.Convolution"
+    param_names, params, impl_index = _without_impl(Convolution)
+
+
+class PoolingTorch(_LayerTorch):
+    suite = "bench_layers.Pooling"
+    param_names, params, impl_index = _without_impl(Pooling)
+
+
+class ConvReluPoolTorch(_LayerTorch):
+    suite = "bench_layers.ConvReluPool"
+    param_names, params, impl_index = _without_impl(ConvReluPool)
+
+
+class Im2colTorch(_LayerTorch):
+    suite = "bench_layers.Im2col"
+    param_names, params, impl_index = _without_impl(Im2col)
 
 
 class _CheckedPath(np.ndarray):

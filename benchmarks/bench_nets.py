@@ -1,5 +1,9 @@
 """Training step of the book's nets: fastnn vs fastnn.reference (the book's NumPy code) vs PyTorch.
 
+``TrainStep`` times fastnn and the reference in the asv process;
+``TrainStepTorch`` times PyTorch, each sample in a fresh process of its own
+(``timeraw_``; see ``_common.torch_timeraw``).
+
 One step = forward, loss, backward and an Adam update on a fixed batch of
 MNIST-shaped inputs: TwoLayerNet(784, 50, 10), MultiLayerNetExtend(784,
 [100]*5, 10, use_batchnorm=True), SimpleConvNet() and DeepConvNet() with the
@@ -8,7 +12,7 @@ benchmark's process (asv's definition): the interpreter and the libraries the
 ``impl`` touches (PyTorch's are large) count too, so read it as a comparison
 between ``impl``s and over commits, not as the step's own working set.
 """
-from ._common import BATCHES, DTYPES, IMPLS, pin_threads
+from ._common import BATCHES, DTYPES, IMPLS, TorchTwin, pin_threads
 from ._nets import NETS, make_step
 
 
@@ -28,6 +32,19 @@ class TrainStep(_Step):
 
     def time_step(self, net, impl, dtype, batch):
         self.subject.step()
+
+
+class TrainStepTorch(TorchTwin):
+    """``TrainStep``'s PyTorch column, each sample in a fresh process that never loads fastnn."""
+
+    suite = "bench_nets.TrainStep"
+    impl_index = 1
+    param_names = ["net", "dtype", "batch"]
+    params = [NETS, DTYPES, BATCHES]
+    number = 10
+
+    def timeraw_step(self, net, dtype, batch):
+        return self.subject_code("subject.step", net, dtype, batch)
 
 
 class TrainStepMemory(_Step):
@@ -66,6 +83,60 @@ class WideProducts:
 
     def time_step(self, net, dtype, wide_products):
         self.subject.step()
+
+
+class LongTraining:
+    """A training step after ``steps`` steps of Adam: float32 must stay no slower than float64, late as early.
+
+    ``data="digits"``: TwoLayerNet(64, 50, 10) and MultiLayerNetExtend(64,
+    [100]*5, 10, use_batchnorm=True) on scikit-learn's 8×8 digits, shuffled
+    batches of 100 (real training: some units die, their gradients become 0
+    and the optimizer state decays). ``data="one_batch"``: the same nets on
+    one fixed batch of 100 MNIST-shaped random inputs, trained towards zero
+    loss (gradients shrink to ~1e-7 and below). Decaying state reaches the
+    subnormal range of float32 after some hundred steps; x86 arithmetic on
+    subnormals is many times slower, which ``fastnn.kernels.optim`` avoids by
+    flushing such values to 0. ``setup`` trains ``steps`` steps (up to a few
+    seconds quiet for 5000 steps), then ``time_step`` times further steps.
+    fastnn only.
+    """
+
+    param_names = ["net", "data", "dtype", "steps"]
+    params = [["TwoLayerNet", "MultiLayerNetExtend"], ["digits", "one_batch"], DTYPES, [50, 5000]]
+    timeout = 600
+    number = 20
+
+    def setup(self, net, data, dtype, steps):
+        import numpy as np
+
+        from ._common import labels, need, uniform
+
+        cls = need("fastnn.nets", net)
+        Adam = need("fastnn.optimizer", "Adam")
+        if data == "digits":
+            load_digits = need("fastnn.datasets", "load_digits")
+            try:
+                (x, t), _ = load_digits(dtype=dtype)
+            except ImportError as exc:  # scikit-learn not installed
+                raise NotImplementedError(str(exc)) from None
+            t = t.astype(np.int64)
+        else:
+            x, t = uniform((100, 784), dtype), labels(100)
+        args = ((x.shape[1], 50, 10), {}) if net == "TwoLayerNet" else \
+            ((x.shape[1], [100] * 5, 10), {"use_batchnorm": True})
+        pin_threads("fastnn")
+        self.model = cls(*args[0], dtype=dtype, seed=0, **args[1])
+        self.opt = Adam()
+        order = np.random.default_rng(0).permutation(len(x))
+        self.batches = [(x[order[i:i + 100]], t[order[i:i + 100]]) for i in range(0, len(x) - 99, 100)]
+        self.i = 0
+        for _ in range(steps):
+            self.time_step(net, data, dtype, steps)
+
+    def time_step(self, net, data, dtype, steps):
+        x, t = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        self.opt.update(self.model.params, self.model.gradient(x, t))
 
 
 class BusyNeighbour:

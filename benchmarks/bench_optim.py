@@ -3,11 +3,13 @@
 ``fastnn``: ``fastnn.optimizer.<name>().update(params, grads)`` (one fused
 in-place kernel pass per parameter); ``reference``: ``fastnn.reference``'s
 update rules written back in place, as the book's optimizers do; ``torch``:
-the matching ``torch.optim`` optimizer's ``step()``.
+the matching ``torch.optim`` optimizer's ``step()``, timed by
+``OptimizerUpdateTorch``, each sample in a fresh process that never loads
+fastnn.
 """
 import numpy as np
 
-from ._common import DTYPES, IMPLS, need, need_torch, pin_threads, randn
+from ._common import DTYPES, IMPLS, TorchTwin, need, need_torch, pin_threads, randn
 
 OPTIMIZERS = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 SHAPES = {"W1": (30, 1, 5, 5), "b1": (30,), "W2": (4320, 100), "b2": (100,), "W3": (100, 10), "b3": (10,)}
@@ -65,3 +67,16 @@ class OptimizerUpdate:
 
     def time_update(self, optimizer, impl, dtype):
         self.update()
+
+
+class OptimizerUpdateTorch(TorchTwin):
+    """``OptimizerUpdate``'s PyTorch column, in processes of its own."""
+
+    suite = "bench_optim.OptimizerUpdate"
+    impl_index = 1
+    param_names = ["optimizer", "dtype"]
+    params = [OPTIMIZERS, DTYPES]
+    number = 50
+
+    def timeraw_update(self, optimizer, dtype):
+        return self.subject_code("update", optimizer, dtype)

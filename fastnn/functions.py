@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import as_float_array, as_labels
-from .kernels import activation as _act
+from .kernels import activation as activation_kernels
 
 __all__ = [
     "identity_function", "step_function", "sigmoid", "sigmoid_grad", "relu", "relu_grad",
@@ -34,7 +34,7 @@ def sigmoid(x):
     """Logistic sigmoid 1 / (1 + exp(-x)), computed without overflow warnings."""
     x = _as_input(x)
     out = np.empty_like(x)
-    _act.sigmoid_forward(x.ravel(), out.ravel())
+    activation_kernels.sigmoid_forward(x.ravel(), out.ravel())
     return out
 
 
@@ -59,8 +59,8 @@ def relu_grad(x):
 # --- softmax and losses (chapters 3 and 4) -------------------------------------------------
 
 def _softmax_kernels():
-    from .kernels import softmax as _sm  # numba-heavy: imported on first use
-    return _sm
+    from .kernels import softmax as softmax_kernels  # numba-heavy: imported on first use
+    return softmax_kernels
 
 
 def softmax(x):
@@ -113,13 +113,15 @@ def _as_targets(t, n: int, c: int, dtype, name: str = "t"):
     if isinstance(arr, np.ndarray) and arr.dtype.kind in "iubf" and c > 1 and arr.ndim >= 1 \
             and arr.shape[-1] == c and arr.size == n * c and (arr.ndim == 2 or (arr.ndim == 1 and n == 1)):
         rows = arr.reshape(n, c)
-        if not np.all(np.isfinite(rows)):
+        labels = np.empty(n, dtype=np.intp)
+        kind = _softmax_kernels().classify_targets(rows, labels)  # one pass, no temporaries
+        if kind == 2:
             raise ValueError(f"{name} (targets of shape {arr.shape}) must be finite")
-        if np.any(rows < 0):
+        if kind == 3:
             raise ValueError(f"{name} (targets of shape {arr.shape}) must be non-negative")
-        is_one_hot = np.all((rows == 0) | (rows == 1)) and np.all(rows.sum(axis=1) == 1)
-        if not is_one_hot:
+        if kind == 1:
             return "probs", np.ascontiguousarray(rows, dtype=dtype)
+        return "labels", labels
     return "labels", as_labels(arr, n, c, name)
 
 

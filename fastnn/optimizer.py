@@ -39,7 +39,7 @@ import numpy as np
 
 from . import _runtime
 from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
-from .kernels import optim as K
+from .kernels import optim as optim_kernels
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "get_optimizer"]
 
@@ -299,7 +299,7 @@ class SGD(Optimizer):
         super().__init__()
 
     def _step(self, param, grad):
-        _runtime.elementwise_kernel(K, "sgd_update", param.size)(param, grad, self.lr)
+        _runtime.elementwise_kernel(optim_kernels, "sgd_update", param.size)(param, grad, self.lr)
 
 
 class Momentum(Optimizer):
@@ -314,7 +314,7 @@ class Momentum(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        _runtime.elementwise_kernel(K, "momentum_update", param.size)(param, grad, v, self.lr, self.momentum)
+        _runtime.elementwise_kernel(optim_kernels, "momentum_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class Nesterov(Optimizer):
@@ -333,7 +333,7 @@ class Nesterov(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, v):
-        _runtime.elementwise_kernel(K, "nesterov_update", param.size)(param, grad, v, self.lr, self.momentum)
+        _runtime.elementwise_kernel(optim_kernels, "nesterov_update", param.size)(param, grad, v, self.lr, self.momentum)
 
 
 class AdaGrad(Optimizer):
@@ -346,7 +346,7 @@ class AdaGrad(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        _runtime.elementwise_kernel(K, "adagrad_update", param.size)(param, grad, h, self.lr)
+        _runtime.elementwise_kernel(optim_kernels, "adagrad_update", param.size)(param, grad, h, self.lr)
 
 
 class RMSprop(Optimizer):
@@ -361,7 +361,7 @@ class RMSprop(Optimizer):
         super().__init__()
 
     def _step(self, param, grad, h):
-        _runtime.elementwise_kernel(K, "rmsprop_update", param.size)(param, grad, h, self.lr, self.decay_rate)
+        _runtime.elementwise_kernel(optim_kernels, "rmsprop_update", param.size)(param, grad, h, self.lr, self.decay_rate)
 
 
 class Adam(Optimizer):
@@ -393,7 +393,7 @@ class Adam(Optimizer):
         self._lr_t = self.lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
 
     def _step(self, param, grad, m, v):
-        _runtime.elementwise_kernel(K, "adam_update", param.size)(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
+        _runtime.elementwise_kernel(optim_kernels, "adam_update", param.size)(param, grad, m, v, self._lr_t, self.beta1, self.beta2)
 
     def state_dict(self) -> dict:
         out = super().state_dict()

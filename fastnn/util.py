@@ -76,13 +76,13 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     n, its columns ordered (c, i, j); zero padding. OH = (H + 2*pad -
     filter_h) // stride + 1, likewise OW.
     """
-    from .kernels import conv as K
+    from .kernels import conv as conv_kernels
 
     x = as_float_array(input_data, "input_data", ndim=4)
     stride, pad, oh, ow = _window_geometry(x.shape, filter_h, filter_w, stride, pad)
     n, c = x.shape[:2]
     col = np.empty((n * oh * ow, c * filter_h * filter_w), dtype=x.dtype)
-    _runtime.elementwise_kernel(K, "im2col", col.size)(x, filter_h, filter_w, stride, pad, oh, ow, col)
+    _runtime.elementwise_kernel(conv_kernels, "im2col", col.size)(x, filter_h, filter_w, stride, pad, oh, ow, col)
     return col
 
 
@@ -94,7 +94,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     col's dtype: the adjoint of ``im2col``, so that
     ``sum(im2col(x) * col) == sum(x * col2im(col))`` up to rounding.
     """
-    from .kernels import conv as K
+    from .kernels import conv as conv_kernels
 
     col = as_float_array(col, "col", ndim=2)
     shape = _check_input_shape(input_shape)
@@ -106,7 +106,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
             f"col must have shape {expected} for input_shape {shape}, filter {filter_h}x{filter_w}, "
             f"stride {stride}, pad {pad}; got {col.shape}")
     dx = np.empty(shape, dtype=col.dtype)
-    _runtime.elementwise_kernel(K, "col2im", col.size)(col, filter_h, filter_w, stride, pad, oh, ow, dx)
+    _runtime.elementwise_kernel(conv_kernels, "col2im", col.size)(col, filter_h, filter_w, stride, pad, oh, ow, dx)
     return dx
 
 

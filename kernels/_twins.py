@@ -1,12 +1,12 @@
 """Compile one ``prange`` loop twice: a serial kernel and a parallel one.
 
 A ``parallel=True`` kernel costs a thread-team launch on every call, even on
-one thread: measured here, an element-wise loop over 5,000 float64 took 2 us
-compiled serial, 4 us parallel with numba set to one thread, 19-20 us with
-two threads or when the caller switches numba to one thread around the call
-(libgomp rebuilds its team). Small arrays (most parameters and activations
-of an MLP) must therefore go to a serial build of the same loop, large ones
-to the parallel build.
+one thread, and more when the caller switches numba's thread count around
+the call (libgomp rebuilds its team); for a small array that launch costs
+more than the loop. Small arrays (most parameters and activations of an
+MLP) therefore go to a serial build of the same loop, large ones to the
+parallel build (benchmark: ``bench_layers.Activation`` at batch 1 and 100;
+figures in ``benchmarks/README.md``).
 
 ``serial_and_parallel(func, **options)`` returns both: ``njit(cache=True)``
 of ``func`` (where ``prange`` is plain ``range``) and ``njit(parallel=True,

@@ -172,14 +172,11 @@ def _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, m):
 
     Works on the flat arrays with unsigned offsets: with signed indices numba
     adds a negative-index wrap-around test to every access, which kept LLVM
-    from vectorising the row copies (measured, one thread, float32,
-    DeepConvNet's 16-channel 28x28 layer at batch 32: 4.3 -> 2.7 ms; the
-    SimpleConvNet layer at batch 100: 1.5 -> 0.43 ms; same bits). Where
-    input and output rows are equally long (stride 1, "same" padding:
-    every DeepConvNet layer) a patch row is copied as one run
-    (``_copy_rows_as_one_run``; measured, one thread, interleaved, batch
-    32, float32: 1.1x on the 16x28x28 layer, 1.6x on 32x14x14, 1.8x on
-    64x7x7; float64 1.0x, 1.05x, 1.5x; same bits).
+    from vectorising the row copies (same bits either way). Where input and
+    output rows are equally long (stride 1, "same" padding: every
+    DeepConvNet layer) a patch row is copied as one run
+    (``_copy_rows_as_one_run``; same bits). Benchmark: ``bench_layers.Im2col``
+    and ``bench_layers.Convolution``.
     """
     _, n_ch, h, w = x.shape
     k_rows = cols.shape[1]
@@ -227,8 +224,8 @@ def _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, cols, m):
 def _col2im_image(cols, m, fh, fw, stride, pad, oh_n, ow_n, dx, n):
     """Fold ``cols[m]`` into ``dx[n]``, overwriting it (see ``col2im_images``).
 
-    Flat arrays and unsigned offsets, as ``_im2col_image`` (measured, one
-    thread, float32, the same layers: 3.8 -> 1.8 ms and 1.6 -> 0.28 ms).
+    Flat arrays and unsigned offsets, as ``_im2col_image`` (benchmark:
+    ``bench_layers.Im2col.time_backward``).
     """
     _, n_ch, h, w = dx.shape
     k_rows = cols.shape[1]

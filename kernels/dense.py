@@ -5,13 +5,10 @@ one float dtype, float32 or float64. The matrix products go to BLAS through
 numba's ``np.dot`` (which needs SciPy); the bias add and the column sums are
 plain loops fused into the same compiled call.
 
-Measured on the 2-core development machine (one BLAS thread, per call),
-forward at (100, 784)x(784, 50) / (100, 100)x(100, 100):
-float32 92 / 22 us for ``x @ W + b`` in NumPy against 95 / 19 us here;
-float64 205 / 42 us against 192 / 37 us here. The one-call kernel wins
-where the product is small (dispatch and the temporary of ``+ b`` dominate)
-and ties where BLAS dominates, so forward and backward are both single
-kernels.
+One compiled call does product and bias: it wins where the product is
+small (dispatch and the temporary of ``+ b`` dominate) and ties where BLAS
+dominates, so forward and backward are both single kernels (benchmark:
+``bench_layers.Affine``).
 
 BLAS runs on one thread (``fastnn._runtime``; the Affine layer runs its
 mid-sized products, from 3e6 multiply-adds, with BLAS on one thread per
@@ -21,10 +18,10 @@ kernels cut it into two independent halves run by numba's threads
 (dW, db), the weight gradient alone as two half-batch products added. The
 cut is always in two, whatever the thread count (on one thread the halves
 run one after the other), so results do not depend on the number of
-threads. Measured on the 2-core machine, float32 / float64, N = 100:
-(100, 4320)x(4320, 100) forward 1.9 -> 1.3 ms / 3.6 -> 1.8 ms, backward
-5.0 -> 2.8 ms / 7.7 -> 4.0 ms; at (100, 784)x(784, 50) float32 the split
-loses (thread wake-up > half the product), hence the layer's threshold.
+threads. The split pays for large products (SimpleConvNet's 4320x100
+Affine) and loses for small ones, where waking the second thread costs more
+than half the product: hence the layer's threshold (benchmark:
+``bench_nets.TrainStep``, SimpleConvNet against the MLPs).
 """
 import numpy as np
 from numba import njit, prange
@@ -68,9 +65,9 @@ def _input_grad(W, dout, dx):
     """dx = dout @ W.T; writes dx (N, D).
 
     For a small W (up to 16384 elements) against a C-contiguous copy of W.T:
-    OpenBLAS's plain product beat its transposed one by more than the copy
-    costs there (measured, one thread, float64, N = 100: 100x100 W 48 -> 40
-    us, 50x10 5.0 -> 2.9 us), and lost for the 784x50 W (174 -> 202 us).
+    OpenBLAS's plain product beats its transposed one by more than the copy
+    costs there, and loses for a large W such as 784x50 (benchmark:
+    ``bench_layers.Affine.time_backward``).
     """
     if W.size <= 16384:
         np.dot(dout, np.ascontiguousarray(W.T), dx)

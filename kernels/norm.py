@@ -9,9 +9,9 @@ Two layouts:
   caller reshapes an (N, C, H, W) array), one mean/variance per channel over
   N and L.
 
-The kernels are serial: they are memory-bound, and a ``prange`` over
-channels measured slower than the serial streaming loops on the 2-core
-machine (bandwidth, not arithmetic, is the limit).
+The kernels are serial: they are memory-bound (bandwidth, not arithmetic,
+is the limit), and a ``prange`` over channels is slower than the serial
+streaming loops (benchmark: ``bench_layers.BatchNorm``).
 
 Notation: ``xhat = (x - mean) * inv_std`` with ``inv_std = 1 / sqrt(var + eps)``,
 ``out = gamma * xhat + beta``. Training uses the batch's mean and (biased)

@@ -20,16 +20,36 @@ Scalars: the hyperparameters are Python floats (float64), as the book keeps
 them. Each kernel derives its coefficients from them in float64 *once*,
 before the loop (so ``1 - beta2`` is exact to float64 and not
 ``float32(1) - float32(0.999)``), then converts them to the array dtype, so
-the loop runs entirely in float32 for float32 arrays (GROUND.md's float32
-trap). ``EPS`` is the book's ``1e-7`` in the denominators.
+the loop runs entirely in float32 for float32 arrays (a float64 scalar in
+the loop would promote every operation to float64). ``EPS`` is the book's ``1e-7`` in the denominators.
 
 ``error_model="numpy"``: with numba's default ("python") every float
 division carries a divide-by-zero check that raises, and ``np.sqrt`` stays a
 libm call; both stop LLVM from vectorising the loop. Our denominators are
 ``sqrt(h) + 1e-7 > 0``, so the check never fires; without it the loops
-vectorise (AdaGrad's loop measured 4x faster in float64, over 10x in
-float32) and the results are bit-identical (IEEE sqrt and division are
-correctly rounded, scalar or vector). No ``fastmath``.
+vectorise, with bit-identical results (IEEE sqrt and division are correctly
+rounded, scalar or vector). No ``fastmath``.
+
+Subnormals. x86 arithmetic that reads or makes a subnormal number is many
+times slower than normal arithmetic. A state entry whose gradient has become
+0 (a dead ReLU unit's weights) decays geometrically (``m`` by ``beta1``,
+Momentum's ``v`` by ``momentum``, RMSprop's ``h`` by ``decay_rate``) and
+reaches the subnormal range after a few hundred steps in float32; the square
+of a gradient below about 1e-19 is subnormal in float32 too. So every
+stateful kernel flushes, per element:
+
+* a state value of magnitude below ``SMALL`` (2**-100 in float32, 2**-900 in
+  float64) to 0, and
+* the square of a gradient of magnitude below ``sqrt(SMALL)`` to 0 (the
+  gradient itself is still used where it is not squared).
+
+What this changes against the book's rule (``fastnn.reference.optim``): a
+flushed ``m`` or ``v`` (Momentum/Nesterov) moves the parameter by less than
+``lr * SMALL / 1e-7`` (about 1e-26 in float32 at lr 0.001); a flushed ``h``
+or Adam ``v`` changes ``sqrt(h) + 1e-7`` by a relative amount below
+``sqrt(SMALL) / 1e-7`` (9e-9 in float32, under half a float32 ulp). Tested
+against the reference (``tests/test_optimizer.py``); the speed is shown by
+``bench_nets.LongTraining``.
 
 The rules, exactly in the book's order of operations (common/optimizer.py):
 
@@ -47,11 +67,22 @@ The rules, exactly in the book's order of operations (common/optimizer.py):
              lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t) for step t.
 """
 import numpy as np
-from numba import prange
+from numba import njit, prange
 
 from ._twins import serial_and_parallel
 
 EPS = 1e-7
+#: Magnitudes below which a state value is flushed to 0 (see the module docstring).
+SMALL_FLOAT32 = 2.0 ** -100
+SMALL_FLOAT64 = 2.0 ** -900
+
+
+@njit(cache=True)
+def _small(dt):
+    """(SMALL, sqrt(SMALL)) in the dtype ``dt`` (a NumPy scalar type): 2**-100 for float32, 2**-900 for float64."""
+    if dt(1e-300) == dt(0):  # float32: 1e-300 underflows
+        return dt(SMALL_FLOAT32), dt(2.0 ** -50)
+    return dt(SMALL_FLOAT64), dt(2.0 ** -450)
 
 
 def sgd_update(param, grad, lr):
@@ -66,9 +97,12 @@ def momentum_update(param, grad, v, lr, momentum):
     dt = param.dtype.type
     mu = dt(momentum)
     step = dt(lr)
+    zero = dt(0)
+    small, _ = _small(dt)
     for i in prange(param.size):
         g = grad[i]
         vi = mu * v[i] - step * g
+        vi = vi if abs(vi) >= small else zero
         v[i] = vi
         param[i] += vi
 
@@ -83,11 +117,14 @@ def nesterov_update(param, grad, v, lr, momentum):
     step = dt(lr)
     mu2 = dt(momentum * momentum)
     gstep = dt((1.0 + momentum) * lr)
+    zero = dt(0)
+    small, _ = _small(dt)
     for i in prange(param.size):
         g = grad[i]
         vi = v[i]
         param[i] = (param[i] + mu2 * vi) - gstep * g
-        v[i] = mu * vi - step * g
+        vi = mu * vi - step * g
+        v[i] = vi if abs(vi) >= small else zero
 
 
 def adagrad_update(param, grad, h, lr):
@@ -95,9 +132,12 @@ def adagrad_update(param, grad, h, lr):
     dt = param.dtype.type
     step = dt(lr)
     eps = dt(EPS)
+    zero = dt(0)
+    _, small_g = _small(dt)
     for i in prange(param.size):
         g = grad[i]
-        hi = h[i] + g * g
+        gs = g if abs(g) >= small_g else zero
+        hi = h[i] + gs * gs
         h[i] = hi
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
@@ -112,10 +152,14 @@ def rmsprop_update(param, grad, h, lr, decay_rate):
     keep = dt(decay_rate)
     gain = dt(1.0 - decay_rate)
     eps = dt(EPS)
+    zero = dt(0)
+    small, small_g = _small(dt)
     for i in prange(param.size):
         g = grad[i]
+        gs = g if abs(g) >= small_g else zero
         hi = h[i] * keep
-        hi += gain * g * g
+        hi += gain * gs * gs
+        hi = hi if hi >= small else zero
         h[i] = hi
         param[i] -= step * g / (np.sqrt(hi) + eps)
 
@@ -131,12 +175,17 @@ def adam_update(param, grad, m, v, lr_t, beta1, beta2):
     gain1 = dt(1.0 - beta1)
     gain2 = dt(1.0 - beta2)
     eps = dt(EPS)
+    zero = dt(0)
+    small, small_g = _small(dt)
     for i in prange(param.size):
         g = grad[i]
         mi = m[i]
         mi += gain1 * (g - mi)
+        mi = mi if abs(mi) >= small else zero
+        gs = g if abs(g) >= small_g else zero
         vi = v[i]
-        vi += gain2 * (g * g - vi)
+        vi += gain2 * (gs * gs - vi)
+        vi = vi if vi >= small else zero
         m[i] = mi
         v[i] = vi
         param[i] -= step * mi / (np.sqrt(vi) + eps)

@@ -118,8 +118,8 @@ def max_pool_forward_2x2(x, relu, out, argmax):
     Same results (ties to the first cell in row-major order); written as
     selects so that LLVM vectorises it. The winner's index is selected as a
     float of x's dtype and converted at the end: selecting integers under
-    float64 masks kept LLVM from vectorising (about 3x slower in float64;
-    float32 about 10x faster than the general loop either way). x : (P, H,
+    float64 masks kept LLVM from vectorising (benchmark:
+    ``bench_layers.Pooling``). x : (P, H,
     W) with H*W <= 2**24 (every index exact in float32); out, argmax :
     (P, H // 2, W // 2).
     """

@@ -5,7 +5,8 @@
   and gradients (float64).
 * The PyTorch nets of ``benchmarks/_torchnets.py`` have the same parameter
   shapes (when PyTorch is installed; it is a yardstick, never a dependency).
-* The report's GEMM work counts and its command line.
+* The report's GEMM work counts, its command line, and its workers: each
+  implementation in a process that imports only what it needs.
 """
 import importlib.util
 import pathlib
@@ -18,9 +19,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `benchmarks` is a package beside `fastnn`, not installed
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import report  # noqa: E402
 from benchmarks._nets import NET_ARGS, NETS, batch_data, make_step  # noqa: E402
 from benchmarks._refnets import make_reference_net  # noqa: E402
+from benchmarks.tools import report  # noqa: E402
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
@@ -87,13 +88,40 @@ def test_report_arguments():
         report.parse_args(["--nets", "LeNet"])
     with pytest.raises(SystemExit):
         report.parse_args(["--threads", "0"])
+    default = report.parse_args([])
+    assert default.threads is None and not default.in_process  # each implementation's own default
+
+
+@pytest.mark.parametrize("impl", ["reference", "gemm"] + (["torch"] if HAVE_TORCH else []))
+def test_report_worker_runs_its_subject_alone(impl):
+    worker = report.Worker(impl, "TwoLayerNet", "float32", 4, None)
+    try:
+        assert "config" in worker.hello, worker.hello
+        assert "fastnn.layers" not in worker.hello["loaded"]  # NumPy keeps its own BLAS threads
+        assert ("torch" in worker.hello["loaded"]) == (impl == "torch")
+        if impl == "torch":
+            assert "fastnn" not in worker.hello["loaded"]
+        assert worker.ask(cmd="sample", number=2)["seconds"] > 0
+    finally:
+        worker.close()
+    assert worker.proc.returncode == 0
+
+
+def test_report_worker_of_fastnn_uses_fastnn_only():
+    worker = report.Worker("fastnn", "TwoLayerNet", "float64", 4, 1)
+    try:
+        assert "torch" not in worker.hello["loaded"] and "fastnn" in worker.hello["loaded"]
+        assert "1 threads" in worker.hello["config"]
+        assert worker.ask(cmd="sample", number=1)["seconds"] > 0
+    finally:
+        worker.close()
 
 
 def test_overhead_replays_the_kernel_calls_of_a_step():
-    import fastnn.kernels.dense as KD
+    from fastnn.kernels import dense as dense_kernels
     from numba.core.dispatcher import Dispatcher
 
-    from benchmarks import overhead
+    from benchmarks.tools import overhead
 
     plain, recorded = (make_step("fastnn", "TwoLayerNet", "float64", 100) for _ in range(2))
     for _ in range(3):
@@ -101,7 +129,7 @@ def test_overhead_replays_the_kernel_calls_of_a_step():
     calls = overhead.record_step(recorded.step)  # steps 1 and 2, then 3 recorded
     for key, value in plain.model.params.items():  # recording changes nothing
         np.testing.assert_array_equal(recorded.model.params[key], value)
-    assert isinstance(KD.affine_forward, Dispatcher)  # the kernels are put back
+    assert isinstance(dense_kernels.affine_forward, Dispatcher)  # the kernels are put back
     names = [kernel.py_func.__name__ for kernel, _, _ in calls]
     assert names.count("affine_forward") == 2 and names.count("adam_update") == 4
     assert names.count("softmax_loss_labels") == 1
@@ -113,12 +141,38 @@ def test_overhead_replays_the_kernel_calls_of_a_step():
 
 
 def test_overhead_takes_dense_nets_only():
-    from benchmarks import overhead
+    from benchmarks.tools import overhead
 
     args = overhead.parse_args(["--quick", "--nets", "MultiLayerNetExtend", "--dtypes", "float64"])
     assert args.nets == ["MultiLayerNetExtend"] and args.dtypes == ["float64"] and args.rounds == 3
     with pytest.raises(SystemExit):
         overhead.parse_args(["--nets", "SimpleConvNet"])
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="PyTorch is the optional yardstick; not installed")
+@pytest.mark.parametrize("suite,args", [("bench_nets.TrainStepTorch", ("timeraw_step", "TwoLayerNet", "float32", 2)),
+                                        ("bench_layers.AffineTorch", ("timeraw_backward", "float64", 1)),
+                                        ("bench_optim.OptimizerUpdateTorch", ("timeraw_update", "Adam", "float32"))])
+def test_torch_twins_time_pytorch_in_a_process_without_fastnn(suite, args, monkeypatch):
+    import importlib
+    import os
+    import subprocess
+
+    from benchmarks import _common
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE-set-in-the-asv-process")  # as importing fastnn may
+    monkeypatch.setenv("ASV", "true")
+    module, cls = suite.split(".")
+    twin = getattr(importlib.import_module(f"benchmarks.{module}"), cls)()
+    stmt, setup = getattr(twin, args[0])(*args[1:])
+    probe = ("\nprint(sorted(m for m in ('fastnn', 'torch') if m in sys.modules), "
+             "os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", setup + stmt + probe], env=dict(os.environ), cwd="/",
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded, policy = out.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert loaded == "['torch']"
+    assert policy == str(_common._ENV_AT_IMPORT.get("OMP_WAIT_POLICY"))
 
 
 # ---------------------------------------------------------------- benchmarks.tools.inference

@@ -682,3 +682,33 @@ def test_plan_only_for_dicts_of_arrays(rng):
     assert opt._plan is None
     assert p["x"] == 0.0 and isinstance(p["x"], float)
     np.testing.assert_array_equal(p["y"], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernels_flush_decaying_state_before_it_turns_subnormal(dtype):
+    """Dead units (gradient 0) decay Adam's m, Momentum's v, RMSprop's h; the kernels flush them to 0
+    below 2**-100 (float32; 2**-900 float64) instead of computing on subnormals, and the parameter
+    stays within the reference's float tolerance."""
+    from fastnn.kernels import optim as optim_kernels
+
+    from fastnn.reference import optim as reference_optim
+
+    tiny = np.finfo(dtype).tiny
+    small = optim_kernels.SMALL_FLOAT32 if dtype == np.float32 else optim_kernels.SMALL_FLOAT64
+    p = np.array([0.5, -0.25, 1.0], dtype=dtype)
+    g = np.array([0.0, 0.0, 1e-3], dtype=dtype)
+    m = np.array([small * 0.5, -small * 0.5, 1e-3], dtype=dtype)
+    v = np.array([small * 0.5, small * 0.5, 1e-6], dtype=dtype)
+    want_p, _, _ = reference_optim.adam_update(p.copy(), g, m.copy(), v.copy(), 1e-3, 0.9, 0.999)
+    optim_kernels.adam_update(p, g, m, v, 1e-3, 0.9, 0.999)
+    assert m[0] == 0 and m[1] == 0 and v[0] == 0 and v[1] == 0 and m[2] != 0 and v[2] != 0
+    np.testing.assert_allclose(p, want_p, rtol=2 * np.finfo(dtype).eps)
+    h = np.array([small * 0.5], dtype=dtype)
+    optim_kernels.rmsprop_update(np.ones(1, dtype), np.zeros(1, dtype), h, 0.01, 0.99)
+    vel = np.array([small * 0.5], dtype=dtype)
+    optim_kernels.momentum_update(np.ones(1, dtype), np.zeros(1, dtype), vel, 0.01, 0.9)
+    assert h[0] == 0 and vel[0] == 0
+    # a gradient whose square would be subnormal adds nothing to h; the gradient itself still moves p
+    h2, p2 = np.zeros(1, dtype), np.zeros(1, dtype)
+    optim_kernels.adagrad_update(p2, np.array([np.sqrt(tiny) * 0.5], dtype), h2, 0.01)
+    assert h2[0] == 0 and p2[0] < 0

@@ -1,0 +1,12 @@
+"""Command-line tools beside the asv suite (they are not asv benchmarks).
+
+* ``python -m benchmarks.tools.report``: the side-by-side speed report, each
+  implementation timed in a fresh process of its own;
+* ``python -m benchmarks.tools.overhead``: a dense net's step split into its
+  numba kernels and the layer code around them;
+* ``python -m benchmarks.tools.inference``: predict beside onnxruntime and
+  PyTorch.
+
+Run them from the repository root (they import the ``benchmarks`` package
+beside ``fastnn``).
+"""

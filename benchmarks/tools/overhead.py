@@ -1,10 +1,10 @@
 """Where a dense net's training step goes: fastnn's kernels against the layer code around them.
 
-    python -m benchmarks.overhead [--quick] [--nets TwoLayerNet,MultiLayerNetExtend] [--dtypes float64]
+    python -m benchmarks.tools.overhead [--quick] [--nets TwoLayerNet,MultiLayerNetExtend] [--dtypes float64]
 
 Records the numba kernel calls of one fastnn training step (every function
 of ``fastnn.kernels`` the step calls, with the very arrays and numbers it
-passed), then times side by side, interleaved as in ``benchmarks.report``:
+passed), then times side by side, interleaved as in ``benchmarks.tools.report``:
 
 * ``step``: the training step (forward, backward, Adam update);
 * ``kernels``: the recorded calls replayed back to back — the same work
@@ -31,9 +31,9 @@ BATCH = 100
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tools.overhead", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
-    p.add_argument("--threads", type=int, default=_cores(), help="as in benchmarks.report (default %(default)s)")
+    p.add_argument("--threads", type=int, default=_cores(), help="as in benchmarks.tools.report (default %(default)s)")
     p.add_argument("--nets", default=",".join(DENSE_NETS), help="comma-separated subset of %(default)s")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of %(default)s")
     args = p.parse_args(argv)
@@ -116,13 +116,13 @@ def main(argv=None):
 
     import fastnn.layers  # noqa: F401  (fastnn's thread policy, before the reference's BLAS is used)
 
-    from ._common import pin_threads
-    from ._nets import make_step
+    from .._common import pin_threads
+    from .._nets import make_step
 
     threads = pin_threads("fastnn", args.threads)
     fastnn_blas, before = blas_setters(threads, ["step", "kernels"], ["reference"])
 
-    cmd = "python -m benchmarks.overhead " + " ".join(sys.argv[1:] if argv is None else argv)
+    cmd = "python -m benchmarks.tools.overhead " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"`{cmd.strip()}`")
     print(f"batch {BATCH}; median of {args.rounds} interleaved rounds, ms a step; "
           f"BLAS threads: {fastnn_blas} for fastnn (its policy), {threads} for the reference")

@@ -1,26 +1,42 @@
-"""Side-by-side speed report: fastnn vs the book's NumPy code vs PyTorch, in one process.
+"""Side-by-side speed report: fastnn vs the book's NumPy code vs PyTorch, each in a process of its own.
 
-    python -m benchmarks.report [--quick] [--threads N] [--nets SimpleConvNet,DeepConvNet]
+    python -m benchmarks.tools.report [--quick] [--threads N] [--nets SimpleConvNet,DeepConvNet] [--in-process]
 
 Times one training step (forward, backward, Adam update) of each net in each
-implementation, interleaving the implementations round by round so that a
-busy machine slows them alike, and prints medians, ratios and the attained
-GEMM rate as a Markdown table to paste into an issue. Run it from the
-repository root (it imports the ``benchmarks`` package beside ``fastnn``).
+implementation and prints medians, ratios and the attained GEMM rate as a
+Markdown table. Run it from the repository root (it imports the
+``benchmarks`` package beside ``fastnn``).
 
-The GEMM work of a step counts the matrix products of every Convolution and
-Affine layer: forward, weight gradient, and input gradient for all but the
-first layer (nothing needs the gradient of the data). Dividing it by the
-step's time gives the attained GFLOP/s, compared with ``np.dot`` of two
-1024×1024 matrices timed in the same interleaved rounds (SGEMM for float32,
+Each implementation runs in a fresh process of its own (``_worker.py``), one
+per configuration, in its own default configuration: fastnn with its own
+thread policy, PyTorch with its own threads and OpenMP settings (it never
+sees fastnn's), the NumPy reference and ``np.dot`` with NumPy's defaults.
+``--threads N`` sets each one's threads through its own API instead. The
+report process itself imports neither fastnn nor PyTorch; it drives the
+workers in alternating rounds (A B C D, B C D A, ...): a worker waits on
+its pipe while the others run, and every sample starts after a short pause
+so the previous worker's threads are asleep.
+
+``--in-process`` times all implementations in this one process instead
+(fastnn imported first, so PyTorch runs under fastnn's OpenMP wait policy):
+a second, labelled table, for comparison only.
+
+The GEMM work of a step counts the multiply-adds of the direct method (the
+im2col products of every Convolution and the products of every Affine):
+forward, weight gradient, and input gradient for all but the first layer
+(nothing needs the gradient of the data). Dividing it by the step's time
+gives the attained GFLOP/s, compared with ``np.dot`` of two 1024×1024
+matrices timed in the same rounds, in its own process (SGEMM for float32,
 DGEMM for float64); ``floor`` is the time the GEMM work alone would take at
-that rate.
+that rate. A method doing fewer multiplications (Winograd) can pass 100%.
 """
 import argparse
 import gc
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -60,7 +76,7 @@ def check_choices(parser, args, choices):
             parser.error(f"--{name}: expected a comma-separated subset of {','.join(allowed)}, "
                          f"got {getattr(args, name)!r}")
         setattr(args, name, chosen)
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
 
 
@@ -82,12 +98,15 @@ def blas_setters(threads, fastnn_subjects, other_subjects):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.tools.report", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="3 rounds instead of 7: about twice as fast, noisier")
-    p.add_argument("--threads", type=int, default=_cores(),
-                   help="threads for numba, PyTorch and the reference's BLAS (fastnn's BLAS follows its own policy); "
-                        "default: the cores this process may use, %(default)s")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for numba, PyTorch and the reference's BLAS, each set through its own API "
+                        "(fastnn's BLAS follows its own policy); default: each implementation's own default "
+                        "(with --in-process: the cores this process may use, %s)" % _cores())
+    p.add_argument("--in-process", action="store_true",
+                   help="time every implementation in this one process (a labelled comparison table)")
     p.add_argument("--nets", default=",".join(NETS),
                    help="comma-separated subset of %(default)s")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of %(default)s")
@@ -240,8 +259,150 @@ def _ratio(num, den):
     return f"{num / den:.2f}×"
 
 
+def _load():
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):
+        return "unknown"
+
+
+def _footer():
+    print()
+    print(f"Load average at the end: {_load()}. "
+          "`x / fastnn` > 1 means fastnn is faster. GEMM work: the direct method's conv and affine matrix "
+          "products (forward, weight gradient, input gradient but the first layer's); % of GEMM = attained "
+          "rate over np.dot's (SGEMM for float32, DGEMM for float64) in the same rounds; floor = that work "
+          "at that rate.")
+
+
+# -- each implementation in a process of its own -----------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Worker:
+    """One subject in a fresh process (``benchmarks.tools._worker``), driven over its pipes."""
+
+    def __init__(self, impl, net, dtype, batch, threads):
+        cmd = [sys.executable, "-m", "benchmarks.tools._worker", impl, net, dtype, str(batch),
+               "default" if threads is None else str(threads)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.hello = self._read()
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read()
+            raise RuntimeError(f"worker died: {err.strip()[-2000:]}")
+        return json.loads(line)
+
+    def ask(self, **command):
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self.proc.wait(timeout=60)
+
+
+def measure_separately(impls, net, dtype, batch, threads, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S):
+    """({subject: median seconds a call}, {subject: its configuration}, {impl: why skipped}).
+
+    Subjects: the ``impls`` and ``gemm`` (np.dot 1024³ in ``dtype``), each in
+    a fresh process started one after the other; then ``rounds`` alternating
+    rounds (the order rotates), each sample >= ``min_sample`` seconds after
+    one untimed call and a pause of ``settle`` seconds.
+    """
+    workers, skipped = {}, {}
+    try:
+        for name in list(impls) + ["gemm"]:
+            w = Worker(name, net, dtype, batch, threads)
+            if "skip" in w.hello:
+                skipped[name] = w.hello["skip"]
+                w.close()
+            else:
+                workers[name] = w
+        numbers = {}
+        for name, w in workers.items():
+            time.sleep(settle)
+            est = w.ask(cmd="sample", number=1)["seconds"]
+            numbers[name] = max(1, int(min_sample / max(est, 1e-9)))
+        samples = {name: [] for name in workers}
+        names = list(workers)
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                time.sleep(settle)
+                samples[name].append(workers[name].ask(cmd="sample", number=numbers[name])["seconds"])
+        config = {name: w.hello.get("config", "") for name, w in workers.items()}
+    finally:
+        for w in workers.values():
+            w.close()
+    return {name: statistics.median(s) for name, s in samples.items()}, config, skipped
+
+
+def _pct(flops, t, rate):
+    return "n/a" if t is None else f"{100 * flops / t / 1e9 / rate:.0f}%"
+
+
+def main_separate(args, argv):
+    import numpy as np
+
+    cmd = "python -m benchmarks.tools.report " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"fastnn speed report: `{cmd.strip()}`")
+    print()
+    print(f"- machine: {_cpu_name()}, {_cores()} cores; load average at start: {_load()} "
+          "(a busy machine slows every column; alternating rounds keep the ratios fairer than the times)")
+    print(f"- each implementation in a fresh process of its own, one per row, in its own default configuration"
+          f"{'' if args.threads is None else f' but {args.threads} threads set through its own API'}; "
+          f"numpy {np.__version__}, Python {platform.python_version()}")
+    print(f"- one training step = forward, backward, Adam update; median of {args.rounds} alternating rounds "
+          f"(each sample: one untimed step, then >= {MIN_SAMPLE_S} s of steps), ms")
+    print()
+    impls = args.impls
+    head = ["net", "batch", "dtype"] + [f"{i} ms" for i in impls]
+    if "fastnn" in impls:
+        head += [f"{i} / fastnn" for i in impls if i != "fastnn"]
+    head += ["GEMM GFLOP", "GEMM GFLOP/s"] + [f"{i} % of GEMM" for i in impls if i != "reference"] + ["floor ms"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|")
+    sys.stdout.flush()
+    configs_seen = {}
+    for net, batch in CONFIGS:
+        if net not in args.nets:
+            continue
+        for dt in args.dtypes:
+            med, config, skipped = measure_separately(impls, net, dt, batch, args.threads, args.rounds)
+            for name, c in config.items():
+                configs_seen.setdefault(name, c)
+            rate = GEMM_FLOPS / med.pop("gemm") / 1e9 if "gemm" in med else None
+            flops = gemm_flops(net, batch)
+            row = [net, str(batch), dt] + [_ms(med.get(i)) for i in impls]
+            if "fastnn" in impls:
+                row += [_ratio(med.get(i), med.get("fastnn")) for i in impls if i != "fastnn"]
+            row += [f"{flops / 1e9:.3f}", "n/a" if rate is None else f"{rate:.1f}"]
+            row += ["n/a" if rate is None else _pct(flops, med.get(i), rate) for i in impls if i != "reference"]
+            row.append("n/a" if rate is None else f"{flops / rate / 1e9 * 1e3:.2f}")
+            print("| " + " | ".join(row) + " |")
+            sys.stdout.flush()
+            for impl, why in skipped.items():
+                print(f"  ({impl} skipped: {why})", file=sys.stderr)
+    print()
+    for name, c in configs_seen.items():
+        print(f"- {name}: {c}")
+    _footer()
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if not args.in_process:
+        return main_separate(args, argv)
+    if args.threads is None:
+        args.threads = _cores()
     set_thread_env(args.threads)
 
     import numpy as np
@@ -252,8 +413,8 @@ def main(argv=None):
     import fastnn
     import fastnn.layers  # noqa: F401
 
-    from ._common import pin_threads
-    from ._nets import make_step
+    from .._common import pin_threads
+    from .._nets import make_step
     try:
         import fastnn.layers  # noqa: F401  (applies fastnn's BLAS thread policy, where it has one)
     except ImportError:
@@ -279,8 +440,10 @@ def main(argv=None):
     peak = {dt: gemm_rate(np, dt, args.rounds) for dt in args.dtypes}
     peak_name = {"float32": "SGEMM", "float64": "DGEMM"}
 
-    cmd = "python -m benchmarks.report " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"fastnn {fastnn.__version__} speed report: `{cmd.strip()}`")
+    cmd = "python -m benchmarks.tools.report " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"fastnn {fastnn.__version__} speed report, IN ONE PROCESS (fastnn imported first: PyTorch runs under "
+          f"fastnn's OpenMP wait policy; for comparison only, the separate-process table is the fair one): "
+          f"`{cmd.strip()}`")
     print()
     print(f"- machine: {_cpu_name()}, {_cores()} cores; "
           f"{threads} threads for numba and PyTorch; BLAS {fastnn_blas} for fastnn (its thread policy), "
@@ -341,15 +504,7 @@ def main(argv=None):
             sys.stdout.flush()
             for impl, why in skipped.items():
                 print(f"  ({impl} skipped: {why})", file=sys.stderr)
-    print()
-    try:
-        print(f"Load average at the end: {os.getloadavg()[0]:.1f}. ", end="")
-    except (AttributeError, OSError):
-        pass
-    print("`x / fastnn` > 1 means fastnn is faster. GEMM work: conv and affine matrix products "
-          "(forward, weight gradient, input gradient but the first layer's); "
-          "% of GEMM peak = attained rate over np.dot's (SGEMM for float32, DGEMM for float64) in the same rounds; "
-          "floor = that work at that rate.")
+    _footer()
 
 
 if __name__ == "__main__":
