@@ -273,14 +273,14 @@ def test_layers_sharing_scratch_give_their_own_results(rng):
 def test_im2col_images_every_small_geometry_writes_every_entry(stride, dtype):
     """The per-image kernel against the reference im2col, exhaustively over small images, filters and pads
     (stride 1 with OW == W takes the one-run path): every entry written (the block starts as NaN)."""
-    from fastnn.kernels import conv as K
+    from fastnn.kernels import conv as conv_kernels
     for h, w, f, pad in itertools.product(range(1, 7), range(1, 7), range(1, 6), range(0, 4)):
         if f > h + 2 * pad or f > w + 2 * pad:
             continue
         oh, ow = (h + 2 * pad - f) // stride + 1, (w + 2 * pad - f) // stride + 1
         x = np.random.default_rng(h * 100 + w).standard_normal((2, 2, h, w)).astype(dtype)
         cols = np.full((2, 2 * f * f + 1, oh * ow), np.nan, dtype=dtype)
-        K.im2col_images(x, f, f, stride, pad, oh, ow, cols)
+        conv_kernels.im2col_images(x, f, f, stride, pad, oh, ow, cols)
         mine = cols[:, :-1, :].transpose(0, 2, 1).reshape(-1, 2 * f * f)
         np.testing.assert_array_equal(mine, ref.im2col(x, f, f, stride, pad), err_msg=f"{h}x{w} f{f} p{pad}")
         assert np.all(cols[:, -1] == 1)

@@ -1,7 +1,7 @@
 """Affine, MulLayer and AddLayer: kernels and layers against fastnn.reference, backprop against numerical gradients."""
 import numpy as np
 import pytest
-from fastnn.kernels import dense as K
+from fastnn.kernels import dense as dense_kernels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,10 +22,10 @@ def test_kernels_match_reference(n, d, m, dtype, rng):
     W, b = make_affine(rng, d, m, dtype)
     dout = rng.standard_normal((n, m)).astype(dtype)
     out = np.empty((n, m), dtype)
-    K.affine_forward(x, W, b, out)
+    dense_kernels.affine_forward(x, W, b, out)
     assert_allclose_dtype(out, ref.affine_forward(x, W, b))
     dx, dW, db = np.empty_like(x), np.empty_like(W), np.empty_like(b)
-    K.affine_backward(x, W, dout, dx, dW, db)
+    dense_kernels.affine_backward(x, W, dout, dx, dW, db)
     for got, want in zip((dx, dW, db), ref.affine_backward(x, W, dout)):
         assert_allclose_dtype(got, want)
 
@@ -205,15 +205,15 @@ def test_split_kernels_match_reference(n, d, m, dtype, rng):
     W, b = make_affine(rng, d, m, dtype)
     dout = rng.standard_normal((n, m)).astype(dtype)
     out = np.full((n, m), np.nan, dtype)
-    K.affine_forward_split(x, W, b, out)
+    dense_kernels.affine_forward_split(x, W, b, out)
     assert_allclose_dtype(out, ref.affine_forward(x, W, b))
     want_dx, want_dW, want_db = ref.affine_backward(x, W, dout)
     dx, dW, db = (np.full_like(a, np.nan) for a in (x, W, b))
-    K.affine_backward_split(x, W, dout, dx, dW, db)
+    dense_kernels.affine_backward_split(x, W, dout, dx, dW, db)
     for got, want in zip((dx, dW, db), (want_dx, want_dW, want_db)):
         assert_allclose_dtype(got, want)
     dW, db = np.full_like(W, np.nan), np.full_like(b, np.nan)
-    K.affine_param_grads_split(x, dout, dW, db, np.full_like(W, np.nan))
+    dense_kernels.affine_param_grads_split(x, dout, dW, db, np.full_like(W, np.nan))
     assert_allclose_dtype(dW, want_dW)
     assert_allclose_dtype(db, want_db)
 

@@ -3,7 +3,7 @@ both 4-D layouts, backprop against numerical gradients, bad input."""
 import numba
 import numpy as np
 import pytest
-from fastnn.kernels import norm as K
+from fastnn.kernels import norm as norm_kernels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -249,10 +249,10 @@ def test_per_channel_kernels_do_not_depend_on_thread_count(rng):
             rm, rv = layer.running_mean.copy(), layer.running_var.copy()
             out, xhat, inv_std = np.empty_like(x), np.empty_like(x), np.empty(5)
             xr = x.reshape(6, 5, -1)
-            K.batchnorm_channel_forward_train(xr, layer.gamma, layer.beta, 1e-6, 0.9, rm, rv,
+            norm_kernels.batchnorm_channel_forward_train(xr, layer.gamma, layer.beta, 1e-6, 0.9, rm, rv,
                                               out.reshape(xr.shape), xhat.reshape(xr.shape), inv_std)
             dx, dg, db = np.empty_like(x), np.empty(5), np.empty(5)
-            K.batchnorm_channel_backward_train(dout.reshape(xr.shape), xhat.reshape(xr.shape), layer.gamma,
+            norm_kernels.batchnorm_channel_backward_train(dout.reshape(xr.shape), xhat.reshape(xr.shape), layer.gamma,
                                                inv_std, dx.reshape(xr.shape), dg, db)
             results.append((out, rm, rv, dx, dg, db))
     finally:

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from fastnn.kernels import optim as K
+from fastnn.kernels import optim as optim_kernels
 from layouts import relayout
 
 from fastnn import optimizer as O
@@ -205,7 +205,7 @@ def test_kernel_matches_reference(name, n_states, hyper, n, build, dtype, rng):
     want = getattr(ref, name)(p, g, *states, *hyper)
     want = want if isinstance(want, tuple) else (want,)
     got = [p.copy()] + [s.copy() for s in states]
-    getattr(K, name + build)(*got[:1], g, *got[1:], *hyper)
+    getattr(optim_kernels, name + build)(*got[:1], g, *got[1:], *hyper)
     for a, b in zip(got, want):
         assert_allclose_dtype(a, b, dtype, err_msg=name)
     assert g.dtype == dtype

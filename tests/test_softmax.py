@@ -1,7 +1,7 @@
 """Softmax kernels and SoftmaxWithLoss against fastnn.reference, exactness at the extremes, backprop vs numerical gradient."""
 import numpy as np
 import pytest
-from fastnn.kernels import softmax as K
+from fastnn.kernels import softmax as softmax_kernels
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,7 +33,7 @@ def assert_loss_close(got, want, dtype):
 def test_softmax_kernel_matches_reference(shape, dtype, rng):
     x = logits(rng, shape, dtype)
     out = np.empty_like(x)
-    K.softmax_forward(x, out)
+    softmax_kernels.softmax_forward(x, out)
     assert_allclose_dtype(out, ref.softmax_forward(x))
 
 
@@ -43,13 +43,13 @@ def test_fused_loss_kernels_match_reference(shape, dtype, rng):
     x = logits(rng, shape, dtype)
     t = rng.integers(0, c, n).astype(np.intp)
     grad = np.empty_like(x)
-    loss = K.softmax_loss_labels(x, t, grad)
+    loss = softmax_kernels.softmax_loss_labels(x, t, grad)
     want_loss, want_grad = ref.softmax_loss_labels(x, t)
     assert_loss_close(loss, want_loss, dtype)
     assert_allclose_dtype(grad, want_grad)
 
     tp = soft_targets(rng, n, c, dtype)
-    loss = K.softmax_loss_probs(x, tp, grad)
+    loss = softmax_kernels.softmax_loss_probs(x, tp, grad)
     want_loss, want_grad = ref.softmax_loss_probs(x, tp)
     assert_loss_close(loss, want_loss, dtype)
     assert_allclose_dtype(grad, want_grad)
@@ -60,17 +60,17 @@ def test_cross_entropy_kernels_match_reference(shape, dtype, rng):
     n, c = shape
     y = ref.softmax_forward(logits(rng, shape, dtype))
     t = rng.integers(0, c, n).astype(np.intp)
-    assert_loss_close(K.cross_entropy_labels(y, t), ref.cross_entropy_labels(y, t), dtype)
+    assert_loss_close(softmax_kernels.cross_entropy_labels(y, t), ref.cross_entropy_labels(y, t), dtype)
     tp = soft_targets(rng, n, c, dtype)
-    assert_loss_close(K.cross_entropy_probs(y, tp), ref.cross_entropy_probs(y, tp), dtype)
+    assert_loss_close(softmax_kernels.cross_entropy_probs(y, tp), ref.cross_entropy_probs(y, tp), dtype)
 
 
 def test_probs_kernel_equals_labels_kernel_on_one_hot(dtype, rng):
     x = logits(rng, (6, 5), dtype)
     t = rng.integers(0, 5, 6).astype(np.intp)
     g1, g2 = np.empty_like(x), np.empty_like(x)
-    l1 = K.softmax_loss_labels(x, t, g1)
-    l2 = K.softmax_loss_probs(x, np.eye(5, dtype=dtype)[t], g2)
+    l1 = softmax_kernels.softmax_loss_labels(x, t, g1)
+    l2 = softmax_kernels.softmax_loss_probs(x, np.eye(5, dtype=dtype)[t], g2)
     assert_loss_close(l2, l1, dtype)
     assert_allclose_dtype(g2, g1)
 

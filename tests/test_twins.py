@@ -23,16 +23,16 @@ def test_serial_and_parallel_builds(module, name):
 
 PROBE = """
 import numpy as np
-from fastnn.kernels import activation as K
+from fastnn.kernels import activation as activation_kernels
 x = np.linspace(-1, 1, 1001)
 a, b = np.empty_like(x), np.empty_like(x)
 ma, mb = np.empty(x.size, np.bool_), np.empty(x.size, np.bool_)
-K.relu_forward(x, a, ma)
-K.relu_forward_parallel(x, b, mb)
+activation_kernels.relu_forward(x, a, ma)
+activation_kernels.relu_forward_parallel(x, b, mb)
 assert np.array_equal(a, np.maximum(x, 0)) and np.array_equal(a, b) and np.array_equal(ma, mb)
-print(K.relu_forward.stats.cache_hits.get(K.relu_forward.signatures[0], 0),
-      K.relu_forward_parallel.stats.cache_hits.get(K.relu_forward_parallel.signatures[0], 0),
-      K.relu_forward_parallel.targetoptions.get("parallel"))
+print(activation_kernels.relu_forward.stats.cache_hits.get(activation_kernels.relu_forward.signatures[0], 0),
+      activation_kernels.relu_forward_parallel.stats.cache_hits.get(activation_kernels.relu_forward_parallel.signatures[0], 0),
+      activation_kernels.relu_forward_parallel.targetoptions.get("parallel"))
 """
 
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from .. import _runtime
 from .._validate import FLOAT_DTYPES, _describe, as_float_array
-from ..kernels import activation as K
+from ..kernels import activation as activation_kernels
 from .base import Layer
 
 
@@ -51,7 +51,7 @@ class Relu(Layer):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
         mask = np.empty(x.shape, dtype=np.bool_)
-        _runtime.elementwise_kernel(K, "relu_forward", x.size)(x.ravel(), out.ravel(), mask.ravel())
+        _runtime.elementwise_kernel(activation_kernels, "relu_forward", x.size)(x.ravel(), out.ravel(), mask.ravel())
         mask.flags.writeable = False   # and handed out as a view, which then cannot be made writeable
         self._mask, self._trusted, self._source = mask.view(), True, None
         self._shape, self._dtype = x.shape, x.dtype
@@ -92,14 +92,14 @@ class Relu(Layer):
         if not self._trusted:
             mask = self._checked_mask(self._shape)
         dx = np.empty_like(dout)
-        _runtime.elementwise_kernel(K, "relu_backward", dout.size)(dout.ravel(), mask.ravel(), dx.ravel())
+        _runtime.elementwise_kernel(activation_kernels, "relu_backward", dout.size)(dout.ravel(), mask.ravel(), dx.ravel())
         return dx
 
     def infer(self, x):
         """``forward``'s output without a mask; ``mask`` stays as the last forward left it."""
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        _runtime.elementwise_kernel(K, "relu_infer", x.size)(x.ravel(), out.ravel())
+        _runtime.elementwise_kernel(activation_kernels, "relu_infer", x.size)(x.ravel(), out.ravel())
         return out
 
 
@@ -112,7 +112,7 @@ class Sigmoid(Layer):
     def forward(self, x):
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        _runtime.elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
+        _runtime.elementwise_kernel(activation_kernels, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
         self.out = out
         return out
 
@@ -120,7 +120,7 @@ class Sigmoid(Layer):
         """The sigmoid of x; ``out`` stays as the last forward left it."""
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        _runtime.elementwise_kernel(K, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
+        _runtime.elementwise_kernel(activation_kernels, "sigmoid_forward", x.size)(x.ravel(), out.ravel())
         return out
 
     def backward(self, dout):
@@ -131,6 +131,6 @@ class Sigmoid(Layer):
             raise TypeError(f"Sigmoid.out must be the forward output, a float32 or float64 array, got {_describe(out)}")
         dout = self._check_dout(dout, out.shape, out.dtype)
         dx = np.empty_like(dout)
-        _runtime.elementwise_kernel(K, "sigmoid_backward", dout.size)(dout.ravel(), np.ascontiguousarray(out).ravel(),
+        _runtime.elementwise_kernel(activation_kernels, "sigmoid_backward", dout.size)(dout.ravel(), np.ascontiguousarray(out).ravel(),
                                                              dx.ravel())
         return dx

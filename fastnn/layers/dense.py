@@ -13,8 +13,8 @@ import numpy as np
 from .. import _runtime
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from ..functions import _as_targets
-from ..kernels import dense as KD
-from ..kernels import softmax as KS
+from ..kernels import dense as dense_kernels
+from ..kernels import softmax as softmax_kernels
 from .base import Layer
 
 _FLOAT32, _FLOAT64 = FLOAT_DTYPES
@@ -167,9 +167,9 @@ class Affine(Layer):
                              f"got shape {x.shape}")
         out = np.empty((x2.shape[0], M), dtype=W.dtype)
         if _runtime.affine_split(x2.shape[0], D, M, W.dtype):
-            KD.affine_forward_split(x2, W, b, out)
+            dense_kernels.affine_forward_split(x2, W, b, out)
         else:
-            _runtime.run_product(KD.affine_forward, x2.shape[0], D, M, x2, W, b, out)
+            _runtime.run_product(dense_kernels.affine_forward, x2.shape[0], D, M, x2, W, b, out)
         if keep:
             self.original_x_shape = x.shape
             self._x, self._x_trusted = x2, True    # a reshape: a view a caller cannot reshape
@@ -197,16 +197,16 @@ class Affine(Layer):
                 half = self._dW_half
                 if half is None or half.shape != W.shape or half.dtype != W.dtype:
                     half = self._dW_half = np.empty_like(dW)
-                KD.affine_param_grads_split(x, dout, dW, db, half)
+                dense_kernels.affine_param_grads_split(x, dout, dW, db, half)
             else:
-                _runtime.run_product(KD.affine_param_grads, *x.shape, W.shape[1], x, dout, dW, db)
+                _runtime.run_product(dense_kernels.affine_param_grads, *x.shape, W.shape[1], x, dout, dW, db)
             self.dW, self.db = dW, db
             return None
         dx = np.empty(x.shape, dtype=W.dtype)
         if split:
-            KD.affine_backward_split(x, W, dout, dx, dW, db)
+            dense_kernels.affine_backward_split(x, W, dout, dx, dW, db)
         else:
-            _runtime.run_product(KD.affine_backward, *x.shape, W.shape[1], x, W, dout, dx, dW, db)
+            _runtime.run_product(dense_kernels.affine_backward, *x.shape, W.shape[1], x, W, dout, dx, dW, db)
         self.dW, self.db = dW, db
         return dx.reshape(self.original_x_shape)
 
@@ -243,7 +243,7 @@ class SoftmaxWithLoss(Layer):
         """Softmax probabilities of the last forward's logits, shape of x (None before forward)."""
         if self._y is None and self._logits is not None:
             y = np.empty_like(self._logits)
-            KS.softmax_forward(self._logits, y)
+            softmax_kernels.softmax_forward(self._logits, y)
             self._y = y.reshape(self._x_shape)
         return self._y
 
@@ -254,7 +254,7 @@ class SoftmaxWithLoss(Layer):
         n, c = x2.shape
         kind, tt = _as_targets(t, n, c, x2.dtype)
         grad = np.empty_like(x2)
-        fn = KS.softmax_loss_labels if kind == "labels" else KS.softmax_loss_probs
+        fn = softmax_kernels.softmax_loss_labels if kind == "labels" else softmax_kernels.softmax_loss_probs
         self.loss = float(fn(x2, tt, grad))
         self._grad = grad
         self._logits = x2.copy() if x is x_in else x2  # y must not follow later edits of the caller's array

@@ -5,7 +5,7 @@ import numpy as np
 
 from .._random import as_generator
 from .._validate import check_scalar
-from ..kernels import dropout as K
+from ..kernels import dropout as dropout_kernels
 from .base import Layer
 
 
@@ -98,13 +98,13 @@ class Dropout(Layer):
                     raise TypeError(f"Dropout.fixed_mask must be a bool array (set it with fix_mask), "
                                     f"got dtype {fixed.dtype}")
                 self.mask = np.array(fixed, order="C")
-                K.dropout_backward(x.ravel(), self.mask.ravel(), out.ravel())
+                dropout_kernels.dropout_backward(x.ravel(), self.mask.ravel(), out.ravel())
             else:
                 u = self._uniforms(x.shape)
                 self.mask = np.empty(x.shape, dtype=np.bool_)
-                K.dropout_forward_train(x.ravel(), u.ravel(), self.dropout_ratio, out.ravel(), self.mask.ravel())
+                dropout_kernels.dropout_forward_train(x.ravel(), u.ravel(), self.dropout_ratio, out.ravel(), self.mask.ravel())
         else:
-            K.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
+            dropout_kernels.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
         self._shape, self._dtype = x.shape, x.dtype
         return out
 
@@ -112,7 +112,7 @@ class Dropout(Layer):
         """x * (1 - dropout_ratio) (the inference forward); ``mask`` and the last forward's state stay."""
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        K.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
+        dropout_kernels.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
         return out
 
     def backward(self, dout):
@@ -121,12 +121,12 @@ class Dropout(Layer):
         dx = np.empty_like(dout)
         if not self._trained:
             ratio = check_scalar(self.dropout_ratio, "Dropout.dropout_ratio", nonnegative=True, below=1.0)
-            K.dropout_forward_infer(dout.ravel(), ratio, dx.ravel())
+            dropout_kernels.dropout_forward_infer(dout.ravel(), ratio, dx.ravel())
             return dx
         mask = np.asarray(self.mask)
         if mask.shape != dout.shape:
             raise ValueError(f"mask must have the shape of the forward output {dout.shape}, got {mask.shape}")
         if mask.dtype != np.bool_:
             mask = mask != 0
-        K.dropout_backward(dout.ravel(), np.ascontiguousarray(mask).ravel(), dx.ravel())
+        dropout_kernels.dropout_backward(dout.ravel(), np.ascontiguousarray(mask).ravel(), dx.ravel())
         return dx

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
-from ..kernels import norm as K
+from ..kernels import norm as norm_kernels
 from .base import Layer
 
 #: The book's ``10e-7``, added to the variance before the square root.
@@ -160,9 +160,9 @@ class BatchNormalization(Layer):
         self.inv_std = np.empty_like(self.gamma)
         self._trained = bool(train_flg)
         if self._per_channel:
-            train, infer = K.batchnorm_channel_forward_train, K.batchnorm_channel_forward_infer
+            train, infer = norm_kernels.batchnorm_channel_forward_train, norm_kernels.batchnorm_channel_forward_infer
         else:
-            train, infer = K.batchnorm_forward_train, K.batchnorm_forward_infer
+            train, infer = norm_kernels.batchnorm_forward_train, norm_kernels.batchnorm_forward_infer
         if self._trained:
             train(xv, self.gamma, self.beta, self.eps, self.momentum, self.running_mean, self.running_var,
                   out, self.xhat, self.inv_std)
@@ -181,7 +181,7 @@ class BatchNormalization(Layer):
         x = self._check_input(x, ndim=(2, 4))
         per_channel, xv = self._layout(x)
         out = np.empty_like(xv)
-        infer = K.batchnorm_channel_forward_infer if per_channel else K.batchnorm_forward_infer
+        infer = norm_kernels.batchnorm_channel_forward_infer if per_channel else norm_kernels.batchnorm_forward_infer
         infer(xv, self.gamma, self.beta, self.eps, self.running_mean, self.running_var,
               out, np.empty_like(xv), np.empty_like(self.gamma))
         return out.reshape(x.shape)
@@ -208,8 +208,8 @@ class BatchNormalization(Layer):
         self.dgamma = np.empty_like(self.gamma)
         self.dbeta = np.empty_like(self.gamma)
         if self._per_channel:
-            kernel = K.batchnorm_channel_backward_train if self._trained else K.batchnorm_channel_backward_infer
+            kernel = norm_kernels.batchnorm_channel_backward_train if self._trained else norm_kernels.batchnorm_channel_backward_infer
         else:
-            kernel = K.batchnorm_backward_train if self._trained else K.batchnorm_backward_infer
+            kernel = norm_kernels.batchnorm_backward_train if self._trained else norm_kernels.batchnorm_backward_infer
         kernel(dv, xhat, g, inv_std, dx, self.dgamma, self.dbeta)
         return dx.reshape(self._input_shape)

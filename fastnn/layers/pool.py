@@ -20,25 +20,25 @@ def max_pool_planes(planes, ph, pw, stride, pad, relu, out, argmax, size):
     ``size``: the elements the call covers, which picks the kernel's parallel build from
     ``fastnn._runtime.ELEMENTWISE_PARALLEL_ELEMENTS`` on; 0 for the serial build (a caller on threads of its own).
     """
-    from ..kernels import pool as K
+    from ..kernels import pool as pool_kernels
 
     h, w = planes.shape[1:]
     # the conv nets' pooling; the 2x2 kernel carries the index in x's dtype, exact in float32 up to 2**24
     if ph == pw == stride == 2 and pad == 0 and h * w <= 2 ** 24:
-        _runtime.elementwise_kernel(K, "max_pool_forward_2x2", size)(planes, relu, out, argmax)
+        _runtime.elementwise_kernel(pool_kernels, "max_pool_forward_2x2", size)(planes, relu, out, argmax)
     else:
-        _runtime.elementwise_kernel(K, "relu_max_pool" if relu else "max_pool_forward", size)(
+        _runtime.elementwise_kernel(pool_kernels, "relu_max_pool" if relu else "max_pool_forward", size)(
             planes, ph, pw, stride, pad, out, argmax)
 
 
 def max_pool_planes_infer(planes, ph, pw, stride, pad, relu, out, size):
     """``max_pool_planes`` for inference: the same out, no argmax (``fastnn.kernels.pool``'s infer kernels)."""
-    from ..kernels import pool as K
+    from ..kernels import pool as pool_kernels
 
     if ph == pw == stride == 2 and pad == 0:
-        _runtime.elementwise_kernel(K, "max_pool_infer_2x2", size)(planes, relu, out)
+        _runtime.elementwise_kernel(pool_kernels, "max_pool_infer_2x2", size)(planes, relu, out)
     else:
-        _runtime.elementwise_kernel(K, "max_pool_infer", size)(planes, ph, pw, stride, pad, relu, out)
+        _runtime.elementwise_kernel(pool_kernels, "max_pool_infer", size)(planes, ph, pw, stride, pad, relu, out)
 
 
 class Pooling(Layer):
@@ -154,7 +154,7 @@ class Pooling(Layer):
         return ph, pw, stride, pad, oh, ow
 
     def forward(self, x):
-        from ..kernels import pool as K
+        from ..kernels import pool as pool_kernels
 
         x = as_float_array(x, "x", ndim=4)
         n, c, h, w = x.shape
@@ -167,14 +167,14 @@ class Pooling(Layer):
             argmax.flags.writeable = False   # backward scatters through these indices: nobody may change them
             self._argmax, self._trusted = argmax.reshape(n, c, oh, ow), True
         else:
-            _runtime.elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
+            _runtime.elementwise_kernel(pool_kernels, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
         self._out_shape = out.shape
         self._window = (x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
         return out
 
     def backward(self, dout):
-        from ..kernels import pool as K
+        from ..kernels import pool as pool_kernels
 
         if self._out_shape is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
@@ -185,16 +185,16 @@ class Pooling(Layer):
         dx = np.empty(x_shape, dtype=dout.dtype)
         if mode == "max":
             argmax = self._argmax if self._trusted else self._checked_argmax(self._out_shape, h * w)
-            _runtime.elementwise_kernel(K, "max_pool_backward", dx.size)(
+            _runtime.elementwise_kernel(pool_kernels, "max_pool_backward", dx.size)(
                 dout.reshape(n * c, oh * ow), argmax.reshape(n * c, oh * ow), dx.reshape(n * c, h * w))
         else:
-            _runtime.elementwise_kernel(K, "avg_pool_backward", dx.size)(
+            _runtime.elementwise_kernel(pool_kernels, "avg_pool_backward", dx.size)(
                 dout.reshape(n * c, oh, ow), ph, pw, stride, pad, dx.reshape(n * c, h, w))
         return dx
 
     def infer(self, x):
         """``forward``'s output without argmax; the last forward's state stays as it was."""
-        from ..kernels import pool as K
+        from ..kernels import pool as pool_kernels
 
         x = as_float_array(x, "x", ndim=4)
         n, c, h, w = x.shape
@@ -204,7 +204,7 @@ class Pooling(Layer):
         if self.mode == "max":
             max_pool_planes_infer(planes, ph, pw, stride, pad, False, out.reshape(n * c, oh, ow), x.size)
         else:
-            _runtime.elementwise_kernel(K, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad,
+            _runtime.elementwise_kernel(pool_kernels, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad,
                                                                        out.reshape(n * c, oh, ow))
         return out
 
