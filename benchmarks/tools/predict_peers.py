@@ -1,6 +1,6 @@
 """SimpleConvNet and DeepConvNet ``predict`` beside PyTorch (``torch.no_grad``, eval mode), each in its own process.
 
-    python tools/predict_peers.py [--nets SimpleConvNet DeepConvNet] [--batch 1 32 100] [--rounds 3]
+    python benchmarks/tools/predict_peers.py [--nets SimpleConvNet DeepConvNet] [--batch 1 32 100] [--rounds 3]
 
 For every net and batch size, each round starts one fresh process per
 implementation (fastnn, then torch, alternating), each in its own default

@@ -1,6 +1,6 @@
 """Time fastnn's steps in fresh processes, without and with a neighbour that keeps every core busy.
 
-    python tools/busy_neighbour.py [--rounds 3] [--tree NAME=PATH ...]
+    python benchmarks/tools/busy_neighbour.py [--rounds 3] [--tree NAME=PATH ...]
 
 Each round runs, for each variant, one fresh process without and one with
 a spinning process per core (started and stopped here); rounds alternate,

@@ -1,6 +1,6 @@
 """DeepConvNet training steps with its convolutions by the rule ('auto'), all im2col, all Winograd: A/B interleaved.
 
-    python tools/winograd_ab.py [--batch 32 100] [--rounds 7] [--steps 5] [--dtype float32]
+    python benchmarks/tools/winograd_ab.py [--batch 32 100] [--rounds 7] [--steps 5] [--dtype float32]
 
 One step is ``net.gradient(x, t)`` and an Adam update on a fixed random batch
 (1, 28, 28). Each round times ``--steps`` steps of every configuration in
