@@ -143,8 +143,8 @@ def batchnorm_backward_infer(dout, xhat, gamma, inv_std, dx, dgamma, dbeta):
 # ---------------------------------------------------------------- per channel, (N, C, L)
 #
 # Every pass walks the array in memory order (n, then c, then l): the kernels
-# are memory-bound, and streaming beat a channel-by-channel walk (which jumps
-# by C*L between rows) by about 1.7x here. Sums over n and l go into one
+# are memory-bound, and streaming beats a channel-by-channel walk (which jumps
+# by C*L between rows; asv bench_layers.BatchNorm). Sums over n and l go into one
 # float64 partial per (c, l) — a loop that vectorises — and the L partials of
 # a channel are then added in order.
 
