@@ -17,6 +17,19 @@ import sys
 import tempfile
 import time
 
+from ._cli_args import (
+    DATA_CHOICES,
+    OPTIMIZERS,
+    init_std,
+    load_data,
+    net_recipe,
+    nonneg_float,
+    positive_float,
+    positive_int,
+    ratio,
+    seed_value,
+    sizes,
+)
 from ._cli_errors import EXIT_USER_ERROR, RuntimeFailure, UserError, argument, check_output_path, run_command
 
 DESCRIPTION = """\
@@ -51,82 +64,6 @@ A run is reproducible with --seed. With --checkpoint FILE the run is saved
 after every epoch; run the same command with --resume to continue it.
 """
 
-DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-
-
-#: Largest count (epochs, batch size, samples, threads) the command line accepts.
-_MAX_COUNT = 2**31
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    if value > _MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"expected a number <= {_MAX_COUNT:,}, got {value:,}")
-    return value
-
-
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
-
-
-def _ratio(text):
-    value = _nonneg_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1), got {text}")
-    return value
-
-
-def _nonneg_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return value
-
-
-def _init_std(text):
-    if text.lower() in ("he", "relu", "xavier", "sigmoid"):
-        return text.lower()
-    value = _nonneg_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("a weight std of 0 makes every unit the same; give a number > 0")
-    return value
-
-
-def _sizes(text):
-    try:
-        sizes = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 100 or 100,100,50, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected sizes >= 1 like 100 or 100,100,50, got {text!r}")
-    return sizes
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .nets import NETS
     parser = argparse.ArgumentParser(prog="fastnn", description=DESCRIPTION,
@@ -143,32 +80,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which data set (default: the best one on this machine)")
     t.add_argument("--data-home", metavar="DIR", default=None,
                    help="directory holding the data files (default: $FASTNN_DATA, then the usual places)")
-    t.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training set (default: 5)")
-    t.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size (default: 100)")
+    t.add_argument("--epochs", type=positive_int, default=5, help="passes over the training set (default: 5)")
+    t.add_argument("--batch-size", type=positive_int, default=100, help="mini-batch size (default: 100)")
     t.add_argument("--optimizer", type=str.lower, choices=OPTIMIZERS, default="adam",
                    help="update rule (default: adam)")
-    t.add_argument("--lr", type=_positive_float, default=None,
+    t.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: the optimizer's, 0.001 for adam, 0.01 for the others)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float32 is faster; float64 gives the book's numbers (default: float32)")
-    t.add_argument("--seed", type=_seed, default=None,
+    t.add_argument("--seed", type=seed_value, default=None,
                    help="seed for the weights and the batch order: same seed, same result (default: random)")
-    t.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
+    t.add_argument("--hidden", type=sizes, default=None, metavar="N[,N...]",
                    help="hidden layer size(s): simple_convnet/two_layer/deep_convnet one size, "
                         "multi_layer a list (default: 100; 100,100 for multi_layer; 50 for deep_convnet)")
-    t.add_argument("--weight-init", type=_init_std, default="he", metavar="STD",
+    t.add_argument("--weight-init", type=init_std, default="he", metavar="STD",
                    help="initial weight scale: he (sqrt(2/fan-in), the default), xavier (sqrt(1/fan-in)) "
                         "or a number such as 0.01 (the book's default for simple_convnet and two_layer); "
                         "deep_convnet always uses he")
-    t.add_argument("--weight-decay", type=_nonneg_float, default=0.0, metavar="LAMBDA",
+    t.add_argument("--weight-decay", type=nonneg_float, default=0.0, metavar="LAMBDA",
                    help="L2 weight decay, multi_layer only (default: 0)")
-    t.add_argument("--dropout", type=_ratio, default=None, metavar="RATIO",
+    t.add_argument("--dropout", type=ratio, default=None, metavar="RATIO",
                    help="dropout ratio after each hidden layer, multi_layer only")
     t.add_argument("--batchnorm", action="store_true", help="batch normalization, multi_layer only")
-    t.add_argument("--eval-samples", type=_positive_int, default=10000, metavar="N",
+    t.add_argument("--eval-samples", type=positive_int, default=10000, metavar="N",
                    help="per-epoch accuracies on the first N samples of each set; the final test "
                         "accuracy always uses the whole test set (default: 10000)")
-    t.add_argument("--threads", type=_positive_int, default=None,
+    t.add_argument("--threads", type=positive_int, default=None,
                    help="threads for numba and BLAS (default: one per core)")
     t.add_argument("--save", metavar="MODEL.npz", default=None,
                    help="save the trained model (reload with: fastnn evaluate MODEL.npz)")
@@ -185,12 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", metavar="MODEL.npz")
     e.add_argument("--net", choices=list(NETS), default=None,
                    help="the net a params file belongs to (the book's sizes; --hidden to change them)")
-    e.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]", help="hidden size(s), with --net")
+    e.add_argument("--hidden", type=sizes, default=None, metavar="N[,N...]", help="hidden size(s), with --net")
     e.add_argument("--data", choices=DATA_CHOICES, default=None,
                    help="data set to test on (default: the one it was trained on)")
     e.add_argument("--data-home", metavar="DIR", default=None)
     e.add_argument("--train-set", action="store_true", help="measure on the training set instead")
-    e.add_argument("--threads", type=_positive_int, default=None)
+    e.add_argument("--threads", type=positive_int, default=None)
 
     sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
                    description="List the data sets found on this machine and how to get the others.")
@@ -209,53 +146,10 @@ def _error(msg: str) -> int:
     return EXIT_USER_ERROR
 
 
-def _net_recipe(args, info) -> tuple[str, dict]:
-    """Registered net name and JSON-friendly constructor kwargs for the chosen net and data."""
-    c, h, w = info.image_shape
-    k = info.n_classes
-    hidden = args.hidden
-    if args.net != "multi_layer" and hidden is not None and len(hidden) != 1:
-        raise ValueError(f"--hidden takes one size for {args.net}, got {','.join(map(str, hidden))}")
-    if args.net != "multi_layer" and (args.weight_decay or args.dropout is not None or args.batchnorm):
-        raise ValueError("--weight-decay, --dropout and --batchnorm apply to --net multi_layer only")
-    if args.net == "simple_convnet":
-        return "simple_convnet", {
-            "input_dim": [c, h, w],
-            "conv_param": {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
-            "hidden_size": hidden[0] if hidden else 100, "output_size": k, "weight_init_std": args.weight_init}
-    if args.net == "deep_convnet":
-        return "deep_convnet", {"input_dim": [c, h, w], "hidden_size": hidden[0] if hidden else 50,
-                                "output_size": k}
-    if args.net == "two_layer":
-        return "two_layer", {"input_size": c * h * w, "hidden_size": hidden[0] if hidden else 100,
-                             "output_size": k, "weight_init_std": args.weight_init}
-    kwargs = {"input_size": c * h * w, "hidden_size_list": hidden or [100, 100], "output_size": k,
-              "activation": "relu", "weight_init_std": args.weight_init, "weight_decay_lambda": args.weight_decay}
-    if args.dropout is not None or args.batchnorm:
-        kwargs.update(use_dropout=args.dropout is not None, dropout_ration=args.dropout or 0.5,
-                      use_batchnorm=args.batchnorm)
-    return "multi_layer", kwargs
-
-
 def _set_threads(n) -> None:
     if n is not None:
         from ._runtime import set_num_threads
         set_num_threads(n)
-
-
-def _load_data(name, data_home, flatten, dtype, source="--data"):
-    """Load data set ``name`` (None: the best one here); ``source`` names where the name came from."""
-    from .datasets import DATASETS, best_dataset
-
-    if name is None:
-        name = best_dataset()
-    if name not in DATASETS:
-        raise UserError(f"{source}: unknown data set {name!r}; give --data as one of {', '.join(DATASETS)}")
-    info = DATASETS[name]
-    kwargs = {"normalize": True, "flatten": flatten, "one_hot_label": False, "dtype": dtype}
-    if data_home is not None and name != "digits":
-        kwargs["data_home"] = data_home
-    return name, info, info.loader(**kwargs)
 
 
 def _check_data_home(data_home) -> None:
@@ -340,9 +234,9 @@ def cmd_train(args) -> int:
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
     flatten = args.net in ("two_layer", "multi_layer")
     t0 = time.perf_counter()
-    data_name, info, ((x_train, t_train), (x_test, t_test)) = _load_data(args.data, args.data_home,
+    data_name, info, ((x_train, t_train), (x_test, t_test)) = load_data(args.data, args.data_home,
                                                                          flatten, args.dtype)
-    net_name, kwargs = _net_recipe(args, info)
+    net_name, kwargs = net_recipe(args, info)
     net_seq = np.random.SeedSequence(seed)
     net_seed, batch_seed = net_seq.spawn(2)
     hidden = ",".join(map(str, args.hidden)) if args.hidden else None
@@ -414,14 +308,14 @@ def cmd_evaluate(args) -> int:
     else:                   # a params file: the net comes from --net, its sizes from the data
         data, flatten, dtype = args.data, args.net in ("two_layer", "multi_layer"), "float64"
     source = "--data" if args.data else f"model file {args.model}"
-    name, info, ((x_train, t_train), (x_test, t_test)) = _load_data(data, args.data_home, flatten, dtype,
+    name, info, ((x_train, t_train), (x_test, t_test)) = load_data(data, args.data_home, flatten, dtype,
                                                                     source=source)
     if args.net is not None:
         from .nets import build_net
 
         book = argparse.Namespace(net=args.net, hidden=args.hidden, weight_init="he", weight_decay=0.0,
                                   dropout=None, batchnorm=False)
-        net = build_net(*_net_recipe(book, info), dtype, seed=0)
+        net = build_net(*net_recipe(book, info), dtype, seed=0)
         with argument("params file", args.model):
             net.load_params(args.model)
     x, t, which = (x_train, t_train, "training") if args.train_set else (x_test, t_test, "test")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from .._cli_args import dims, positive_int, ratio
+
 #: --net choices: the registered nets (fastnn.nets.NETS).
 NET_NAMES = ("two_layer", "multi_layer", "simple_convnet", "deep_convnet")
 
@@ -28,33 +30,6 @@ input "x" (N, C, H, W) or (N, D), output "scores" (or "probabilities" with --sof
 _PARAM_NAME = re.compile(r"(?:^|[./])(W|b|gamma|beta)(\d+)$")
 
 
-def _dims(text):
-    try:
-        dims = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected C,H,W like 1,28,28, got {text!r}") from None
-    if len(dims) != 3 or min(dims) < 1:
-        raise argparse.ArgumentTypeError(f"expected three sizes >= 1 like 1,28,28, got {text!r}")
-    return dims
-
-
-def _ratio(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1), got {text}")
-    return value
-
-
-def _opset(text):
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-
-
 def add_parser(sub) -> argparse.ArgumentParser:
     """Add the ``export`` subcommand to ``sub`` (the subparsers of ``fastnn``'s parser)."""
     p = sub.add_parser("export", help="write a saved model or params file as an ONNX model",
@@ -67,13 +42,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--softmax", action="store_true", help="output softmax probabilities instead of scores")
     p.add_argument("--batch", type=int, default=None, metavar="N",
                    help="fix the batch size in the graph (default: any)")
-    p.add_argument("--opset", type=_opset, default=None, help="ONNX opset (default: 17)")
-    p.add_argument("--input-dim", type=_dims, default=None, metavar="C,H,W",
+    p.add_argument("--opset", type=positive_int, default=None, help="ONNX opset (default: 17)")
+    p.add_argument("--input-dim", type=dims, default=None, metavar="C,H,W",
                    help="image shape of a conv net read from a params file (default: 1,28,28 as MNIST; "
                         "C from the filters)")
     p.add_argument("--activation", choices=("relu", "sigmoid"), default="relu",
                    help="hidden activation of a multi_layer params file (default: relu)")
-    p.add_argument("--dropout", type=_ratio, default=None, metavar="RATIO",
+    p.add_argument("--dropout", type=ratio, default=None, metavar="RATIO",
                    help="dropout ratio of a multi_layer params file trained with dropout (it scales "
                         "the inference output)")
     return p

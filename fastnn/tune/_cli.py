@@ -36,7 +36,7 @@ def _count(text):
 
 def add_parser(sub):
     """Add the ``tune`` subcommand to ``sub`` (the subparsers of ``fastnn``)."""
-    from ..__main__ import DATA_CHOICES, OPTIMIZERS, _positive_int, _sizes
+    from .._cli_args import DATA_CHOICES, OPTIMIZERS, positive_int, sizes
     from ..nets import NETS
 
     p = sub.add_parser("tune", help="search hyperparameters on a validation split (Optuna; several processes "
@@ -45,14 +45,14 @@ def add_parser(sub):
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--net", choices=list(NETS), default="multi_layer",
                    help="which net (default: multi_layer, the book's 6x100 MLP)")
-    p.add_argument("--hidden", type=_sizes, default=None, metavar="N[,N...]",
+    p.add_argument("--hidden", type=sizes, default=None, metavar="N[,N...]",
                    help="hidden layer size(s) (default: 100,100,100,100,100,100 for multi_layer; "
                         "as 'fastnn train' for the others)")
     p.add_argument("--data", choices=DATA_CHOICES, default=None,
                    help="which data set (default: the best one on this machine)")
     p.add_argument("--data-home", metavar="DIR", default=None, help="directory holding the data files")
-    p.add_argument("--epochs", type=_positive_int, default=10, help="epochs per trial (default: 10)")
-    p.add_argument("--batch-size", type=_positive_int, default=100, help="mini-batch size (default: 100)")
+    p.add_argument("--epochs", type=positive_int, default=10, help="epochs per trial (default: 10)")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="mini-batch size (default: 100)")
     p.add_argument("--optimizer", type=str.lower, choices=OPTIMIZERS, default="sgd",
                    help="update rule, unless --param optimizer=... searches it (default: sgd, as the book)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default: float32)")
@@ -64,7 +64,7 @@ def add_parser(sub):
                    help="the study's budget of finished trials, over all workers and runs (default: 100)")
     p.add_argument("--jobs", type=_count, default=1,
                    help="worker processes on this machine, each with its share of the cores (default: 1)")
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="numba/BLAS threads of each worker (default: cores // --jobs); on a busy machine 1 is "
                         "often fastest")
     p.add_argument("--storage", metavar="URL", default=None,

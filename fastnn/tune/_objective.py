@@ -43,18 +43,18 @@ class Setup:
 
 def load_split(setup: Setup):
     """``(x_train, t_train, x_val, t_val, info)``: the training set cut 80/20, stratified by class."""
-    from ..__main__ import _load_data
+    from .._cli_args import load_data
     from ..datasets._split import stratified_split
 
     flatten = setup.net in ("two_layer", "multi_layer")
-    _, info, ((x, t), _) = _load_data(setup.data, setup.data_home, flatten, setup.dtype)
+    _, info, ((x, t), _) = load_data(setup.data, setup.data_home, flatten, setup.dtype)
     train_idx, val_idx = stratified_split(t, test_every=VALIDATION_EVERY)
     return x[train_idx], t[train_idx], x[val_idx], t[val_idx], info
 
 
 def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
     """Registered net name and constructor kwargs for one trial's ``params``."""
-    from ..__main__ import _net_recipe
+    from .._cli_args import net_recipe
 
     hidden = setup.hidden
     if "hidden" in params:
@@ -63,7 +63,7 @@ def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
     args = SimpleNamespace(net=setup.net, hidden=hidden, weight_init="he",
                            weight_decay=float(params.get("weight_decay", 0.0)),
                            dropout=params.get("dropout"), batchnorm=False)
-    return _net_recipe(args, info)
+    return net_recipe(args, info)
 
 
 def trial_seeds(seed: int):
