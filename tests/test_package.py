@@ -81,6 +81,20 @@ def test_kernel_modules_follow_the_rules(path):
                     assert "boundscheck" not in kw, f"{node.name}: boundscheck in production code"
 
 
+def _exp_block(path):
+    """The vectorisable-exp block of a kernel module: ``_pow2`` through ``_exp_nonpositive``."""
+    text = path.read_text()
+    start = text.index("@intrinsic\ndef _pow2(")
+    end = text.index("\n\n\n", text.index("def _exp_nonpositive(", start))
+    return text[start:end]
+
+
+def test_the_copies_of_the_vectorisable_exp_are_the_same():
+    # each kernel module that needs it holds its own copy (a cached kernel must not call into
+    # another module's file); this keeps the copies from drifting apart
+    assert _exp_block(KERNEL_DIR / "activation.py") == _exp_block(KERNEL_DIR / "softmax.py")
+
+
 def test_numba_disk_cache_in_a_normal_install(tmp_path):
     """`pip install .` (not editable) gives a working fastnn.kernels whose kernels load from cache."""
     repo = pathlib.Path(__file__).resolve().parents[1]
