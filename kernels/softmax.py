@@ -65,7 +65,7 @@ def _exp_nonpositive(x):
     p = p * r + dt(1.0)
     p = p * r + dt(1.0)
     e = p * _pow2(n, xc)
-    return e if x >= lo else dt(0)
+    return e if x >= lo else (x if x != x else dt(0))   # NaN stays NaN
 
 
 @njit(cache=True, error_model="numpy")

@@ -237,3 +237,16 @@ def test_rejects_bad_input():
         layer.backward(np.ones((3, 4)))
     with pytest.raises(ValueError, match="dout must be finite"):
         layer.backward(np.nan)
+
+
+def test_non_finite_logits_give_nan_not_an_exception():
+    """inf or NaN logits (a diverged net) make the loss and softmax NaN, as NumPy's arithmetic does."""
+    from fastnn.functions import sigmoid, softmax
+    from fastnn.layers import SoftmaxWithLoss
+
+    for dtype in (np.float32, np.float64):
+        x = np.array([[np.inf, 0.0, 1.0], [np.nan, 1.0, 2.0]], dtype=dtype)
+        assert np.isnan(SoftmaxWithLoss().forward(x, np.array([1, 0])))
+        assert np.isnan(softmax(x)).all()
+        np.testing.assert_array_equal(sigmoid(np.array([np.nan, -np.inf, np.inf], dtype=dtype)),
+                                      np.array([np.nan, 0.0, 1.0], dtype=dtype))
