@@ -6,6 +6,10 @@ weight decay = 10^U(-8, -4), trains a 7-layer MLP and records its
 validation accuracy. The best trials' curves are plotted, best first.
 
     python examples/hyperparameter_search.py --trials 20 --epochs 50 --out hyperparameters.png
+
+This script is the book's loop, one trial after another in one process.
+``fastnn tune`` runs the same search on Optuna: pruning, many worker
+processes, and one study shared by many machines through PostgreSQL.
 """
 import sys
 
