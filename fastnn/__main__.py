@@ -30,7 +30,7 @@ from ._cli_args import (
     seed_value,
     sizes,
 )
-from ._cli_errors import EXIT_USER_ERROR, RuntimeFailure, UserError, argument, check_output_path, run_command
+from ._cli_errors import RuntimeFailure, UserError, argument, check_output_path, run_command
 
 DESCRIPTION = """\
 Train the nets of "Deep Learning from Scratch" on real data, fast.
@@ -139,12 +139,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-def _error(msg: str) -> int:
-    """Print a user error and return its exit status (raising ``UserError`` does the same)."""
-    print(f"fastnn: error: {msg}", file=sys.stderr)
-    return EXIT_USER_ERROR
-
 
 def _set_threads(n) -> None:
     if n is not None:

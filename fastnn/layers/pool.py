@@ -153,14 +153,19 @@ class Pooling(Layer):
             raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
         return ph, pw, stride, pad, oh, ow
 
+    def _planes_and_output(self, x):
+        """x checked, its (N*C, H, W) planes, an empty (N, C, OH, OW) output and the window geometry."""
+        x = as_float_array(x, "x", ndim=4)
+        n, c, h, w = x.shape
+        geometry = self.window(x.shape)
+        oh, ow = geometry[4:]
+        return x, x.reshape(n * c, h, w), np.empty((n, c, oh, ow), dtype=x.dtype), geometry
+
     def forward(self, x):
         from ..kernels import pool as pool_kernels
 
-        x = as_float_array(x, "x", ndim=4)
-        n, c, h, w = x.shape
-        ph, pw, stride, pad, oh, ow = self.window(x.shape)
-        out = np.empty((n, c, oh, ow), dtype=x.dtype)
-        planes = x.reshape(n * c, h, w)
+        x, planes, out, (ph, pw, stride, pad, oh, ow) = self._planes_and_output(x)
+        n, c = x.shape[:2]
         if self.mode == "max":
             argmax = np.empty((n * c, oh, ow), dtype=np.int32)
             max_pool_planes(planes, ph, pw, stride, pad, False, out.reshape(n * c, oh, ow), argmax, x.size)
@@ -196,11 +201,8 @@ class Pooling(Layer):
         """``forward``'s output without argmax; the last forward's state stays as it was."""
         from ..kernels import pool as pool_kernels
 
-        x = as_float_array(x, "x", ndim=4)
-        n, c, h, w = x.shape
-        ph, pw, stride, pad, oh, ow = self.window(x.shape)
-        out = np.empty((n, c, oh, ow), dtype=x.dtype)
-        planes = x.reshape(n * c, h, w)
+        x, planes, out, (ph, pw, stride, pad, oh, ow) = self._planes_and_output(x)
+        n, c = x.shape[:2]
         if self.mode == "max":
             max_pool_planes_infer(planes, ph, pw, stride, pad, False, out.reshape(n * c, oh, ow), x.size)
         else:
