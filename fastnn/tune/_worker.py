@@ -70,7 +70,7 @@ def _reserve(store, study, budget, heartbeat_interval):
         trial = study.ask()
         if store.kind == "postgresql":
             study._storage.record_heartbeat(trial._trial_id)    # a trial without a heartbeat is never failed
-        study._storage.set_trial_user_attr(trial._trial_id, "worker", worker_tag())
+        trial.set_user_attr("worker", worker_tag())
     return trial
 
 
