@@ -281,14 +281,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 class Worker:
-    """One subject in a fresh process (``benchmarks.tools._worker``), driven over its pipes."""
+    """One subject in a fresh process (``benchmarks.tools._worker``, or a subclass's ``module``), driven over its pipes.
+
+    The protocol is ``_worker``'s: a first JSON line (``hello``), then one
+    answer a line to each command written to its stdin.
+    """
+
+    module = "benchmarks.tools._worker"
 
     def __init__(self, impl, net, dtype, batch, threads):
-        cmd = [sys.executable, "-m", "benchmarks.tools._worker", impl, net, dtype, str(batch),
-               "default" if threads is None else str(threads)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+        self.spawn([impl, net, dtype, str(batch), "default" if threads is None else str(threads)])
         self.hello = self._read()
+
+    def spawn(self, argv, env=None):
+        """Start ``python -m self.module *argv`` in the repository root (``env``: its environment, default ours)."""
+        cmd = [sys.executable, "-m", self.module] + list(argv)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
 
     def _read(self):
         line = self.proc.stdout.readline()
@@ -310,6 +319,28 @@ class Worker:
         self.proc.wait(timeout=60)
 
 
+def alternate(workers, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S, **command):
+    """{name: [seconds a call, one a round]} of ``workers`` ({name: Worker}) timed in alternating rounds.
+
+    Each worker first times one call, which sets how many calls make a sample
+    of about ``min_sample`` seconds; then ``rounds`` rounds, the order rotating
+    (A B C, B C A, ...), each sample after a pause of ``settle`` seconds.
+    ``command`` goes with every ``sample`` request (say, which method to time).
+    """
+    numbers = {}
+    for name, w in workers.items():
+        time.sleep(settle)
+        est = w.ask(cmd="sample", number=1, **command)["seconds"]
+        numbers[name] = max(1, int(min_sample / max(est, 1e-9)))
+    samples = {name: [] for name in workers}
+    names = list(workers)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            time.sleep(settle)
+            samples[name].append(workers[name].ask(cmd="sample", number=numbers[name], **command)["seconds"])
+    return samples
+
+
 def measure_separately(impls, net, dtype, batch, threads, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S):
     """({subject: median seconds a call}, {subject: its configuration}, {impl: why skipped}).
 
@@ -327,17 +358,7 @@ def measure_separately(impls, net, dtype, batch, threads, rounds, min_sample=MIN
                 w.close()
             else:
                 workers[name] = w
-        numbers = {}
-        for name, w in workers.items():
-            time.sleep(settle)
-            est = w.ask(cmd="sample", number=1)["seconds"]
-            numbers[name] = max(1, int(min_sample / max(est, 1e-9)))
-        samples = {name: [] for name in workers}
-        names = list(workers)
-        for r in range(rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
-                time.sleep(settle)
-                samples[name].append(workers[name].ask(cmd="sample", number=numbers[name])["seconds"])
+        samples = alternate(workers, rounds, min_sample, settle)
         config = {name: w.hello.get("config", "") for name, w in workers.items()}
     finally:
         for w in workers.values():
