@@ -6,6 +6,15 @@ included: that is what a user pays), ``reference`` the plain-NumPy twin in
 ``fastnn.reference``, ``torch`` the matching ``torch.nn.functional`` call
 (backward through autograd), run by the ``<Layer>Torch`` twins at the end of
 this file, each sample in a fresh process that never loads fastnn.
+
+The ``fastnn`` and ``reference`` figures asv records here are an in-process
+comparison, the second one: both run in the asv process, where
+``fastnn.layers`` is imported and has tuned the host (malloc thresholds,
+SciPy's BLAS threads: ``fastnn._runtime``), with two threads pinned in
+``setup``. ``python -m benchmarks.tools.layer_peers`` times these same
+classes with each implementation in a fresh process of its own, in its own
+default configuration (the reference without fastnn's host tuning): the
+comparison to quote for "fastnn is at least as fast as its reference twin".
 """
 import numpy as np
 

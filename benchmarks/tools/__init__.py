@@ -5,7 +5,10 @@
 * ``python -m benchmarks.tools.overhead``: a dense net's step split into its
   numba kernels and the layer code around them;
 * ``python -m benchmarks.tools.inference``: predict beside onnxruntime and
-  PyTorch.
+  PyTorch;
+* ``python -m benchmarks.tools.layer_peers``: every asv layer suite's
+  ``fastnn`` beside its ``fastnn.reference`` twin, each in a fresh process of
+  its own.
 
 Run them from the repository root (they import the ``benchmarks`` package
 beside ``fastnn``).

@@ -200,7 +200,7 @@ def main(argv=None):
     print("| " + " | ".join(HEAD) + " |")
     print("|" + "|".join("---" if i < 3 else ("---:" if i < 6 else "---") for i in range(len(HEAD))) + "|")
     sys.stdout.flush()
-    configs, slower, rows = {}, [], 0
+    configs, slower, rows, skips = {}, [], 0, {}
     for name, cls in classes.items():
         for params in combinations(cls, args.dtypes, args.batches):
             medians, hellos, skipped = measure(name, params, args.threads, args.rounds, min_sample, settle)
@@ -214,8 +214,10 @@ def main(argv=None):
                 print("| " + " | ".join(cells) + " |")
             sys.stdout.flush()
             for impl, why in skipped.items():
-                print(f"  ({name} {params}: {impl} skipped: {why})", file=sys.stderr)
+                skips.setdefault((name, impl, why), []).append(", ".join(f"{k}={v}" for k, v in params.items()))
     print()
+    for (name, impl, why), where in skips.items():
+        print(f"- {impl} skipped, as asv skips it ({why}): {name} " + "; ".join(where))
     for impl, config in configs.items():
         print(f"- {impl}: {config}")
     print()
