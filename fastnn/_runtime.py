@@ -187,6 +187,27 @@ def _running_now():
         return None
 
 
+def _own_running_threads() -> int:
+    """This process's threads runnable at this instant (``/proc/self/task``), at least 1 (the caller).
+
+    BLAS workers spinning after a product are runnable threads of this
+    process: the load is what other processes run, not them.
+    """
+    count = 0
+    try:
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:      # the thread ended meanwhile
+                continue
+            if stat[stat.rfind(b")") + 2:][:1] == b"R":
+                count += 1
+    except OSError:
+        pass
+    return max(1, count)
+
+
 def _threads_the_load_allows(numba_threads: int) -> int:
     """numba_threads, or fewer while the other processes keep that many cores busy.
 
@@ -206,7 +227,7 @@ def _threads_the_load_allows(numba_threads: int) -> int:
                 _load_last = (now, busy, own)
                 running = _running_now()
                 if running is not None and last is None:   # until a whole interval is seen: who runs now
-                    _load_threads = max(1, (os.cpu_count() or 1) - (running - 1))
+                    _load_threads = max(1, (os.cpu_count() or 1) - max(0, running - _own_running_threads()))
             else:
                 others = max(0.0, (busy - last[1]) - (own - last[2])) / (now - last[0])
                 _load_threads = max(1, int((os.cpu_count() or 1) - others + 0.5))

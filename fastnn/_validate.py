@@ -151,6 +151,9 @@ def as_labels(t, n_samples: int, n_classes: int, name: str = "t") -> np.ndarray:
 def check_scalar(value, name: str, *, positive: bool = False, nonnegative: bool = False,
                  below: float | None = None, integer: bool = False):
     """Check a hyperparameter: a finite real number, optionally > 0, ≥ 0, < ``below``, integral."""
+    if type(value) is int and integer and -2 ** 63 <= value < 2 ** 63 and (not positive or value > 0) \
+            and (not nonnegative or value >= 0) and (below is None or value < below):
+        return value   # the common case (a layer's stride or pad at every call), without the ABC checks
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.generic)) \
             or (isinstance(value, np.generic) and not np.issubdtype(type(value), np.number)):
         raise TypeError(f"{name} must be a real number, got {value!r}")

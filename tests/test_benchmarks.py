@@ -197,3 +197,34 @@ def test_inference_tool_arguments():
         inference.main(["--nets", "LeNet"])
     with pytest.raises(SystemExit):
         inference.main(["--impls", "tensorflow"])
+
+
+# ---------------------------------------------------------------- benchmarks.tools.gemm_floor
+
+def test_gemm_floor_times_the_products_each_layer_runs():
+    """Every Convolution and Affine, its algorithm as a step chooses it, no input gradient for the first."""
+    from benchmarks.tools import gemm_floor
+
+    rows = gemm_floor.layer_products("DeepConvNet", 2, "float32")
+    names = [name for name, _ in rows]
+    assert names == [f"Conv{i}" for i in range(1, 7)] + ["Affine1", "Affine2"]
+    algorithms = {name: prods["algorithm"] for name, prods in rows}
+    assert algorithms["Conv4"] == algorithms["Conv6"] == "winograd"
+    assert {algorithms[f"Conv{i}"] for i in (1, 2, 3, 5)} == {"im2col"}
+    assert rows[0][1]["inputs"] is None and all(prods["inputs"] is not None for _, prods in rows[1:])
+    for _, prods in rows:
+        for key in ("forward", "weights", "inputs"):
+            if prods[key] is not None:
+                prods[key]()
+
+
+def test_gemm_floor_table_and_arguments(capsys):
+    from benchmarks.tools import gemm_floor
+
+    gemm_floor.main(["--nets", "SimpleConvNet", "--batches", "2", "--rounds", "1"])
+    out = capsys.readouterr().out
+    assert "| Conv1 | im2col |" in out and "| Affine1 | gemm |" in out
+    assert "Floor on two cores" in out
+    for bad in (["--nets", "LeNet"], ["--batches", "0"], ["--batches", "x"], ["--rounds", "0"]):
+        with pytest.raises(SystemExit):
+            gemm_floor.main(bad)

@@ -164,6 +164,42 @@ def test_threads_fall_to_one_while_other_processes_keep_the_cores_busy(two_threa
             p.wait()
 
 
+def test_own_runnable_threads_are_not_taken_for_load(two_threads, monkeypatch):
+    """A first look counts what runs now: this process's own runnable threads (a BLAS worker still
+    spinning after a product) are not other processes' load."""
+    import hashlib
+    import threading
+
+    stop = threading.Event()
+
+    def spin():   # hashing a long buffer runs without the GIL: a runnable thread of this process
+        data = b"x" * (1 << 22)
+        while not stop.is_set():
+            hashlib.sha256(data).digest()
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    try:
+        seen = max(_runtime._own_running_threads() for _ in range(200))
+    finally:
+        stop.set()
+        worker.join()
+    assert seen >= 2
+    # the first look's arithmetic: the machine's runnable threads less our own
+    monkeypatch.setattr(_runtime, "_load_last", None)
+    monkeypatch.setattr(_runtime, "_load_next", 0.0)
+    monkeypatch.setattr(_runtime, "_load_threads", None)
+    monkeypatch.setattr(_runtime, "_running_now", lambda: 2)
+    monkeypatch.setattr(_runtime, "_own_running_threads", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert _runtime._threads_the_load_allows(2) == 2
+    monkeypatch.setattr(_runtime, "_load_last", None)
+    monkeypatch.setattr(_runtime, "_load_next", 0.0)
+    monkeypatch.setattr(_runtime, "_running_now", lambda: 3)
+    monkeypatch.setattr(_runtime, "_own_running_threads", lambda: 1)
+    assert _runtime._threads_the_load_allows(2) == 1
+
+
 @pytest.mark.parametrize("bad, exc, match", [
     (dict(wide_products="no"), TypeError, "wide_products must be True or False"),
     (dict(follow_load=1), TypeError, "follow_load must be True or False"),
