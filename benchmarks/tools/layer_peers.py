@@ -51,10 +51,12 @@ IMPLS = ["fastnn", "reference"]
 DTYPES = ["float32", "float64"]
 BATCHES = ["1", "100"]
 
-#: Sample length and pause: these calls take microseconds to milliseconds, so shorter than the
-#: report's (a whole training step), which keeps a full run within minutes.
+#: Sample length: these calls take microseconds to milliseconds, so shorter samples than the
+#: report's (a whole training step), which keeps a full run within minutes. The pause before each
+#: sample stays the report's (``report.SETTLE_S``): the other worker's BLAS threads must be asleep,
+#: or fastnn's thread policy would see a busy core and drop to one thread.
 MIN_SAMPLE_S, QUICK_MIN_SAMPLE_S = 0.1, 0.03
-SETTLE_S, QUICK_SETTLE_S = 0.1, 0.05
+SETTLE_S = report.SETTLE_S
 ROUNDS, QUICK_ROUNDS = 5, 3
 
 
@@ -183,7 +185,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    min_sample, settle = (QUICK_MIN_SAMPLE_S, QUICK_SETTLE_S) if args.quick else (MIN_SAMPLE_S, SETTLE_S)
+    min_sample, settle = QUICK_MIN_SAMPLE_S if args.quick else MIN_SAMPLE_S, SETTLE_S
     classes = suite_classes(args.suites)
     started = time.perf_counter()
     cmd = "python -m benchmarks.tools.layer_peers " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -195,7 +197,7 @@ def main(argv=None):
                                      f" but {args.threads} threads set through its own API")
           + f"; Python {platform.python_version()}")
     print(f"- the asv classes' own setup and time_* methods; median of {args.rounds} alternating rounds, "
-          f"each sample one untimed call then >= {min_sample} s of calls, µs a call")
+          f"each sample a {settle} s pause, one untimed call, then >= {min_sample} s of calls; µs a call")
     print()
     print("| " + " | ".join(HEAD) + " |")
     print("|" + "|".join("---" if i < 3 else ("---:" if i < 6 else "---") for i in range(len(HEAD))) + "|")
