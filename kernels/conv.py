@@ -31,6 +31,7 @@ results do not depend on the number of threads. Kernels do not check
 bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
 ``FW <= W + 2*pad``, ``stride >= 1``, ``pad >= 0``.
 """
+import numpy as np
 from numba import njit, prange, uintp
 
 from ._twins import serial_and_parallel
@@ -64,36 +65,35 @@ def im2col(x, fh, fw, stride, pad, oh_n, ow_n, col):
     OH, OW = oh_n, ow_n (the caller's floor formula).
     Row n*OH*OW + oh*OW + ow, column (c*FH + i)*FW + j holds
     x[n, c, oh*stride + i - pad, ow*stride + j - pad] (0 outside the image).
-    Flat arrays and unsigned offsets, as ``_im2col_image``.
+
+    Each image's block is first made transposed, (C*FH*FW, OH*OW), by
+    ``_im2col_image`` (long runs of an input row: vectorised copies), then
+    transposed into its rows of ``col`` tile by tile (``_transpose_into``).
+    Writing the book's layout directly goes position by position in runs
+    of FW cells, too short to vectorise (``bench_layers.Im2col`` times it).
     """
-    n_img, n_ch, h, w = x.shape
+    n_img, n_ch = x.shape[0], x.shape[1]
     p_size = oh_n * ow_n
     k_size = n_ch * fh * fw
-    src = x.reshape(-1)
-    dst = col.reshape(-1)
-    zero = x.dtype.type(0)
     for n in prange(n_img):
-        for oh in range(oh_n):
-            for ow in range(ow_n):
-                r = ((n * p_size + oh * ow_n + ow) * k_size)
-                x0 = ow * stride - pad
-                jlo = max(0, -x0)
-                jhi = min(fw, w - x0)
-                for c in range(n_ch):
-                    for i in range(fh):
-                        y = oh * stride + i - pad
-                        out = uintp(r + (c * fh + i) * fw)
-                        if y < 0 or y >= h or jlo >= jhi:
-                            for j in range(fw):
-                                dst[out + uintp(j)] = zero
-                            continue
-                        start = ((n * n_ch + c) * h + y) * w + x0   # input offset of j = 0
-                        for j in range(jlo):
-                            dst[out + uintp(j)] = zero
-                        for j in range(jlo, jhi):
-                            dst[out + uintp(j)] = src[uintp(start + j)]
-                        for j in range(jhi, fw):
-                            dst[out + uintp(j)] = zero
+        block = np.empty((1, k_size, p_size), dtype=x.dtype)
+        _im2col_image(x, n, fh, fw, stride, pad, oh_n, ow_n, block, 0)
+        _transpose_into(block.reshape(-1), k_size, p_size, col.reshape(-1), n * p_size * k_size)
+
+
+@njit(cache=True)
+def _transpose_into(src, rows, cols, dst, offset):
+    """dst[offset + c*rows + r] = src[r*cols + c] for r < rows, c < cols: a (rows, cols) block transposed,
+    in square tiles so that both sides stay in cache lines already loaded. Flat arrays, unsigned offsets."""
+    tile = 32
+    for r0 in range(0, rows, tile):
+        r1 = min(r0 + tile, rows)
+        for c0 in range(0, cols, tile):
+            c1 = min(c0 + tile, cols)
+            for c in range(c0, c1):
+                out = uintp(offset + c * rows)
+                for r in range(r0, r1):
+                    dst[out + uintp(r)] = src[uintp(r * cols + c)]
 
 
 def col2im(col, fh, fw, stride, pad, oh_n, ow_n, dx):
