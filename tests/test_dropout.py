@@ -7,7 +7,7 @@ from fastnn import reference as ref
 from fastnn.layers import Dropout
 from fastnn.testing import assert_allclose_dtype, layer_gradient_errors
 
-SHAPES = [(1, 1), (1, 7), (5, 3), (3, 4, 5), (2, 3, 4, 5), (17,)]
+SHAPES = [(1, 1), (1, 7), (5, 3), (3, 4, 5), (2, 3, 4, 5), (17,), (4, 70_000)]   # the last: the parallel builds
 
 
 @pytest.mark.parametrize("shape", SHAPES)

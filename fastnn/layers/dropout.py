@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _runtime
 from .._random import as_generator
 from .._validate import check_scalar
 from ..kernels import dropout as dropout_kernels
 from .base import Layer
+
+
+def _kernel(name: str, size: int):
+    """The dropout kernel ``name``, its parallel build for big arrays (``fastnn._runtime.elementwise_kernel``)."""
+    return _runtime.elementwise_kernel(dropout_kernels, name, size)
 
 
 class Dropout(Layer):
@@ -98,13 +104,14 @@ class Dropout(Layer):
                     raise TypeError(f"Dropout.fixed_mask must be a bool array (set it with fix_mask), "
                                     f"got dtype {fixed.dtype}")
                 self.mask = np.array(fixed, order="C")
-                dropout_kernels.dropout_backward(x.ravel(), self.mask.ravel(), out.ravel())
+                _kernel("dropout_backward", x.size)(x.ravel(), self.mask.ravel(), out.ravel())
             else:
                 u = self._uniforms(x.shape)
                 self.mask = np.empty(x.shape, dtype=np.bool_)
-                dropout_kernels.dropout_forward_train(x.ravel(), u.ravel(), self.dropout_ratio, out.ravel(), self.mask.ravel())
+                _kernel("dropout_forward_train", x.size)(x.ravel(), u.ravel(), self.dropout_ratio, out.ravel(),
+                                                         self.mask.ravel())
         else:
-            dropout_kernels.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
+            _kernel("dropout_forward_infer", x.size)(x.ravel(), self.dropout_ratio, out.ravel())
         self._shape, self._dtype = x.shape, x.dtype
         return out
 
@@ -112,7 +119,7 @@ class Dropout(Layer):
         """x * (1 - dropout_ratio) (the inference forward); ``mask`` and the last forward's state stay."""
         x = self._check_input(x, allow_empty=True)
         out = np.empty_like(x)
-        dropout_kernels.dropout_forward_infer(x.ravel(), self.dropout_ratio, out.ravel())
+        _kernel("dropout_forward_infer", x.size)(x.ravel(), self.dropout_ratio, out.ravel())
         return out
 
     def backward(self, dout):
@@ -121,12 +128,12 @@ class Dropout(Layer):
         dx = np.empty_like(dout)
         if not self._trained:
             ratio = check_scalar(self.dropout_ratio, "Dropout.dropout_ratio", nonnegative=True, below=1.0)
-            dropout_kernels.dropout_forward_infer(dout.ravel(), ratio, dx.ravel())
+            _kernel("dropout_forward_infer", dout.size)(dout.ravel(), ratio, dx.ravel())
             return dx
         mask = np.asarray(self.mask)
         if mask.shape != dout.shape:
             raise ValueError(f"mask must have the shape of the forward output {dout.shape}, got {mask.shape}")
         if mask.dtype != np.bool_:
             mask = mask != 0
-        dropout_kernels.dropout_backward(dout.ravel(), np.ascontiguousarray(mask).ravel(), dx.ravel())
+        _kernel("dropout_backward", dout.size)(dout.ravel(), np.ascontiguousarray(mask).ravel(), dx.ravel())
         return dx
