@@ -205,7 +205,8 @@ class BatchNorm(_LayerBench):
 
 
 class Dropout(_LayerBench):
-    """Dropout(0.5) in training mode on (batch, 17280); the mask is drawn every forward."""
+    """Dropout(0.5) in training mode on (batch, 17280); the mask is drawn every forward, from the
+    book's stream (NumPy's global generator, ``np.random.rand``) in both implementations."""
 
     def _data(self, dtype, batch):
         return randn((batch, ACT_FEATURES), dtype), randn((batch, ACT_FEATURES), dtype, seed=1)
@@ -220,10 +221,10 @@ class Dropout(_LayerBench):
     def _reference(self, dtype, batch):
         fwd, bwd = need("fastnn.reference", "dropout_forward_train", "dropout_backward")
         x, dout = self._data(dtype, batch)
-        gen = np.random.default_rng(0)
-        mask = fwd(x, gen.random(x.shape), 0.5)[1]
-        # The book draws np.random.rand(*x.shape) every forward: the draw is part of the cost.
-        return (lambda: fwd(x, gen.random(x.shape), 0.5)), (lambda: bwd(dout, mask))
+        mask = fwd(x, np.random.rand(*x.shape), 0.5)[1]
+        # The book draws np.random.rand(*x.shape) every forward: the draw is part of the cost, and the
+        # same draw on both sides (fastnn's Dropout with the default seed=None draws that very stream).
+        return (lambda: fwd(x, np.random.rand(*x.shape), 0.5)), (lambda: bwd(dout, mask))
 
     def _torch(self, dtype, batch):
         torch = need_torch()
