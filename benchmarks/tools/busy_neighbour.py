@@ -47,6 +47,12 @@ out["Affine 784-50 backward float64"] = med(lambda: layer.backward(d), 100)
 xc = rng.random((100, 1, 28, 28)).astype("float32")
 netc, optc = nets.SimpleConvNet(dtype="float32"), optimizer.Adam()
 out["SimpleConvNet step float32"] = med(lambda: optc.update(netc.params, netc.gradient(xc, t)), 8)
+xm = x.astype("float32")
+netm, optm = nets.MultiLayerNetExtend(784, [100] * 5, 10, use_batchnorm=True, dtype="float32"), optimizer.Adam()
+out["MultiLayerNetExtend step float32"] = med(lambda: optm.update(netm.params, netm.gradient(xm, t)), 30)
+xd, td = xc[:32], t[:32]
+netd, optd = nets.DeepConvNet(dtype="float32"), optimizer.Adam()
+out["DeepConvNet batch 32 step float32"] = med(lambda: optd.update(netd.params, netd.gradient(xd, td)), 5)
 print(json.dumps(out))
 '''
 

@@ -51,14 +51,14 @@ def conv_products(np, runtime, conv, x_shape, dtype, first):
     ow = (w + 2 * conv.pad - fw) // conv.stride + 1
     if conv._winograd(c, fn_, fh, fw, conv.stride, conv.pad, oh, ow):
         th, tw, step, _ = conv._winograd_chunks(n, c, fn_, oh, ow, dtype.itemsize)
-        tiles = step * th * tw
+        tiles = min(step, n) * th * tw
         u = rng.random((16, fn_, c), dtype=dtype)
         v = rng.random((16, c, tiles), dtype=dtype)
         m = np.empty((16, fn_, tiles), dtype=dtype)
         u_t = np.ascontiguousarray(u.transpose(0, 2, 1))
         du = np.empty((16, fn_, c), dtype=dtype)
         dv = np.empty((16, c, tiles), dtype=dtype)
-        count = -(-n // step)   # chunks (the last one may be shorter: timed full, a slight overestimate)
+        count = -(-n // step)   # chunks (a last, shorter one is timed full: a slight overestimate)
 
         def forward():
             for _ in range(count):
