@@ -37,7 +37,6 @@ import contextlib
 import errno
 import os
 import sys
-import tempfile
 import zipfile
 
 EXIT_USER_ERROR = 2
@@ -114,35 +113,24 @@ def argument(name: str, value=None):
         raise UserError(f"{label}: {text}") from exc
 
 
+#: the file name an output path's error suggests, where ``<option>.npz`` would mislead
+_EXAMPLE_FILES = {"--plot": "plot.png", "OUT.onnx": "model.onnx"}
+
+
 def check_output_path(name: str, path) -> str:
     """Check, before any long work, that a file can be written at ``path``; return the path.
 
-    Refuses an empty path, a folder, a path inside a missing folder or under a
-    file, and a folder where no file can be created (tried for real with a
-    temporary file, so it holds for root and read-only file systems too).
-    Raises :class:`UserError` naming ``name``.
+    The command line's face of :func:`fastnn.io.check_output_file` (the one
+    check, with its real temporary-file probe): what it refuses becomes a
+    :class:`UserError` naming ``name``. ``fastnn.io`` is imported here, not at
+    the top, so that ``--help`` stays free of numpy.
     """
-    text = os.fspath(path)
-    if not text:
-        raise UserError(f"{name}: empty file name; give a file such as {name.lstrip('-')}.npz")
-    if os.path.isdir(text):
-        raise UserError(f"{name} {text}: is a folder; give a file name inside it, "
-                        f"such as {os.path.join(text, 'model.npz')}")
-    folder = os.path.dirname(os.path.abspath(text))
-    if not os.path.exists(folder):
-        raise UserError(f"{name} {text}: the folder {folder} does not exist; create it first "
-                        f"(mkdir -p {folder})")
-    if not os.path.isdir(folder):
-        raise UserError(f"{name} {text}: {folder} is not a folder")
+    from .io import check_output_file
+
     try:
-        fd, probe = tempfile.mkstemp(prefix=".fastnn-probe-", dir=folder)
-    except OSError as exc:
-        raise UserError(f"{name} {text}: cannot create a file in {folder} "
-                        f"({exc.strerror or exc})") from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.remove(probe)
-    return text
+        return check_output_file(path, name, example=_EXAMPLE_FILES.get(name, f"{name.lstrip('-')}.npz"))
+    except (ValueError, TypeError) as exc:
+        raise UserError(str(exc)) from None
 
 
 def _report(message: str, status: int) -> int:

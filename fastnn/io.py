@@ -36,9 +36,13 @@ Writing is atomic: a temporary ``.<name>.<random>.tmp`` beside the target,
 flushed and fsync'ed, then renamed over it; a symlink is written through to
 its target. Temporaries of this pattern left by a killed process (older
 than ``STALE_TEMP_SECONDS``) are removed on the next write to their folder.
+Before a long run, ``check_output_file(path, name)`` tells whether a file
+can be written there at all (the one check behind ``Trainer``'s
+``checkpoint_path`` and the command line's output options).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -46,6 +50,7 @@ import pickle
 import re
 import secrets
 import stat
+import tempfile
 import time
 import zipfile
 
@@ -53,7 +58,7 @@ import numpy as np
 
 __all__ = ["FORMAT_VERSION", "save_params", "load_params", "save_model", "load_model", "read_model_info",
            "save_checkpoint", "load_checkpoint", "read_state", "read_book_pickle", "atomic_write", "atomic_write_bytes",
-           "write_npz", "generator_state", "check_generator_state", "set_generator_state"]
+           "write_npz", "check_output_file", "generator_state", "check_generator_state", "set_generator_state"]
 
 FORMAT_VERSION = 2
 META = "__fastnn__"
@@ -149,6 +154,50 @@ def atomic_write_bytes(path, data: bytes) -> None:
 def write_npz(path, arrays: dict) -> None:
     """``np.savez`` of ``arrays`` to exactly ``path`` (no ``.npz`` appended), atomically; no pickles."""
     atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def check_output_file(path, name: str = "path", example: str = "model.npz") -> str:
+    """Check, before any long work, that a file can be written at ``path``; return it as a ``str``.
+
+    One check for every output a run writes at its end (``Trainer``'s
+    checkpoint, the command line's ``--save``, ``--plot``, ``OUT.onnx`` ...),
+    so that a run never ends by losing its result. Refuses an empty path, a
+    folder, a path inside a missing folder or under a file, and a folder where
+    no file can be created -- tried for real with a temporary file (removed at
+    once), so the answer holds for root and read-only file systems too, where
+    permission bits alone would mislead.
+
+    Raises ``TypeError`` for something that is not a path, ``ValueError``
+    otherwise; the message starts with ``name`` and suggests a file name like
+    ``example``.
+    """
+    try:
+        text = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name} must be a str or path, got a {type(path).__name__}") from None
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str or path, got {path!r}; decode a bytes name first")
+    if not text:
+        raise ValueError(f"{name} must be a non-empty file name, got ''; give a file such as {example}")
+    if os.path.isdir(text):
+        raise ValueError(f"{name} {text}: is a folder; give a file name inside it, "
+                         f"such as {os.path.join(text, example)}")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.exists(folder):
+        raise ValueError(f"{name} {text}: the folder {folder} does not exist; create it first "
+                         f"(mkdir -p {folder})")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name} {text}: {folder} is not a folder but a file; "
+                         "give a path inside a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fastnn-probe-", dir=folder)
+    except OSError as exc:
+        raise ValueError(f"{name} {text}: cannot create a file in {folder} ({exc.strerror or exc}); "
+                         "choose a folder you can write to") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.remove(probe)
+    return text
 
 
 # ------------------------------------------------------------------------------------ random generators

@@ -92,26 +92,6 @@ def _check_same_kind(x_train, t_train, x_test, t_test) -> None:
                          f"of one width): t_train has shape {t_train.shape}, t_test {t_test.shape}")
 
 
-def _check_checkpoint_path(path) -> str:
-    """The checkpoint file must be writable where asked, checked before the first epoch runs."""
-    try:
-        text = os.fspath(path)
-    except TypeError:
-        raise TypeError(f"checkpoint_path must be a str or path, got {_describe(path)}") from None
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"checkpoint_path must be a non-empty file name, got {path!r}")
-    if os.path.isdir(text):
-        raise ValueError(f"checkpoint_path {text!r} is a folder; give a file name inside it, "
-                         f"such as {os.path.join(text, 'run.npz')!r}")
-    folder = os.path.dirname(os.path.abspath(text))
-    if not os.path.isdir(folder):
-        what = "is not a folder" if os.path.exists(folder) else "does not exist"
-        raise ValueError(f"checkpoint_path {text!r}: the folder {folder!r} {what}; create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"checkpoint_path {text!r}: the folder {folder!r} is not writable")
-    return text
-
-
 def _tqdm():
     try:
         from tqdm.auto import tqdm
@@ -204,7 +184,10 @@ class Trainer:
 
         self.rng = as_generator(seed, "seed")
 
-        self.checkpoint_path = None if checkpoint_path is None else _check_checkpoint_path(checkpoint_path)
+        if checkpoint_path is not None:   # writable where asked, checked before the first epoch runs
+            from .io import check_output_file
+            checkpoint_path = check_output_file(checkpoint_path, "checkpoint_path", example="run.npz")
+        self.checkpoint_path = checkpoint_path
         if resume and self.checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
         if self.checkpoint_path is not None and not hasattr(self.optimizer, "state_dict"):

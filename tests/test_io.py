@@ -162,6 +162,27 @@ def test_failed_save_leaves_old_file_and_no_temporary(tmp_path, monkeypatch):
     assert path.read_bytes() == before
 
 
+def test_check_output_file_says_what_is_wrong_with_an_output_path(tmp_path):
+    """The one writability check behind Trainer(checkpoint_path=...) and the command line's outputs."""
+    (tmp_path / "a_file").write_text("x")
+    assert io.check_output_file(tmp_path / "new.npz", "out") == str(tmp_path / "new.npz")
+    assert os.listdir(tmp_path) == ["a_file"]      # the real write probe leaves nothing behind
+    cases = [
+        ("", r"out must be a non-empty file name, got ''; give a file such as run\.npz"),
+        (tmp_path, r"out .*: is a folder; give a file name inside it, such as .*run\.npz"),
+        (tmp_path / "missing" / "x.npz", r"out .*x\.npz: the folder .*missing does not exist; create it first"),
+        (tmp_path / "a_file" / "x.npz", r"out .*: .*a_file is not a folder but a file"),
+        ("/proc/fastnn-cannot-write-here.npz", r"out .*: cannot create a file in /proc \(.*\); choose a folder"),
+    ]
+    for path, message in cases:
+        with pytest.raises(ValueError, match=message):
+            io.check_output_file(path, "out", example="run.npz")
+    with pytest.raises(TypeError, match="out must be a str or path, got a int"):
+        io.check_output_file(3, "out")
+    with pytest.raises(TypeError, match="out must be a str or path, got b'x.npz'; decode"):
+        io.check_output_file(b"x.npz", "out")
+
+
 def test_load_refuses_truncated_and_corrupt_files(tmp_path):
     path = tmp_path / "p.npz"
     _trained_extend().save_params(path)

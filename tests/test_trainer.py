@@ -165,6 +165,9 @@ def test_constructor_checks_test_set_and_checkpoint_path(tmp_path):
         Trainer(net, x, t, x, t, checkpoint_path="")
     with pytest.raises(TypeError, match="checkpoint_path must be a str or path"):
         Trainer(net, x, t, x, t, checkpoint_path=3)
+    with pytest.raises(ValueError, match="checkpoint_path .*: cannot create a file in /proc"):
+        Trainer(net, x, t, x, t, checkpoint_path="/proc/fastnn-cannot-write-here.npz")  # even root cannot
+    assert not list(tmp_path.glob(".fastnn-probe-*"))  # the write probe leaves nothing behind
 
 
 # ---------------------------------------------------------------- seeds
