@@ -22,6 +22,7 @@ from ._cli_args import (
     OPTIMIZERS,
     init_std,
     load_data,
+    net_from_params_file,
     net_recipe,
     nonneg_float,
     positive_float,
@@ -121,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a params file (save_params .npz or the book's params.pkl) needs --net.")
     e.add_argument("model", metavar="MODEL.npz")
     e.add_argument("--net", choices=list(NETS), default=None,
-                   help="the net a params file belongs to (the book's sizes; --hidden to change them)")
-    e.add_argument("--hidden", type=sizes, default=None, metavar="N[,N...]", help="hidden size(s), with --net")
+                   help="the net a params file belongs to (its sizes are read from the file's shapes)")
+    e.add_argument("--hidden", type=sizes, default=None, metavar="N[,N...]",
+                   help="hidden size(s), with --net: read from the file; given, they must match it")
     e.add_argument("--data", choices=DATA_CHOICES, default=None,
                    help="data set to test on (default: the one it was trained on)")
     e.add_argument("--data-home", metavar="DIR", default=None)
@@ -279,6 +281,28 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _net_from_params_file(args, info, dtype):
+    """The --net net of a params file, its sizes read from the file, checked against the data's images."""
+    c, h, w = info.image_shape
+    overrides = {}
+    if args.net.endswith("convnet"):
+        overrides["input_dim"] = [c, h, w]
+    if args.hidden is not None:     # read from the file; given, they must agree with it
+        if args.net == "multi_layer":
+            overrides["hidden_size_list"] = args.hidden
+        elif len(args.hidden) != 1:
+            raise ValueError(f"--hidden takes one size for {args.net}, got {','.join(map(str, args.hidden))}")
+        else:
+            overrides["hidden_size"] = args.hidden[0]
+    net = net_from_params_file(args.model, args.net, dtype, image_hint=f"give --data with the images it was "
+                               f"trained on (the {info.title} images are {c}x{h}x{w})", **overrides)
+    inputs = net.params["W1"].shape[0]
+    if not args.net.endswith("convnet") and inputs != c * h * w:
+        raise ValueError(f"the {args.net} net of this file takes {inputs} inputs, but the {info.title} images "
+                         f"have {c * h * w} ({c}x{h}x{w}); give --data with the images it was trained on")
+    return net
+
+
 def cmd_evaluate(args) -> int:
     if os.path.isdir(args.model):
         raise UserError(f"{args.model} is a folder; give the model file saved with 'fastnn train --save'")
@@ -299,19 +323,14 @@ def cmd_evaluate(args) -> int:
             if not isinstance(data, (str, type(None))):
                 raise ValueError(f"the data set name {data!r} is not a name; give --data")
             flatten, dtype = bool(meta.get("flatten", False)), meta.get("dtype", "float64")
-    else:                   # a params file: the net comes from --net, its sizes from the data
+    else:                   # a params file: the net comes from --net, its sizes from the file's shapes
         data, flatten, dtype = args.data, args.net in ("two_layer", "multi_layer"), "float64"
     source = "--data" if args.data else f"model file {args.model}"
     name, info, ((x_train, t_train), (x_test, t_test)) = load_data(data, args.data_home, flatten, dtype,
                                                                     source=source)
     if args.net is not None:
-        from .nets import build_net
-
-        book = argparse.Namespace(net=args.net, hidden=args.hidden, weight_init="he", weight_decay=0.0,
-                                  dropout=None, batchnorm=False)
-        net = build_net(*net_recipe(book, info), dtype, seed=0)
         with argument("params file", args.model):
-            net.load_params(args.model)
+            net = _net_from_params_file(args, info, dtype)
     x, t, which = (x_train, t_train, "training") if args.train_set else (x_test, t_test, "test")
     t0 = time.perf_counter()
     acc = net.accuracy(x, t)

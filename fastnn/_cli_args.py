@@ -122,6 +122,34 @@ def net_recipe(args, info) -> tuple[str, dict]:
     return "multi_layer", kwargs
 
 
+def net_from_params_file(path, name: str, dtype=None, image_hint: str = "give the image size it was "
+                         "trained on with --input-dim C,H,W", **overrides):
+    """The registered net ``name`` rebuilt from a params file, its sizes read from the file's shapes.
+
+    What ``fastnn evaluate --net`` and ``fastnn export --net`` share: the
+    recipe comes from ``fastnn.nets.recipe_from_params`` (``overrides``: what
+    shapes cannot tell, such as ``input_dim``), then the file is loaded.
+    ``dtype`` None: the file's own (float64 if it is neither float).
+    ``image_hint``: how a wrong image size of a conv net is fixed on this
+    command's line.
+    """
+    import numpy as np
+
+    from .io import read_params
+    from .nets import build_net, recipe_from_params, registry
+
+    params = read_params(path)
+    if dtype is None:
+        dtype = params["W1"].dtype if params["W1"].dtype in (np.float32, np.float64) else np.float64
+    try:
+        recipe = recipe_from_params(name, params, **overrides)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(registry.IMAGE_SIZE_HINT, image_hint)) from None
+    net = build_net(name, recipe, dtype=dtype, seed=0)
+    net.load_params(path)
+    return net
+
+
 def load_data(name, data_home, flatten, dtype, source="--data"):
     """Load data set ``name`` (None: the best one here); ``source`` names where the name came from."""
     from .datasets import DATASETS, best_dataset

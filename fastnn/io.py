@@ -58,7 +58,7 @@ import numpy as np
 
 __all__ = ["FORMAT_VERSION", "save_params", "load_params", "save_model", "load_model", "read_model_info",
            "save_checkpoint", "load_checkpoint", "read_state", "read_book_pickle", "atomic_write", "atomic_write_bytes",
-           "write_npz", "check_output_file", "generator_state", "check_generator_state", "set_generator_state"]
+           "write_npz", "check_output_file", "read_params", "generator_state", "check_generator_state", "set_generator_state"]
 
 FORMAT_VERSION = 2
 META = "__fastnn__"
@@ -588,6 +588,26 @@ def read_book_pickle(path) -> dict:
 
 
 # ------------------------------------------------------------------------------------ params
+
+def read_params(path) -> dict:
+    """The parameter arrays of a file by the book's names (W1, b1, gamma1, ...): no net needed.
+
+    Reads a params, model or checkpoint file of fastnn, or the book's
+    ``params.pkl``; what ``fastnn.nets.recipe_from_params`` turns into the
+    recipe of the net the file belongs to. Raises ``ValueError`` for a file
+    with no parameters under the book's names.
+    """
+    path = os.fspath(path)
+    if _is_pickle(path):
+        params = read_book_pickle(path)
+    else:
+        params = {key[len("net/param/"):]: value for key, value in read_state(path)[2].items()
+                  if key.startswith("net/param/")}
+    if "W1" not in params:
+        raise ValueError(f"{path!r} holds no parameters named W1, b1, ... (the book's names); "
+                         "is it a params file?")
+    return params
+
 
 def _meta(kind: str, network, values: dict, **extra) -> dict:
     arch = getattr(network, "architecture", None)

@@ -8,6 +8,7 @@ import pytest
 
 from fastnn.__main__ import main
 from fastnn.io import load_model, read_model_info
+from fastnn.nets import MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
 
 
 def run(capsys, *argv):
@@ -139,8 +140,49 @@ def test_evaluate_a_params_file_with_net(tmp_path, capsys):
     code, out, err = run(capsys, "evaluate", "--net", "two_layer", "--hidden", "30", "--data", "digits", str(pkl))
     assert code == 0, err
     assert f"TwoLayerNet from {pkl}: accuracy" in out and "on 355 8x8 digits test images" in out
-    code, _, err = run(capsys, "evaluate", "--net", "two_layer", "--data", "digits", str(pkl))
-    assert code == 2 and "'net/param/W1'" not in err and "this net needs (64, 100)" in err
+    code, _, err = run(capsys, "evaluate", "--net", "two_layer", "--hidden", "20", "--data", "digits", str(pkl))
+    assert code == 2 and f"params file {pkl}: the params do not fit two_layer: W1 has shape (64, 30)" in err
+    assert "needs (64, 20)" in err
+
+
+def _digits_accuracy(net, flatten):
+    from fastnn.datasets import DATASETS
+
+    (_, _), (x, t) = DATASETS["digits"].loader(normalize=True, flatten=flatten, one_hot_label=False,
+                                               dtype="float64")
+    return net.accuracy(x, t)
+
+
+@pytest.mark.parametrize("name,make", [
+    ("two_layer", lambda: TwoLayerNet(64, 30, 10, weight_init_std=0.1, seed=0)),
+    ("multi_layer", lambda: MultiLayerNet(64, [20, 15, 12], 10, seed=1)),
+    ("multi_layer", lambda: MultiLayerNetExtend(64, [16], 10, use_batchnorm=True, seed=2)),
+    ("simple_convnet", lambda: SimpleConvNet((1, 8, 8), {"filter_num": 4, "filter_size": 3, "pad": 0, "stride": 1},
+                                             12, 10, seed=3)),
+])
+def test_evaluate_reads_a_params_files_sizes_from_its_shapes(tmp_path, capsys, name, make):
+    """A params file of sizes other than the command line's defaults evaluates as the net it was saved from."""
+    net = make()
+    path = tmp_path / "params.npz"
+    net.save_params(path)
+    code, out, err = run(capsys, "evaluate", "--net", name, "--data", "digits", str(path))
+    assert code == 0, err
+    acc = _digits_accuracy(net, flatten=name != "simple_convnet")
+    assert f"{type(net).__name__} from {path}: accuracy {acc:.4f} on 355 8x8 digits test images" in out
+
+
+def test_evaluate_says_when_a_params_file_does_not_fit_the_data(tmp_path, capsys):
+    path = tmp_path / "mnist_net.npz"
+    TwoLayerNet(784, 30, 10, seed=0).save_params(path)
+    code, _, err = run(capsys, "evaluate", "--net", "two_layer", "--data", "digits", str(path))
+    assert code == 2 and "the two_layer net of this file takes 784 inputs, but the 8x8 digits images have 64" in err
+    assert "give --data with the images it was trained on" in err
+    SimpleConvNet(seed=0).save_params(path)           # 28x28 images
+    code, _, err = run(capsys, "evaluate", "--net", "simple_convnet", "--data", "digits", str(path))
+    assert code == 2 and "the params do not fit simple_convnet: W2 has shape (4320, 100)" in err
+    assert "give --data with the images it was trained on (the 8x8 digits images are 1x8x8)" in err
+    code, _, err = run(capsys, "evaluate", "--net", "deep_convnet", "--data", "digits", str(path))
+    assert code == 2 and "the params do not fit deep_convnet: it needs W2 with 4 dimensions, got (4320, 100)" in err
 
 
 # ------------------------------------------------------------------ the error mechanism (fastnn._cli_errors)

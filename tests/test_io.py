@@ -25,6 +25,7 @@ from fastnn.nets import (
     TwoLayerNet,
     build_net,
     param_shapes,
+    recipe_from_params,
 )
 from fastnn.trainer import Trainer
 
@@ -96,6 +97,98 @@ def test_one_registry_and_recipes_rebuild_every_net():
     assert ["two_layer"] not in NETS and "resnet" not in NETS
     with pytest.raises(ValueError, match="unexpected keyword argument 'hidden'"):
         param_shapes("two_layer", {"input_size": 4, "hidden": 3, "output_size": 2})
+
+
+def _small_deep_convnet(seed):
+    convs = [{"filter_num": n, "filter_size": 3, "pad": 1, "stride": 1} for n in (4, 5, 6, 7, 8, 9)]
+    convs[3]["pad"] = 2                                   # the book's own pads, other filter counts
+    return DeepConvNet((2, 12, 12), *convs, hidden_size=11, output_size=5, seed=seed)
+
+
+# every book net in sizes other than its defaults, and the overrides its shapes cannot tell
+NON_DEFAULT_NETS = [
+    ("two_layer", lambda seed: TwoLayerNet(12, 7, 3, weight_init_std=0.3, seed=seed), {}),
+    ("multi_layer", lambda seed: MultiLayerNet(12, [9, 8, 7], 3, seed=seed), {}),
+    ("multi_layer", lambda seed: MultiLayerNet(12, [], 3, activation="sigmoid", seed=seed),
+     {"activation": "sigmoid"}),
+    ("multi_layer", lambda seed: MultiLayerNetExtend(12, [6, 5], 4, use_batchnorm=True, seed=seed), {}),
+    ("simple_convnet", lambda seed: SimpleConvNet((3, 12, 12), {"filter_num": 4, "filter_size": 3, "pad": 0,
+                                                                "stride": 1}, 9, 5, seed=seed),
+     {"input_dim": (3, 12, 12)}),
+    ("deep_convnet", _small_deep_convnet, {"input_dim": [2, 12, 12]}),
+]
+
+
+@pytest.mark.parametrize("name,make,overrides", NON_DEFAULT_NETS)
+def test_recipe_from_params_rebuilds_the_net_a_params_file_holds(tmp_path, name, make, overrides):
+    net = make(0)
+    _randomise_state(net)
+    path = tmp_path / "params.npz"
+    net.save_params(path)
+    shapes = {k: v.shape for k, v in net.params.items()}
+    params = io.read_params(path)
+    assert {k: v.shape for k, v in params.items()} == shapes
+    recipe = recipe_from_params(name, params, **overrides)
+    assert param_shapes(name, recipe) == shapes
+    assert recipe_from_params(name, shapes, **overrides) == recipe   # shapes alone do too
+    again = build_net(name, json.loads(json.dumps(recipe)), seed=1)
+    assert type(again) is type(net) and again.architecture() == net.architecture()
+    again.load_params(path)
+    x = np.random.default_rng(0).standard_normal((3, *_input_shape(recipe)))
+    np.testing.assert_array_equal(again.predict(x), net.predict(x))
+
+
+def _randomise_state(net):
+    for value in net.params.values():
+        value += 0.01
+
+
+def _input_shape(recipe):
+    return tuple(recipe["input_dim"]) if "input_dim" in recipe else (recipe["input_size"],)
+
+
+def test_recipe_from_params_says_when_the_params_do_not_fit():
+    two = {k: v.shape for k, v in TwoLayerNet(12, 7, 3, seed=0).params.items()}
+    deeper = {k: v.shape for k, v in MultiLayerNet(12, [9, 8], 3, seed=0).params.items()}
+    conv = {k: v.shape for k, v in SimpleConvNet((1, 12, 12), seed=0).params.items()}
+    cases = [
+        ("simple_convnet", two, {}, r"the params do not fit simple_convnet: it needs W1 with 4 dimensions, "
+                                    r"got \(12, 7\); is it a params file of another net\?"),
+        ("deep_convnet", conv, {}, r"do not fit deep_convnet: it needs W2 with 4 dimensions, got \(480, 100\)"),
+        ("two_layer", deeper, {}, r"do not fit two_layer: W3, b3 belong to no parameter of a two_layer net"),
+        ("two_layer", {**two, "W2": (5, 3)}, {}, r"do not fit two_layer: W2 has shape \(5, 3\), the two_layer "
+                                                 r"net these shapes describe needs \(7, 3\)$"),
+        ("two_layer", {k: v for k, v in two.items() if k != "b1"}, {},
+         r"the net needs b1 of shape \(7,\), which the params lack"),
+        ("simple_convnet", conv, {}, r"W2 has shape \(480, 100\), .* needs \(4320, 100\); give the image size "
+                                     r"it was trained on \(input_dim=\(C, H, W\)\)"),
+        ("simple_convnet", conv, {"input_dim": (3, 12, 12)}, r"W1 has shape \(30, 1, 5, 5\), .* needs "
+                                                             r"\(30, 3, 5, 5\); give the image size"),
+        ("multi_layer", deeper, {"hidden_size_list": [9, 9]}, r"W2 has shape \(9, 8\), .* needs \(9, 9\)"),
+        ("resnet", two, {}, "net must be one of"),
+    ]
+    for name, params, overrides, message in cases:
+        with pytest.raises(ValueError, match=message):
+            recipe_from_params(name, params, **overrides)
+    with pytest.raises(TypeError, match="params must be a dict of parameter names to arrays or shapes, got list"):
+        recipe_from_params("two_layer", [(12, 7)])
+
+
+def test_read_params_takes_every_kind_of_file(tmp_path):
+    import pickle
+
+    net = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, seed=0)
+    names = {"W1", "b1", "gamma1", "beta1", "W2", "b2"}
+    net.save_params(tmp_path / "p.npz")
+    (tmp_path / "p.pkl").write_bytes(pickle.dumps({k: np.array(v) for k, v in net.params.items()}))
+    for path in (tmp_path / "p.npz", tmp_path / "p.pkl", DATA / "v1_checkpoint_trainer.npz"):
+        params = io.read_params(path)
+        assert set(params) == names, path               # a checkpoint's optimizer arrays are not parameters
+        assert all(isinstance(v, np.ndarray) for v in params.values())
+    np.testing.assert_array_equal(io.read_params(tmp_path / "p.npz")["W1"], net.params["W1"])
+    (tmp_path / "empty.pkl").write_bytes(pickle.dumps({}))
+    with pytest.raises(ValueError, match="holds no parameters named W1, b1, ... .*; is it a params file"):
+        io.read_params(tmp_path / "empty.pkl")
 
 
 # -- params files: round trips and refusals ------------------------------------------------------------

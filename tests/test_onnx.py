@@ -287,7 +287,7 @@ def test_cli_params_file_needs_net(tmp_path, capsys):
     assert main(["export", str(params), str(tmp_path / "x.onnx")]) == 2
     assert "a params file needs --net NAME" in capsys.readouterr().err
     assert main(["export", "--net", "simple_convnet", str(params), str(tmp_path / "x.onnx")]) == 2
-    assert "does not fit --net simple_convnet: it needs W1 with 4 dimensions" in capsys.readouterr().err
+    assert "do not fit simple_convnet: it needs W1 with 4 dimensions" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
 
 

@@ -11,15 +11,16 @@ checked: ``fastnn.io``), ``state_dict``/``load_state_dict`` and a ``dtype``.
 
 ``NETS`` registers the nets by name (simple_convnet, deep_convnet, two_layer,
 multi_layer) and ``build_net(name, recipe, dtype, seed)`` makes one: what
-the command line trains and a model file rebuilds (``fastnn.nets.registry``).
+the command line trains and a model file rebuilds; ``recipe_from_params(name,
+params)`` reads a params file's sizes from its shapes (``fastnn.nets.registry``).
 """
 import importlib
 
-from .registry import NETS, build_net, net_name, param_shapes
+from .registry import NETS, build_net, net_name, param_shapes, recipe_from_params
 
 __all__ = ["Sequential", "ParamDict", "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend",
            "SimpleConvNet", "DeepConvNet",
-           "NETS", "build_net", "param_shapes", "net_name"]
+           "NETS", "build_net", "param_shapes", "net_name", "recipe_from_params"]
 
 #: The classes, imported on first use: ``import fastnn.nets`` (the command line's --help) stays light.
 _LAZY = {"Sequential": "sequential", "ParamDict": "sequential", "TwoLayerNet": "mlp", "MultiLayerNet": "mlp",

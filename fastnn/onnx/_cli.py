@@ -3,14 +3,14 @@
 A model file (``fastnn train --save``) holds its net's recipe. A params file
 (fastnn's ``.npz`` from ``save_params``, or the book's ``.pkl``) holds only
 arrays: ``--net`` names the net, and its sizes are read from the arrays'
-shapes (W1 (input, hidden), ...); what shapes cannot tell — the image size
+shapes (W1 (input, hidden), ...: ``fastnn.nets.recipe_from_params``, as
+``fastnn evaluate --net`` does); what shapes cannot tell — the image size
 of a conv net, a dense net's activation and dropout — comes from options
 with the book's defaults.
 """
 from __future__ import annotations
 
 import argparse
-import re
 
 from .._cli_args import dims, positive_int, ratio
 
@@ -26,8 +26,6 @@ fastnn's save_params .npz, or the book's params.pkl. Examples:
 The graph is float32 (onnxruntime's CPU provider has no float64 Conv), opset 17,
 input "x" (N, C, H, W) or (N, D), output "scores" (or "probabilities" with --softmax).
 """
-
-_PARAM_NAME = re.compile(r"(?:^|[./])(W|b|gamma|beta)(\d+)$")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -54,87 +52,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _read_params(path) -> dict:
-    """The parameter arrays of a params file by the book's names (W1, b1, gamma1, ...)."""
-    import numpy as np
-
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    from ..io import read_book_pickle, read_state
-
-    arrays = read_book_pickle(path) if magic[:1] == b"\x80" else read_state(path)[2]
-    params = {}
-    for key, value in arrays.items():
-        m = _PARAM_NAME.search(key)
-        if m and not key.startswith("state"):
-            params[m.group(1) + m.group(2)] = np.asarray(value)
-    if "W1" not in params:
-        raise ValueError(f"{path!r} holds no parameters named W1, b1, ... (the book's names); "
-                         f"is it a params file?")
-    return params
-
-
-def _count(params, name) -> int:
-    n = 0
-    while f"{name}{n + 1}" in params:
-        n += 1
-    return n
-
-
-def _recipe(name: str, params: dict, args) -> dict:
-    """Constructor keyword arguments of net ``name`` that fit the shapes of ``params``."""
-    shape = {k: v.shape for k, v in params.items()}
-    n_w = _count(params, "W")
-
-    def need(key, rank):
-        if key not in shape or len(shape[key]) != rank:
-            raise ValueError(f"the params file does not fit --net {name}: it needs {key} with {rank} "
-                             f"dimensions, got {shape.get(key, 'none')}")
-        return shape[key]
-
-    if name == "two_layer":
-        (d, h), (_, k) = need("W1", 2), need("W2", 2)
-        return {"input_size": d, "hidden_size": h, "output_size": k}
-    if name == "multi_layer":
-        ws = [need(f"W{i}", 2) for i in range(1, n_w + 1)]
-        kwargs = {"input_size": ws[0][0], "hidden_size_list": [w[1] for w in ws[:-1]],
-                  "output_size": ws[-1][1], "activation": args.activation,
-                  "use_batchnorm": "gamma1" in params}
-        if args.dropout is not None:
-            kwargs.update(use_dropout=True, dropout_ration=args.dropout)
-        return kwargs
-    if name == "simple_convnet":
-        fn, c, fs, _ = need("W1", 4)
-        input_dim = args.input_dim or (c, 28, 28)
-        return {"input_dim": input_dim, "hidden_size": need("W2", 2)[1], "output_size": need("W3", 2)[1],
-                "conv_param": {"filter_num": fn, "filter_size": fs, "pad": 0, "stride": 1}}
-    if name == "deep_convnet":
-        kwargs = {"input_dim": args.input_dim or (need("W1", 4)[1], 28, 28),
-                  "hidden_size": need("W7", 2)[1], "output_size": need("W8", 2)[1]}
-        from ..nets import convnet
-        for i, default in enumerate(convnet.DEEP_CONV_PARAMS, start=1):
-            fn, _, fs, _ = need(f"W{i}", 4)
-            kwargs[f"conv_param_{i}"] = {**default, "filter_num": fn, "filter_size": fs}
-        return kwargs
-    raise ValueError(f"--net must be one of {', '.join(NET_NAMES)}, got {name!r}")
-
-
 def _net_from_params(path, name, args):
-    import numpy as np
+    from .._cli_args import net_from_params_file
 
-    from .. import nets
-
-    params = _read_params(path)
-    dtype = params["W1"].dtype if params["W1"].dtype in (np.float32, np.float64) else np.float64
-    kwargs = _recipe(name, params, args)
-    try:
-        net = nets.build_net(name, kwargs, dtype=dtype, seed=0)
-        net.load_params(path)
-    except ValueError as exc:
-        hint = (" (give the image size the net was trained on with --input-dim C,H,W)"
-                if name.endswith("convnet") else "")
-        raise ValueError(f"{path!r} does not fit a {name} net built from its shapes: {exc}{hint}") from exc
-    return net
+    overrides = {}
+    if args.input_dim is not None:
+        overrides["input_dim"] = list(args.input_dim)
+    if name == "multi_layer":
+        overrides["activation"] = args.activation
+        if args.dropout is not None:
+            overrides.update(use_dropout=True, dropout_ration=args.dropout)
+    return net_from_params_file(path, name, **overrides)
 
 
 def _load_model(path):
