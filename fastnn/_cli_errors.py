@@ -114,7 +114,8 @@ def argument(name: str, value=None):
 
 
 #: the file name an output path's error suggests, where ``<option>.npz`` would mislead
-_EXAMPLE_FILES = {"--plot": "plot.png", "OUT.onnx": "model.onnx"}
+_EXAMPLE_FILES = {"--save": "model.npz", "--checkpoint": "run.npz", "--save-best": "best.npz",
+                  "--plot": "plot.png", "OUT.onnx": "model.onnx"}
 
 
 def check_output_path(name: str, path) -> str:
