@@ -65,7 +65,7 @@ def suite_class(name):
     return module, getattr(module, cls_name)
 
 
-def time_methods(cls):
+def timed_methods_of(cls):
     """The suite's ``time_*`` methods, forward first."""
     return sorted((m for m in dir(cls) if m.startswith("time_")), key=lambda m: (m != "time_forward", m))
 
@@ -107,7 +107,7 @@ def build(impl, suite, params, threads):
         module.pin_threads = own_threads(threads)
     args = setup_args(cls, impl, params)
     calls = {}
-    for method in time_methods(cls):
+    for method in timed_methods_of(cls):
         bench = cls()   # one instance per method, as asv sets each benchmark up on its own
         bench.setup(*args)
         bound = getattr(bench, method)

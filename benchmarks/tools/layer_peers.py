@@ -32,7 +32,7 @@ import sys
 import time
 
 from . import report
-from ._layer_worker import time_methods
+from ._layer_worker import timed_methods_of
 
 #: The suites timed by default, ``MODULE.CLASS`` in the ``benchmarks`` package: every one with an ``impl``.
 SUITES = {
@@ -208,7 +208,7 @@ def main(argv=None):
             medians, hellos, skipped = measure(name, params, args.threads, args.rounds, min_sample, settle)
             for impl, hello in hellos.items():
                 configs.setdefault(impl, hello["config"])
-            for method in medians or {m: {} for m in time_methods(cls)}:
+            for method in medians or {m: {} for m in timed_methods_of(cls)}:
                 cells = row(name, params, method, medians.get(method, {}))
                 rows += 1
                 if cells[-1]:
