@@ -46,6 +46,12 @@ def _scratch_array(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
+def _weight_grad_cols_first(dtype) -> bool:
+    """Whether the weight-gradient GEMM per image runs as cols @ dout.T (K+1, FN) rather than dout @ cols.T:
+    in float32 only, where it is the faster order (bench_nets' conv-net steps show it)."""
+    return dtype == np.float32
+
+
 def _bias_for_every_filter(b, W):
     """``b`` unchanged, or a scalar bias as one (FN,) array of W's dtype (``_check_params`` judges the rest)."""
     scalar = isinstance(b, numbers.Real) and not isinstance(b, (bool, np.bool_)) \
@@ -281,9 +287,7 @@ class Convolution(Layer):
             return self._backward_winograd(x, dout, prologue)
         k = c * fh * fw
         x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
-        # the weight-gradient GEMM per image as cols @ dout.T (K+1, FN) rather than dout @ cols.T in
-        # float32 only, where it is the faster order (bench_nets' conv-net steps show it)
-        cols_first = dtype == np.float32
+        cols_first = _weight_grad_cols_first(dtype)
         per_image = self._buffer("grad_per_image", (n, k + 1, fn) if cols_first else (n, fn, k + 1), dtype)
         dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
         w_cols = w_rows.T
