@@ -125,14 +125,9 @@ def main(argv=None):
     except NotImplementedError as exc:
         print(json.dumps({"skip": str(exc)}), flush=True)
         return
-    from .report import _time_calls
+    from ._worker import serve
 
-    print(json.dumps(hello), flush=True)
-    for line in sys.stdin:
-        command = json.loads(line)
-        call = calls[command["method"]]
-        call()
-        print(json.dumps({"seconds": _time_calls(call, int(command["number"]))}), flush=True)
+    serve(hello, lambda command: calls[command["method"]])
 
 
 if __name__ == "__main__":

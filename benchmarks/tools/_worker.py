@@ -85,15 +85,22 @@ def main(argv=None):
     except NotImplementedError as exc:
         print(json.dumps({"skip": str(exc)}), flush=True)
         return
-    from .report import _time_calls
-
     step()  # compile or load kernels, allocate state
     loaded = sorted(m for m in ("fastnn", "fastnn.layers", "torch") if m in sys.modules)
-    print(json.dumps({"config": config, "loaded": loaded}), flush=True)
+    serve({"config": config, "loaded": loaded}, lambda command: step)
+
+
+def serve(hello, call_for):
+    """The worker's side of the protocol: ``hello`` first, then for each command read from stdin one
+    untimed call of ``call_for(command)`` and ``{"seconds": s}``, the mean of ``number`` timed calls."""
+    from .report import _time_calls
+
+    print(json.dumps(hello), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
-        step()
-        print(json.dumps({"seconds": _time_calls(step, int(command["number"]))}), flush=True)
+        call = call_for(command)
+        call()
+        print(json.dumps({"seconds": _time_calls(call, int(command["number"]))}), flush=True)
 
 
 if __name__ == "__main__":
