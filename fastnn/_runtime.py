@@ -70,7 +70,8 @@ from typing import NamedTuple
 __all__ = [
     "THRESHOLDS", "threads", "set_num_threads", "get_num_threads", "set_host_tuning",
     "apply_host_tuning", "elementwise_kernel", "affine_split", "run_product", "split_over_threads",
-    "conv_chunk",
+    "conv_chunk", "conv_algorithm", "direct_covers", "vector_lanes", "vector_registers", "direct_forward_tile",
+    "direct_weight_tile", "cpu_description",
 ]
 
 HOST_TUNING_ENV = "FASTNN_HOST_TUNING"
@@ -94,6 +95,9 @@ OPENBLAS_SPIN_EXPONENT = 22
 MMAP_THRESHOLD_BYTES = 32 << 20
 TRIM_THRESHOLD_BYTES = 256 << 20
 LOAD_CHECK_SECONDS = 0.2
+DIRECT_SPARE_REGISTERS = 4
+DIRECT_MAX_TILE_PIXELS = 14
+DIRECT_TILE_OVERHEAD_PIXELS = 3
 
 
 class Threshold(NamedTuple):
@@ -148,6 +152,16 @@ THRESHOLDS = (
     Threshold("TRIM_THRESHOLD_BYTES", "bytes",
               "freed memory up to this stays in the process for the next step",
               "bench_nets.TrainStep"),
+    Threshold("DIRECT_SPARE_REGISTERS", "vector registers",
+              "a direct-convolution tile holds all but these in accumulators (the rest: filter vectors, the "
+              "broadcast input value)",
+              "benchmarks/tools/microkernel.py"),
+    Threshold("DIRECT_MAX_TILE_PIXELS", "output pixels",
+              "longer tiles of one filter block touch more input lines per step than L1 serves at the FMA rate",
+              "benchmarks/tools/microkernel.py"),
+    Threshold("DIRECT_TILE_OVERHEAD_PIXELS", "output pixels",
+              "a tile's fixed cost (loading and storing its accumulators), for choosing the tile width",
+              "benchmarks/tools/microkernel.py"),
     Threshold("LOAD_CHECK_SECONDS", "seconds",
               "how often threads() looks again at how busy the other processes keep the cores",
               "bench_nets.BusyNeighbour"),
@@ -327,6 +341,112 @@ def winograd_pays(c: int, fn: int, oh: int, ow: int) -> bool:
     if c < WINOGRAD_MIN_CHANNELS or fn < WINOGRAD_MIN_CHANNELS:
         return False
     return oh * ow >= WINOGRAD_MIN_PLANE or min(c, fn) >= WINOGRAD_SMALL_PLANE_CHANNELS
+
+
+def conv_algorithm(c: int, fn: int, fh: int, fw: int, stride: int, pad: int, oh: int, ow: int) -> str:
+    """How a Convolution whose ``algorithm`` is 'auto' computes: 'direct', 'winograd' or 'im2col'.
+
+    The direct kernels (``fastnn.layers.conv_direct``: register-tiled
+    microkernels on channel-blocked copies) take every convolution they
+    cover (stride 1, padding below the filter size): at 60-90% of the FMA
+    peak on the book's layers they are faster than im2col's GEMMs, which
+    OpenBLAS runs far below its peak on these thin shapes, and than
+    Winograd's transforms plus GEMMs (``bench_layers.Convolution``,
+    ``benchmarks/tools/microkernel.py``). The rest go to Winograd where
+    ``winograd_pays``, else im2col.
+    """
+    if direct_covers(fh, fw, stride, pad):
+        return "direct"
+    if fh == 3 and fw == 3 and stride == 1 and pad <= 2 and winograd_pays(c, fn, oh, ow):
+        return "winograd"
+    return "im2col"
+
+
+def direct_covers(fh: int, fw: int, stride: int, pad: int) -> bool:
+    """Whether the direct kernels compute this convolution: stride 1, a padding below the filter size
+    (backward-data pads the gradient by FH - 1 - pad)."""
+    return stride == 1 and pad <= fh - 1 and pad <= fw - 1
+
+
+_vector_shape = None
+
+
+def _vector_unit():
+    """(vector bytes, vector registers) of the CPU that numba compiles for (AVX-512: 64, 32; AVX2: 32, 16)."""
+    global _vector_shape
+    if _vector_shape is None:
+        from llvmlite import binding
+
+        features = binding.get_host_cpu_features()
+        if features.get("avx512f"):
+            _vector_shape = (64, 32)
+        elif features.get("avx2") or features.get("avx"):
+            _vector_shape = (32, 16)
+        else:
+            _vector_shape = (16, 16)
+    return _vector_shape
+
+
+def vector_lanes(dtype) -> int:
+    """Elements of ``dtype`` in one vector register: the channel block of the direct convolution."""
+    return _vector_unit()[0] // _itemsize(dtype)
+
+
+def _itemsize(dtype) -> int:
+    """A float dtype's bytes (np.float32, np.dtype('float32') or 'float32'; this module does not import NumPy)."""
+    size = getattr(dtype, "itemsize", None)
+    if isinstance(size, int):
+        return size
+    name = getattr(dtype, "__name__", dtype)
+    return {"float32": 4, "float64": 8}[str(name)]
+
+
+def vector_registers() -> int:
+    return _vector_unit()[1]
+
+
+def cpu_description() -> str:
+    """The CPU's model name and vector unit, for benchmark reports."""
+    from llvmlite import binding
+
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    width, regs = _vector_unit()
+    return f"{model} ({binding.get_host_cpu_name()}, {width * 8}-bit vectors, {regs} registers)"
+
+
+def _accumulators() -> int:
+    return vector_registers() - DIRECT_SPARE_REGISTERS
+
+
+def direct_forward_tile(filter_blocks: int, ow: int, dtype) -> tuple:
+    """(RW, OB) of the direct forward's tile: RW output pixels x OB blocks of filters.
+
+    Two filter blocks where the layer has an even number (each broadcast
+    input value then feeds two FMAs), else one; RW up to what the
+    accumulator registers and ``DIRECT_MAX_TILE_PIXELS`` allow, chosen to
+    cover a row of ``ow`` pixels with the least work, counting
+    ``DIRECT_TILE_OVERHEAD_PIXELS`` per tile.
+    """
+    ob = 2 if filter_blocks % 2 == 0 and _accumulators() >= 8 else 1
+    widest = max(1, min(ow, DIRECT_MAX_TILE_PIXELS, _accumulators() // ob))
+    return min(range(1, widest + 1),
+               key=lambda rw: (-(-ow // rw) * (rw + DIRECT_TILE_OVERHEAD_PIXELS), -rw)), ob
+
+
+def direct_weight_tile(filter_blocks: int, taps: int, dtype) -> tuple:
+    """(RW, OB) of the direct weight gradient's tile: RW consecutive taps (a divisor of ``taps``) x OB
+    filter blocks, as many accumulators as the registers hold."""
+    ob = 2 if filter_blocks % 2 == 0 and _accumulators() >= 8 else 1
+    budget = max(1, _accumulators() // ob)
+    return max(d for d in range(1, min(taps, budget) + 1) if taps % d == 0), ob
 
 
 def winograd_chunk(tile_bytes: int) -> int:

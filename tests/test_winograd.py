@@ -139,15 +139,22 @@ def test_rule():
     assert not _runtime.winograd_pays(least, least, 1, plane - 1)
     assert not _runtime.winograd_pays(many - 1, many, 4, 4)
     assert _runtime.winograd_pays(many, many, 4, 4)
-    layer = Convolution(np.zeros((least, least, 3, 3)), np.zeros(least), stride=1, pad=1)
-    assert layer._winograd(least, least, 3, 3, 1, 1, side, side)
-    assert not layer._winograd(least, least, 3, 3, 1, 3, side, side)   # pad 3: dx would need a negative pad
-    assert not layer._winograd(least, least, 3, 3, 2, 1, side, side)   # stride 2
-    assert not layer._winograd(least, least, 5, 5, 1, 1, side, side)   # 5x5
-    layer.algorithm = "im2col"
-    assert not layer._winograd(least, least, 3, 3, 1, 1, side, side)
-    layer.algorithm = "winograd"
-    assert layer._winograd(1, 1, 3, 3, 1, 0, 1, 1)
+    # Convolution.algorithm_for: 'winograd' wherever it applies (3x3, stride 1, pad <= 2), 'im2col' never;
+    # 'auto' asks _runtime.conv_algorithm, which takes the direct kernels first where they apply
+    def algorithm(c, fn, fs=3, stride=1, pad=1, size=side, choice="winograd"):
+        layer = Convolution(np.zeros((fn, c, fs, fs)), np.zeros(fn), stride=stride, pad=pad)
+        layer.algorithm = choice
+        return layer.algorithm_for((1, c, size, size))
+
+    assert algorithm(least, least) == "winograd"
+    assert algorithm(least, least, pad=3) == "im2col"     # pad 3: dx would need a negative pad
+    assert algorithm(least, least, stride=2) == "im2col"
+    assert algorithm(least, least, fs=5) == "im2col"
+    assert algorithm(least, least, choice="im2col") == "im2col"
+    assert algorithm(1, 1, pad=0, size=3) == "winograd"
+    assert _runtime.conv_algorithm(least, least, 3, 3, 2, 1, side, side) == "im2col"   # neither covers stride 2
+    assert _runtime.conv_algorithm(least, least, 3, 3, 1, 3, side, side) == "im2col"   # pad 3: neither
+    assert _runtime.conv_algorithm(least, least, 3, 3, 1, 1, side, side) == "direct"
 
 
 def test_unknown_algorithm_is_refused():

@@ -15,7 +15,9 @@ target, the target is out of reach for this design, however well the rest is
 done. The ``predict`` column is the same for the forward products alone.
 
 Each layer's algorithm is the one its ``algorithm`` attribute and
-``fastnn._runtime.winograd_pays`` choose, as in a step. The first layer's
+``fastnn._runtime.winograd_pays`` choose within the GEMM design (a layer
+that fastnn's direct kernels now take is timed as im2col or Winograd ran
+it: the tool shows why that design was left). The first layer's
 input gradient is not computed (as fastnn skips it). Prints a Markdown table
 per net and batch.
 """
@@ -51,8 +53,14 @@ def conv_products(np, runtime, conv, x_shape, dtype, first):
     fn_, _, fh, fw = conv.W.shape
     oh = (h + 2 * conv.pad - fh) // conv.stride + 1
     ow = (w + 2 * conv.pad - fw) // conv.stride + 1
-    if conv._winograd(c, fn_, fh, fw, conv.stride, conv.pad, oh, ow):
-        th, tw, step, _ = conv._winograd_chunks(n, c, fn_, oh, ow, dtype.itemsize)
+    choice = conv.algorithm_for(x_shape)
+    if choice == "direct":
+        # this tool measures the GEMM design's floor: a layer the direct kernels take, as that design ran it
+        winograd = fh == fw == 3 and conv.stride == 1 and conv.pad <= 2 and runtime.winograd_pays(c, fn_, oh, ow)
+        choice = "winograd" if winograd else "im2col"
+    if choice == "winograd":
+        th, tw = (oh + 1) // 2, (ow + 1) // 2
+        step = runtime.winograd_chunk(16 * (c + fn_) * th * tw * dtype.itemsize)
         tiles = min(step, n) * th * tw
         u = rng.random((16, fn_, c), dtype=dtype)
         v = rng.random((16, c, tiles), dtype=dtype)

@@ -10,9 +10,13 @@ import numpy as np
 from .. import _runtime
 from .._validate import FLOAT_DTYPES, _describe, check_scalar
 from ..util import _window_geometry
+from . import conv_direct
 from .base import Layer
 
-__all__ = ["Convolution"]
+__all__ = ["Convolution", "ALGORITHMS"]
+
+#: The values of ``Convolution.algorithm``.
+ALGORITHMS = ("auto", "direct", "winograd", "im2col")
 
 _scratch = threading.local()
 
@@ -143,7 +147,8 @@ class Convolution(Layer):
         self.dW = None
         self.db = None
         self.input_grad = True   # False: backward skips dx (for a net's first layer)
-        self.algorithm = "auto"  # 'auto' (_runtime.winograd_pays decides), 'im2col' or 'winograd'
+        self.algorithm = "auto"  # 'auto' (_runtime.conv_algorithm decides), 'direct', 'winograd' or 'im2col'
+        self._direct = None      # what the last direct forward kept for backward (conv_direct.Kept)
         self._x = None           # the last forward input (as the book keeps it), a view fastnn owns
         self._x_trusted = True   # False: ``x`` was assigned by a user, checked by backward
         self._geometry = None    # what the last forward saw, for backward
@@ -217,7 +222,14 @@ class Convolution(Layer):
             out = result = np.empty((n, fn, oh, ow), dtype=dtype)
         else:
             out, result = None, epilogue.start((n, fn, oh, ow), dtype)
-        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
+        ran = self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
+        if ran == "direct":
+            kept = conv_direct.forward(self.W, self.b, x, pad, oh, ow, out, epilogue, _scratch_array, keep)
+            if keep:
+                self._x, self._x_trusted, self._direct = x.view(), True, kept
+                self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
+            return result
+        if ran == "winograd":
             self._forward_winograd(x, pad, oh, ow, out, epilogue)
             if keep:
                 self._x, self._x_trusted = x.view(), True
@@ -282,7 +294,15 @@ class Convolution(Layer):
             dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
         elif dout is not None:
             raise TypeError("Convolution.backward takes dout or prologue, not both")
-        if self._winograd(c, fn, fh, fw, stride, pad, oh, ow):
+        ran = self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
+        if ran == "direct":
+            kept = self._direct
+            if not self._x_trusted or kept is None or kept.xb.dtype != dtype:
+                kept = conv_direct.keep_input(self.W, self._checked_x(x_shape, dtype), pad, oh, ow)
+            dx, self.dW, self.db = conv_direct.backward(self.W, kept, x_shape, pad, oh, ow, dout, prologue,
+                                                        self.input_grad)
+            return dx
+        if ran == "winograd":
             x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
             return self._backward_winograd(x, dout, prologue)
         k = c * fh * fw
@@ -319,14 +339,25 @@ class Convolution(Layer):
         return dx
 
     # -- Winograd F(2x2, 3x3) -------------------------------------------------------------------
-    def _winograd(self, c, fn, fh, fw, stride, pad, oh, ow) -> bool:
-        """Whether this pass runs by Winograd: ``algorithm`` and, for 'auto', ``_runtime.winograd_pays``."""
+    def algorithm_for(self, x_shape) -> str:
+        """'direct', 'winograd' or 'im2col': how a forward of an input shaped ``x_shape`` (N, C, H, W) runs
+        (``algorithm``, and for 'auto' ``fastnn._runtime.conv_algorithm``)."""
+        fn, c, fh, fw = self.W.shape
+        stride, pad, oh, ow = _window_geometry(tuple(x_shape), fh, fw, self.stride, self.pad)
+        return self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
+
+    def _algorithm_for(self, c, fn, fh, fw, stride, pad, oh, ow) -> str:
+        """How this pass runs: ``algorithm``, where it applies ('auto': ``_runtime.conv_algorithm``), else im2col."""
         algorithm = self.algorithm
-        if algorithm not in ("auto", "im2col", "winograd"):
-            raise ValueError(f"algorithm must be 'auto', 'im2col' or 'winograd', got {algorithm!r}")
-        if algorithm == "im2col" or not (fh == 3 and fw == 3 and stride == 1 and pad <= 2):
-            return False
-        return algorithm == "winograd" or _runtime.winograd_pays(c, fn, oh, ow)
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
+        if algorithm == "auto":
+            return _runtime.conv_algorithm(c, fn, fh, fw, stride, pad, oh, ow)
+        if algorithm == "direct" and _runtime.direct_covers(fh, fw, stride, pad):
+            return "direct"
+        if algorithm == "winograd" and fh == 3 and fw == 3 and stride == 1 and pad <= 2:
+            return "winograd"
+        return "im2col"
 
     def _winograd_chunks(self, n, c, fn, oh, ow, itemsize):
         """(TH, TW, images per chunk, number of chunks) for Winograd over n images."""

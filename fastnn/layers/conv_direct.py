@@ -1,0 +1,230 @@
+"""The Convolution layer's direct strategy: channel-blocked layouts and register-tiled microkernels.
+
+``fastnn.kernels.direct`` computes a stride-1 convolution straight from a
+zero-padded, channel-blocked copy of the input (no im2col columns, no
+GEMM library): each output row is covered by tiles of RW pixels x OB
+blocks of L filters whose accumulators stay in vector registers across
+the input channels and the filter window. This module makes the blocked
+copies, packs the filters, asks ``fastnn._runtime`` for the tile shapes and
+the thread split, and hands NCHW results back, so that the layer's public
+contract (NCHW in, NCHW out, the book's (FN, C, FH, FW) weights) does not
+move.
+
+- forward: x -> blocked, padded ``xb`` (kept for backward); the output rows
+  in parallel; with an epilogue (the fused Convolution -> Relu -> Pooling
+  stage), images a few at a time, each chunk's output handed over while in
+  cache.
+- backward: dout -> blocked ``db``, padded by FH-1-pad; dx is the forward
+  kernel run on ``db`` with the filters flipped and their channel axes
+  swapped; dW sums blocked taps x blocked gradients per (filter block,
+  input block, filter row, run of taps), each in a fixed order.
+- a layer with few input channels (C*FH <= L: a net's first layer) stacks
+  its FH input rows as channels (``stack_rows``), so its microkernel loops
+  run over FH*FW*C taps at once.
+
+Results do not depend on the thread count: every output and every partial
+sum belongs to one work item, summed in a fixed order; they differ from the
+im2col path's in the last bits (another order of the same sums).
+``benchmarks/tools/microkernel.py`` measures the microkernels' fraction of
+the FMA peak, ``bench_layers.Convolution`` the layer.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _runtime
+from ..kernels import direct as direct_kernels
+
+__all__ = ["forward", "backward", "keep_input", "Kept"]
+
+
+class Kept(NamedTuple):
+    """What a direct forward keeps for its backward: the blocked input and how it was made."""
+    xb: np.ndarray       # (N, CB, HP, WP, CX) padded, or the stacked rows (N, 1, OH, WP, CX)
+    stacked: bool
+
+
+def _blocks(count: int, size: int) -> int:
+    return -(-count // size)
+
+
+def _pack(W, cx: int, lanes: int, ob: int) -> np.ndarray:
+    """W (FN, C, FH, FW) as (G, CB, FH, FW*CX, OB*L), zero past FN and C (``fastnn.kernels.direct``'s wb)."""
+    fn, c, fh, fw = W.shape
+    fnb, cb = _blocks(fn, lanes), _blocks(c, cx)
+    g = fnb // ob
+    padded = np.zeros((fnb * lanes, cb * cx, fh, fw), dtype=W.dtype)
+    padded[:fn, :c] = W
+    packed = padded.reshape(g, ob * lanes, cb, cx, fh, fw).transpose(0, 2, 4, 5, 3, 1)
+    return np.ascontiguousarray(packed).reshape(g, cb, fh, fw * cx, ob * lanes)
+
+
+def _unpack(dwb, fn: int, c: int, fw: int, cx: int) -> np.ndarray:
+    """The inverse of ``_pack``: (FN, C, FH, FW) from (G, CB, FH, FW*CX, OB*L)."""
+    g, cb, fh, _, obl = dwb.shape
+    full = dwb.reshape(g, cb, fh, fw, cx, obl).transpose(0, 5, 1, 4, 2, 3).reshape(g * obl, cb * cx, fh, fw)
+    return np.ascontiguousarray(full[:fn, :c])
+
+
+def _stacks(c: int, fh: int, lanes: int) -> bool:
+    return fh > 1 and c * fh <= lanes
+
+
+def _filters_for(W, stacked: bool) -> np.ndarray:
+    """The filters as the forward kernel sees them: stacked rows make FH x FW filters 1 x FW ones."""
+    if not stacked:
+        return W
+    fn, c, fh, fw = W.shape
+    return W.transpose(0, 2, 1, 3).reshape(fn, fh * c, 1, fw)
+
+
+def _tile_width(ow: int, rw: int) -> int:
+    return _blocks(ow, rw) * rw
+
+
+def _blocked_input(x, pad: int, oh: int, ow: int, fh: int, fw: int, rw: int, lanes: int, stacked: bool):
+    """An empty buffer for x's blocked copy, sized so that every tile's reads stay inside it."""
+    n, c, h, w = x.shape
+    wp = max(w + 2 * pad, _tile_width(ow, rw) + fw - 1)
+    if stacked:
+        return np.empty((n, 1, oh, wp, c * fh), dtype=x.dtype)
+    cx = min(c, lanes)
+    return np.empty((n, _blocks(c, cx), h + 2 * pad, wp, cx), dtype=x.dtype)
+
+
+def _fill_blocked(x, pad: int, fh: int, xb, stacked: bool) -> None:
+    if stacked:
+        direct_kernels.stack_rows(x, pad, pad, fh, xb)
+    else:
+        direct_kernels.to_blocked(x, pad, pad, xb)
+
+
+def _run_rows(xb, wb, bias, out, fh: int, rw: int, ob: int, lanes: int, n_base: int, lo: int, hi: int) -> None:
+    direct_kernels.forward_rows(rw, ob, xb.shape[4], lanes)(xb, wb, bias, out, n_base, lo, hi, fh)
+
+
+def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch, keep: bool):
+    """The convolution of x (N, C, H, W) into ``out`` (N, FN, OH, OW), or chunk by chunk to ``epilogue``.
+
+    ``scratch(name, shape, dtype)`` gives this thread's work arrays (the
+    layer's). Returns a ``Kept`` for ``backward`` when ``keep``, else None.
+    """
+    n, c, _, _ = x.shape
+    fn, _, fh, fw = W.shape
+    dtype = x.dtype
+    lanes = _runtime.vector_lanes(dtype)
+    stacked = _stacks(c, fh, lanes)
+    fnb = _blocks(fn, lanes)
+    rw, ob = _runtime.direct_forward_tile(fnb, ow, dtype)
+    xb = _blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
+    wb = _pack(_filters_for(W, stacked), xb.shape[4], lanes, ob)
+    bias = np.zeros(fnb * lanes, dtype=dtype)
+    bias[:fn] = b
+    kfh = 1 if stacked else fh
+    work = n * fn * c * fh * fw * oh * ow
+    if epilogue is None or n >= _runtime.threads():
+        step = 1 if epilogue is None else _runtime.conv_chunk(fn * oh * ow * dtype.itemsize)
+
+        def by_images(lo, hi):
+            _fill_blocked(x[lo:hi], pad, fh, xb[lo:hi], stacked)
+            if epilogue is None:
+                _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, lo * oh, hi * oh)
+                return
+            for s in range(lo, hi, step):
+                e = min(s + step, hi)
+                chunk = scratch("conv", (e - s, fn, oh, ow), dtype)
+                _run_rows(xb, wb, bias, chunk, kfh, rw, ob, lanes, s, s * oh, e * oh)
+                epilogue(s, e, chunk.reshape(e - s, fn, oh * ow))
+
+        if n >= _runtime.threads():
+            _runtime.split_over_threads(n, work, by_images)
+            return Kept(xb, stacked) if keep else None
+        _fill_blocked(x, pad, fh, xb, stacked)
+        _runtime.split_over_threads(n * oh, work,
+                                    lambda lo, hi: _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, lo, hi))
+        return Kept(xb, stacked) if keep else None
+    # fewer images than threads, fused: the rows of the few images over the threads, then the epilogue once
+    _fill_blocked(x, pad, fh, xb, stacked)
+    whole = scratch("conv", (n, fn, oh, ow), dtype)
+    _runtime.split_over_threads(n * oh, work,
+                                lambda lo, hi: _run_rows(xb, wb, bias, whole, kfh, rw, ob, lanes, 0, lo, hi))
+    epilogue(0, n, whole.reshape(n, fn, oh * ow))
+    return Kept(xb, stacked) if keep else None
+
+
+def keep_input(W, x, pad: int, oh: int, ow: int) -> Kept:
+    """The ``Kept`` a forward of x would leave (for a backward whose input was assigned by the user)."""
+    n, c, _, _ = x.shape
+    fn, _, fh, fw = W.shape
+    lanes = _runtime.vector_lanes(x.dtype)
+    stacked = _stacks(c, fh, lanes)
+    rw, _ = _runtime.direct_forward_tile(_blocks(fn, lanes), ow, x.dtype)
+    xb = _blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
+    _fill_blocked(x, pad, fh, xb, stacked)
+    return Kept(xb, stacked)
+
+
+def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool):
+    """(dx or None, dW, db) from the output gradient: ``dout`` (N, FN, OH*OW) or chunks from ``prologue``."""
+    n, c, h, w = x_shape
+    fn, _, fh, fw = W.shape
+    dtype = kept.xb.dtype
+    lanes = _runtime.vector_lanes(dtype)
+    fnb = _blocks(fn, lanes)
+    qh, qw = fh - 1 - pad, fw - 1 - pad
+    dx_rw, dx_ob = _runtime.direct_forward_tile(_blocks(c, lanes), w, dtype)
+    dw = max(ow + 2 * qw, _tile_width(w, dx_rw) + fw - 1)
+    db = np.empty((n, fnb, oh + 2 * qh, dw, lanes), dtype=dtype)
+    bias_parts = np.empty((n, fn), dtype=dtype)
+    step = _runtime.conv_chunk(fn * oh * ow * dtype.itemsize)
+
+    def gradients_in(lo, hi):
+        for s in range(lo, hi, step):
+            e = min(s + step, hi)
+            d = dout[s:e] if prologue is None else _checked_chunk(prologue, s, e, fn, oh * ow, dtype)
+            direct_kernels.to_blocked(d.reshape(e - s, fn, oh, ow), qh, qw, db[s:e])
+            np.sum(d, axis=2, out=bias_parts[s:e])
+
+    _runtime.split_over_threads(n, n * fn * oh * ow * 64, gradients_in)
+    work = n * fn * c * fh * fw * oh * ow
+
+    dx = None
+    if input_grad:
+        dx = np.empty(x_shape, dtype=dtype)
+        flipped = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        wbt = _pack(flipped, lanes, lanes, dx_ob)
+        zero_bias = np.zeros(_blocks(c, lanes) * lanes, dtype=dtype)
+        _runtime.split_over_threads(
+            n * h, work, lambda lo, hi: _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, lo, hi))
+
+    xb = kept.xb
+    cx, cb = xb.shape[4], xb.shape[1]
+    kfh = 1 if kept.stacked else fh
+    taps = fw * cx
+    rw, ob = _runtime.direct_weight_tile(fnb, taps, dtype)
+    dwb = np.empty((fnb // ob, cb, kfh, taps, ob * lanes), dtype=dtype)
+    items = (fnb // ob) * cb * kfh * (taps // rw)
+
+    grad = direct_kernels.weight_grad(rw, ob, cx, lanes)
+
+    def weights(lo, hi):
+        grad(xb, db, qh, qw, oh, ow, dwb, lo, hi)
+
+    _runtime.split_over_threads(items, work, weights)
+    if kept.stacked:
+        dW = _unpack(dwb, fn, c * fh, fw, cx).reshape(fn, fh, c, fw).transpose(0, 2, 1, 3)
+        dW = np.ascontiguousarray(dW)
+    else:
+        dW = _unpack(dwb, fn, c, fw, cx)
+    return dx, dW, bias_parts.sum(axis=0)
+
+
+def _checked_chunk(prologue, lo, hi, fn, cells, dtype):
+    d = prologue(lo, hi)
+    if not isinstance(d, np.ndarray) or d.shape != (hi - lo, fn, cells) or d.dtype != dtype \
+            or not d.flags.c_contiguous:
+        raise ValueError(f"the prologue must return a C-contiguous {dtype} array of shape "
+                         f"{(hi - lo, fn, cells)}, got {type(d).__name__} {getattr(d, 'shape', '')}")
+    return d
