@@ -52,6 +52,12 @@ is first imported; ``set_host_tuning(False)`` before that import, or
    user), which is removed from ``os.environ`` right after so that child
    processes do not inherit it.
 
+Not a change to the host: fastnn's kernels keep numba's disk cache in a
+folder of their own (``fastnn.kernels._jit``: under ``NUMBA_CACHE_DIR`` when
+set, else the user's cache folder), given to fastnn's dispatchers alone;
+numba's configuration and the user's own cached functions are left as they
+are.
+
 Always (correctness, not tuning): an ``os.register_at_fork`` handler drops
 the GEMM pool in a forked child and marks the child for the one-thread
 fallback above: there every numba kernel runs as its serial build (GNU

@@ -27,8 +27,9 @@ than half the product: hence the layer's threshold (benchmark:
 ``bench_nets.TrainStep``, SimpleConvNet against the MLPs).
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import njit
 from ._twins import serial_and_parallel
 
 
