@@ -12,9 +12,10 @@ the dispatcher a cache that lives
 
 * under ``NUMBA_CACHE_DIR`` when it is set (numba's own variable, read by
   ``numba.config`` when numba is imported), else
-* in the user's cache folder: ``$XDG_CACHE_HOME/fastnn/numba`` or
-  ``~/.cache/fastnn/numba`` on Linux (numba's ``AppDirs``: the platform's
-  cache folder elsewhere),
+* else in ``numba/`` of fastnn's cache folder, the one its data sets use:
+  ``$FASTNN_CACHE``, else ``$XDG_CACHE_HOME/fastnn``, else
+  ``~/.cache/fastnn`` (the rule of ``fastnn.datasets._cache``, restated
+  here because kernels import nothing of fastnn),
 
 in a folder per install and per version of the kernels' sources:
 ``kernels_<hash of the kernels' folder path>-<hash of every kernel file>``.
@@ -32,17 +33,20 @@ import os
 
 import numba
 from numba.core import caching
-from numba.misc.appdirs import AppDirs
 
 # numba 0.59 to 0.62 name the locator with a leading underscore
 _UserProvidedLocator = getattr(caching, "UserProvidedCacheLocator", None) or caching._UserProvidedCacheLocator
 
 
 def cache_root() -> str:
-    """The folder that holds fastnn's numba caches: ``NUMBA_CACHE_DIR`` if set, else the user's cache."""
+    """The folder that holds fastnn's numba caches: ``NUMBA_CACHE_DIR`` if set, else fastnn's cache's ``numba``."""
     if numba.config.CACHE_DIR:
         return numba.config.CACHE_DIR
-    return os.path.join(AppDirs(appname="fastnn", appauthor=False).user_cache_dir, "numba")
+    fastnn_cache = os.environ.get("FASTNN_CACHE")
+    if fastnn_cache:
+        return os.path.join(os.path.expanduser(fastnn_cache), "numba")
+    base = os.path.expanduser(os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"))
+    return os.path.join(base, "fastnn", "numba")
 
 
 @functools.lru_cache(maxsize=None)

@@ -107,7 +107,7 @@ def _files(folder):
 
 def _cache_env(tmp_path, **changes):
     """This environment without numba's cache variable, with the user's cache folder under tmp_path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "FASTNN_CACHE", "PYTHONPATH")}
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     env.update(changes)
     return env
@@ -139,7 +139,7 @@ def test_numba_disk_cache_in_a_normal_install_is_outside_the_package(tmp_path):
 
 
 def test_numba_cache_dir_is_obeyed_and_the_cache_is_keyed_by_the_kernels_sources(tmp_path):
-    """NUMBA_CACHE_DIR moves fastnn's cache; an edit of any kernel file gives a folder of its own
+    """NUMBA_CACHE_DIR (or FASTNN_CACHE) moves fastnn's cache; an edit of any kernel file gives a folder of its own
     (a stale kernel that inlined an edited helper cannot load); deleting the folder only recompiles."""
     import shutil
 
@@ -159,6 +159,10 @@ def test_numba_cache_dir_is_obeyed_and_the_cache_is_keyed_by_the_kernels_sources
     assert edited[1] == "0" and edited[2] != first[2]
     shutil.rmtree(tmp_path / "mine")
     assert _run(CACHE_PROBE, env=env, cwd=tmp_path).split()[1] == "0"
+    # without NUMBA_CACHE_DIR, FASTNN_CACHE (the data sets' cache folder) holds it too
+    env = _cache_env(tmp_path, PYTHONPATH=str(tmp_path / "pkg"), FASTNN_CACHE=str(tmp_path / "fastnn-cache"))
+    assert pathlib.Path(_run(CACHE_PROBE, env=env, cwd=tmp_path).split()[2]).parent == tmp_path / "fastnn-cache" / "numba"
+    assert not (tmp_path / "xdg").exists() and not (kernels / "__pycache__").exists()
 
 
 def test_install_then_uninstall_leaves_no_fastnn_folder(tmp_path):
