@@ -34,7 +34,7 @@ import os
 import numba
 from numba.core import caching
 
-# numba 0.59 to 0.62 name the locator with a leading underscore
+# older numba releases name the locator with a leading underscore
 _UserProvidedLocator = getattr(caching, "UserProvidedCacheLocator", None) or caching._UserProvidedCacheLocator
 
 
