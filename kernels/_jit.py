@@ -23,13 +23,14 @@ The second hash means that an edit of any kernel file, a helper that another
 kernel inlined included, gives fresh compiled code (numba alone checks only
 the file of the function it loads). Processes share the folder (numba writes
 its files atomically); deleting it only costs a compile. Where no folder can
-be written the kernels compile in each process, and nothing is written
-inside the package. numba's behaviour for the user's own functions, and its
+be written the kernels compile in each process (a ``RuntimeWarning`` says
+so, once), and nothing is written inside the package. numba's behaviour for the user's own functions, and its
 configuration, are left alone: only fastnn's dispatchers get this cache.
 """
 import functools
 import hashlib
 import os
+import warnings
 
 import numba
 from numba.core import caching
@@ -86,6 +87,18 @@ class KernelCache(caching.FunctionCache):
     _impl_class = _KernelCacheImpl
 
 
+_warned_uncached = False
+
+
+def _warn_uncached() -> None:
+    global _warned_uncached
+    if not _warned_uncached:
+        _warned_uncached = True
+        warnings.warn(f"fastnn cannot write numba's cache folder {cache_root()!r}: its kernels compile again in "
+                      "every process; set FASTNN_CACHE (or NUMBA_CACHE_DIR) to a folder you can write",
+                      RuntimeWarning, stacklevel=4)
+
+
 def njit(*args, cache=False, **options):
     """``numba.njit(**options)``; with ``cache=True`` the dispatcher caches on disk through ``KernelCache``.
 
@@ -101,7 +114,7 @@ def njit(*args, cache=False, **options):
                 # what numba's enable_caching does, with fastnn's cache class
                 dispatcher._cache = KernelCache(dispatcher.py_func)
             except RuntimeError:   # no writable cache folder: compile in each process
-                pass
+                _warn_uncached()
         return dispatcher
 
     return build

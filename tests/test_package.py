@@ -61,7 +61,7 @@ def test_kernel_modules_follow_the_rules(path):
     # _twins.py and _jit.py build kernels (they hold none, so no cached kernel can call into them):
     # they may use the standard library, and kernel modules may import their decorators.
     # llvmlite is numba's own code generator (installed with it): an @intrinsic builds its IR.
-    builders = {"_twins.py": {"types"}, "_jit.py": {"functools", "hashlib", "os"}}
+    builders = {"_twins.py": {"types"}, "_jit.py": {"functools", "hashlib", "os", "warnings"}}
     allowed = {"numpy", "numba", "math", "llvmlite"} | builders.get(path.name, set())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -163,6 +163,23 @@ def test_numba_cache_dir_is_obeyed_and_the_cache_is_keyed_by_the_kernels_sources
     env = _cache_env(tmp_path, PYTHONPATH=str(tmp_path / "pkg"), FASTNN_CACHE=str(tmp_path / "fastnn-cache"))
     assert pathlib.Path(_run(CACHE_PROBE, env=env, cwd=tmp_path).split()[2]).parent == tmp_path / "fastnn-cache" / "numba"
     assert not (tmp_path / "xdg").exists() and not (kernels / "__pycache__").exists()
+
+
+def test_without_a_writable_cache_folder_the_kernels_compile_and_say_so(tmp_path):
+    (tmp_path / "a-file").write_text("")            # a cache folder that cannot be made
+    env = _cache_env(tmp_path, FASTNN_CACHE=str(tmp_path / "a-file"))
+    def package():   # Python's own bytecode aside, which an import may add in a source tree
+        return {p for p in _files(pathlib.Path(fastnn.__file__).parent) | _files(KERNEL_DIR) if p.suffix != ".pyc"}
+
+    before = package()
+    proc = subprocess.run([sys.executable, "-c", CACHE_PROBE], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[1:] == ["0", "None"]  # computed, no cache
+    assert proc.stderr.count("RuntimeWarning") == 1
+    assert f"fastnn cannot write numba's cache folder '{tmp_path / 'a-file' / 'numba'}'" in proc.stderr
+    assert "set FASTNN_CACHE (or NUMBA_CACHE_DIR) to a folder you can write" in proc.stderr
+    assert package() == before                       # nothing written into the package
 
 
 def test_install_then_uninstall_leaves_no_fastnn_folder(tmp_path):
