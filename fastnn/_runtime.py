@@ -16,7 +16,8 @@ Rules
   there; a ``RuntimeWarning`` says so once).
 * With one thread, element-wise kernels take their serial build (the same
   bits). Large Affine products always run as the split kernels, whose fixed
-  halves give the same bits on any number of threads.
+  halves give the same bits on any number of threads (their serial build,
+  the halves one after the other, on one thread and in a forked child).
 * BLAS runs on one thread inside fastnn: its threads cost more than they
   give on the book's small products and fight numba's workers. Affine
   products from ``WIDE_PRODUCT_MACS`` run on one BLAS thread per fastnn
@@ -51,9 +52,16 @@ is first imported; ``set_host_tuning(False)`` before that import, or
    user), which is removed from ``os.environ`` right after so that child
    processes do not inherit it.
 
+Not a change to the host: fastnn's kernels keep numba's disk cache in a
+folder of their own (``fastnn.kernels._jit``: under ``NUMBA_CACHE_DIR`` when
+set, else the user's cache folder), given to fastnn's dispatchers alone;
+numba's configuration and the user's own cached functions are left as they
+are.
+
 Always (correctness, not tuning): an ``os.register_at_fork`` handler drops
 the GEMM pool in a forked child and marks the child for the one-thread
-fallback above. A child forked before fastnn's first parallel kernel, or
+fallback above: there every numba kernel runs as its serial build (GNU
+OpenMP ends a forked child that enters a parallel region). A child forked before fastnn's first parallel kernel, or
 from a process on numba's workqueue layer, or started by
 ``multiprocessing``'s "spawn" or "forkserver", keeps its full thread count.
 """
@@ -69,7 +77,7 @@ from typing import NamedTuple
 
 __all__ = [
     "THRESHOLDS", "threads", "set_num_threads", "get_num_threads", "set_host_tuning",
-    "apply_host_tuning", "elementwise_kernel", "affine_split", "run_product", "split_over_threads",
+    "apply_host_tuning", "elementwise_kernel", "affine_split", "split_kernel", "run_product", "split_over_threads",
     "conv_chunk", "conv_algorithm", "direct_covers", "vector_lanes", "vector_registers", "direct_forward_tile",
     "direct_weight_tile", "cpu_description",
 ]
@@ -298,11 +306,24 @@ def affine_split(n: int, d: int, m: int, dtype) -> bool:
     kernels cut the product in fixed halves, so their results are the same
     bits on any number of threads, and a run is reproducible on a busy machine.
     """
-    if n >= 2 and n * d * m * dtype.itemsize >= AFFINE_SPLIT_WORK:
-        if _layer_pending:
-            _start_threading_layer()
-        return True
-    return False
+    return n >= 2 and n * d * m * dtype.itemsize >= AFFINE_SPLIT_WORK
+
+
+def split_kernel(module, name: str):
+    """``module.<name>_parallel``, the two halves of a ``*_split`` kernel on numba's threads, or its serial
+    build ``module.<name>`` (the same halves one after the other: the same bits) where those threads cannot
+    or need not run: numba on one thread, or a forked child of a process whose GNU OpenMP workers were
+    started (any parallel kernel there would end the process; ``RuntimeWarning`` once, as ``threads()``)."""
+    n = _numba_threads()
+    if _forked_serial:
+        if n > 1:
+            _warn_forked()
+        return getattr(module, name)
+    if n <= 1:
+        return getattr(module, name)
+    if _layer_pending:
+        _start_threading_layer()
+    return getattr(module, name + "_parallel")
 
 
 def run_product(kernel, n: int, d: int, m: int, *args):

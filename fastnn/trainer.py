@@ -13,7 +13,9 @@ for any net with the book's interface (``params``, ``gradient``, ``loss``,
   the mini-batches; the same seed (and the same initial net) gives the same
   numbers, bit for bit;
 - a progress bar per epoch with tqdm (``pip install tqdm``; plain lines
-  without it), loss and accuracy in the bar; ``verbose=False`` is silent;
+  without it), loss and accuracy in the bar, on a terminal; where the output
+  is not a terminal (a pipe, a log file, CI), one line per epoch instead;
+  ``verbose=False`` is silent;
   ``output='book'`` prints the book's lines instead (what ``python -m
   fastnn.compat`` scripts get from ``common.trainer``);
 - ``checkpoint_path``: after every epoch the whole run (``state_dict()``:
@@ -92,12 +94,29 @@ def _check_same_kind(x_train, t_train, x_test, t_test) -> None:
                          f"of one width): t_train has shape {t_train.shape}, t_test {t_test.shape}")
 
 
-def _tqdm():
+def _interactive(stream) -> bool:
+    """Whether ``stream`` is a terminal (or a Jupyter kernel's output, where tqdm draws a widget)."""
+    if type(stream).__module__.startswith("ipykernel"):
+        return True
     try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):   # no isatty, or a closed stream
+        return False
+
+
+def _progress_style():
+    """How 'progress' output shows, from where it goes now: ``('bar', tqdm)`` when standard error is a
+    terminal and tqdm is installed; ``('lines', None)`` on a terminal without tqdm (a few step lines
+    and a line per epoch); ``('epochs', None)`` otherwise (a pipe, a log file, CI: one line per
+    epoch, as Keras' ``verbose=2``; a bar there would write every redraw into the log)."""
+    if _interactive(sys.stderr):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            return "bar", tqdm
+    return ("lines" if _interactive(sys.stdout) else "epochs"), None
 
 
 class Trainer:
@@ -119,7 +138,7 @@ class Trainer:
         Per-epoch accuracies use the first this-many samples of each set
         (None: all of them). The final test accuracy always uses all.
     verbose : bool
-        Progress bar (tqdm) or lines per epoch; False: silent.
+        Progress bar (tqdm, on a terminal) or lines per epoch; False: silent.
     output : 'progress' or 'book', keyword-only
         What ``verbose`` prints. 'progress' (the default): fastnn's progress
         bar or lines. 'book': the book's lines, so a run can be held against
@@ -207,6 +226,7 @@ class Trainer:
         self.test_acc = None
         self._order = None
         self._bar = None
+        self._style = None     # this epoch's progress style (``_progress_style``)
         self._epoch_start = None
         self.resumed_from_epoch = None
         if resume and os.path.exists(self.checkpoint_path):
@@ -289,7 +309,7 @@ class Trainer:
             self._bar.update(1)
         elif self.verbose and self.output == "book" and loss is not None:
             print("train loss:" + str(loss))
-        elif self.verbose and loss is not None and self._should_print_step(step):
+        elif self.verbose and self._style == "lines" and loss is not None and self._should_print_step(step):
             print(f"  epoch {epoch} step {step}/{self.iter_per_epoch}: train loss {loss:.4f}", flush=True)
 
         if self.current_iter % self.iter_per_epoch == 0:
@@ -311,7 +331,7 @@ class Trainer:
                   + " ===")
         self._epoch_start = time.perf_counter()
         if self.verbose and self.output == "progress":
-            tqdm = _tqdm()
+            self._style, tqdm = _progress_style()
             if tqdm is not None:
                 self._bar = tqdm(total=self.iter_per_epoch, desc=f"epoch {epoch}/{self.epochs}",
                                  unit="step", leave=True, dynamic_ncols=True, file=sys.stderr)

@@ -17,7 +17,7 @@ each other's cache entries.
 """
 import types
 
-from numba import njit
+from ._jit import njit
 
 
 def serial_and_parallel(func, **options):

@@ -12,9 +12,10 @@ count.
 """
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import prange, types
 from numba.extending import intrinsic
 
+from ._jit import njit
 from ._twins import serial_and_parallel
 
 # -- a vectorisable exp for non-positive arguments ------------------------------------------------

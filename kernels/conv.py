@@ -32,8 +32,9 @@ bounds: the caller guarantees shapes agree and ``FH <= H + 2*pad``,
 ``FW <= W + 2*pad``, ``stride >= 1``, ``pad >= 0``.
 """
 import numpy as np
-from numba import njit, prange, uintp
+from numba import prange, uintp
 
+from ._jit import njit
 from ._twins import serial_and_parallel
 
 

@@ -18,13 +18,19 @@ kernels cut it into two independent halves run by numba's threads
 (dW, db), the weight gradient alone as two half-batch products added. The
 cut is always in two, whatever the thread count (on one thread the halves
 run one after the other), so results do not depend on the number of
-threads. The split pays for large products (SimpleConvNet's 4320x100
-Affine) and loses for small ones, where waking the second thread costs more
+threads. Each split kernel has a serial build beside its parallel one
+(``fastnn.kernels._twins``): the same halves one after the other, the same
+bits, for one thread and for a forked child, where numba's OpenMP threads
+cannot run (``fastnn._runtime.split_kernel``). The split pays for large
+products (SimpleConvNet's 4320x100 Affine) and loses for small ones, where waking the second thread costs more
 than half the product: hence the layer's threshold (benchmark:
 ``bench_nets.TrainStep``, SimpleConvNet against the MLPs).
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from ._jit import njit
+from ._twins import serial_and_parallel
 
 
 @njit(cache=True)
@@ -82,7 +88,6 @@ def affine_backward(x, W, dout, dx, dW, db):
     affine_param_grads(x, dout, dW, db)
 
 
-@njit(parallel=True, cache=True)
 def affine_forward_split(x, W, b, out):
     """``affine_forward`` with the rows of x in two halves, one per thread. Same shapes."""
     n = x.shape[0]
@@ -92,7 +97,6 @@ def affine_forward_split(x, W, b, out):
         affine_forward(x[lo:hi], W, b, out[lo:hi])
 
 
-@njit(parallel=True, cache=True)
 def affine_backward_split(x, W, dout, dx, dW, db):
     """``affine_backward`` with dx on one thread and (dW, db) on the other. Same shapes and results."""
     for part in prange(2):
@@ -102,7 +106,6 @@ def affine_backward_split(x, W, dout, dx, dW, db):
             affine_param_grads(x, dout, dW, db)
 
 
-@njit(parallel=True, cache=True)
 def affine_param_grads_split(x, dout, dW, db, dW_half):
     """``affine_param_grads`` as two half-batch products on two threads, then summed.
 
@@ -121,3 +124,8 @@ def affine_param_grads_split(x, dout, dW, db, dW_half):
         for j in range(m):
             dW[i, j] += dW_half[i, j]
     _column_sums(dout, db)
+
+
+affine_forward_split, affine_forward_split_parallel = serial_and_parallel(affine_forward_split)
+affine_backward_split, affine_backward_split_parallel = serial_and_parallel(affine_backward_split)
+affine_param_grads_split, affine_param_grads_split_parallel = serial_and_parallel(affine_param_grads_split)

@@ -36,8 +36,8 @@ made once per process and cached on disk by numba like every other kernel
 import functools
 
 import numpy as np
-from numba import njit
 
+from ._jit import njit
 from .simd import tile_fma
 
 __all__ = ["to_blocked", "stack_rows", "forward_rows", "weight_grad", "forward_rows_body", "weight_grad_body"]

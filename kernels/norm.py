@@ -27,7 +27,8 @@ accumulation would lose several digits. The variance is two-pass (mean first,
 then the mean of squared deviations), so it never comes out negative.
 """
 import numpy as np
-from numba import njit
+
+from ._jit import njit
 
 # ---------------------------------------------------------------- per activation, (N, D)
 

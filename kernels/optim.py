@@ -67,8 +67,9 @@ The rules, exactly in the book's order of operations (common/optimizer.py):
              lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t) for step t.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import njit
 from ._twins import serial_and_parallel
 
 EPS = 1e-7

@@ -32,8 +32,9 @@ where that maximum is positive, else -1 ("no gradient"): ``max_pool_backward`` s
 both. The results are bit-identical to ReLU then max pooling.
 """
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ._jit import njit
 from ._twins import serial_and_parallel
 
 

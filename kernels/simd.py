@@ -22,9 +22,11 @@ address in range (the kernels above trust their input).
 import functools
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ._jit import njit
 
 __all__ = ["tile_fma", "fma_peak"]
 

@@ -9,8 +9,10 @@ Python float, and a float32 running sum over a large batch would lose digits).
 """
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
+
+from ._jit import njit
 
 # -- a vectorisable exp for non-positive arguments ------------------------------------------------
 # numba's np.exp is a scalar libm call here (no SVML), which keeps a loop from vectorising.

@@ -27,7 +27,8 @@ and trust their input: the caller guarantees the shapes, pad <= 2, and
 OH, OW >= 1.
 """
 import numpy as np
-from numba import njit
+
+from ._jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -65,6 +65,17 @@ def test_train_save_evaluate_two_layer(tmp_path, capsys):
     assert out2.split("test accuracy: ")[1].split()[0] == f"{acc:.4f}"
 
 
+def test_train_into_a_pipe_prints_one_line_per_epoch():
+    """`fastnn train ... | tee log` (or CI's log): no progress bar's redraws, one line per epoch."""
+    proc = subprocess.run([sys.executable, "-m", "fastnn", "train", "--net", "two_layer", "--data", "digits",
+                           "--epochs", "3", "--seed", "0"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\r" not in proc.stdout + proc.stderr and "step" not in proc.stdout + proc.stderr
+    epochs = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "test accuracy: " in proc.stdout
+
+
 def test_train_simple_convnet_with_plot_and_checkpoint(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     ck, png = tmp_path / "run.npz", tmp_path / "curves.png"

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import fastnn.kernels
+import numpy as np
 import pytest
 
 import fastnn
@@ -57,18 +58,22 @@ def _decorator_name(dec):
 def test_kernel_modules_follow_the_rules(path):
     """numpy/numba imports only, cache=True everywhere, no boundscheck, no cross-module kernel calls."""
     tree = ast.parse(path.read_text())
-    # _twins.py builds kernels (it holds none, so no cached kernel can call into it): it may use
-    # the standard library's ``types``, and kernel modules may import its decorator factory.
+    # _twins.py and _jit.py build kernels (they hold none, so no cached kernel can call into them):
+    # they may use the standard library, and kernel modules may import their decorators.
     # llvmlite is numba's own code generator (installed with it): an @intrinsic builds its IR.
-    allowed = {"numpy", "numba", "math", "llvmlite"} | ({"types"} if path.name == "_twins.py" else set())
+    builders = {"_twins.py": {"types"}, "_jit.py": {"functools", "hashlib", "os", "warnings"}}
+    allowed = {"numpy", "numba", "math", "llvmlite"} | builders.get(path.name, set())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 assert alias.name.split(".")[0] in allowed, alias.name
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module == "_twins":
-                assert [a.name for a in node.names] == ["serial_and_parallel"], path.name
+            if node.level == 1 and node.module in ("_twins", "_jit"):
+                want = {"_twins": ["serial_and_parallel"], "_jit": ["njit"]}[node.module]
+                assert [a.name for a in node.names] == want, path.name
                 continue
+            assert not (node.module == "numba" and "njit" in [a.name for a in node.names]), \
+                f"{path.name}: numba's njit caches beside the source; import njit from ._jit"
             assert node.level == 0, f"{path.name} imports from another kernels module (stale-cache trap)"
             assert node.module.split(".")[0] in allowed, node.module
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "serial_and_parallel":
@@ -96,23 +101,108 @@ def test_the_copies_of_the_vectorisable_exp_are_the_same():
     assert _exp_block(KERNEL_DIR / "activation.py") == _exp_block(KERNEL_DIR / "softmax.py")
 
 
-def test_numba_disk_cache_in_a_normal_install(tmp_path):
-    """`pip install .` (not editable) gives a working fastnn.kernels whose kernels load from cache."""
+def _files(folder):
+    return {p.relative_to(folder) for p in pathlib.Path(folder).rglob("*") if p.is_file()}
+
+
+def _cache_env(tmp_path, **changes):
+    """This environment without numba's cache variable, with the user's cache folder under tmp_path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "FASTNN_CACHE", "PYTHONPATH")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    env.update(changes)
+    return env
+
+
+#: A fresh interpreter compiles (or loads) one kernel and says where its cache is.
+CACHE_PROBE = ("import numpy as np, fastnn.kernels.activation as K, fastnn; print(fastnn.__file__); "
+               "x = np.ones(3); K.sigmoid_forward(x, np.empty(3)); "
+               "print(sum(K.sigmoid_forward.stats.cache_hits.values()), K.sigmoid_forward.stats.cache_path)")
+
+
+def test_numba_disk_cache_in_a_normal_install_is_outside_the_package(tmp_path):
+    """`pip install .` (not editable): kernels load from a cache in the user's cache folder, and nothing
+    is written under the installed package (a cache there would outlive `pip uninstall`)."""
     repo = pathlib.Path(__file__).resolve().parents[1]
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "--target", str(target), str(repo)], check=True, capture_output=True)
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
-    env["PYTHONPATH"] = str(target)
-    code = ("import numpy as np, fastnn.kernels.activation as K, fastnn; "
-            "assert fastnn.__file__.startswith(%r); "
-            "x = np.ones(3); K.sigmoid_forward(x, np.empty(3)); "
-            "print(K.sigmoid_forward.stats.cache_hits.most_common(1))") % str(target)
-    first = _run(code, env=env, cwd=tmp_path)
-    second = _run(code, env=env, cwd=tmp_path)
-    assert first.strip() == "[]"          # compiled and written to the cache
-    assert "1)" in second                 # loaded from the cache
-    assert list((target / "fastnn" / "kernels" / "__pycache__").glob("activation.sigmoid_forward*.nbi"))
+    installed = _files(target)
+    env = _cache_env(tmp_path, PYTHONPATH=str(target))
+    first = _run(CACHE_PROBE, env=env, cwd=tmp_path).split()
+    second = _run(CACHE_PROBE, env=env, cwd=tmp_path).split()
+    assert first[0].startswith(str(target)) and second[0] == first[0]
+    assert first[1] == "0" and second[1] == "1"          # compiled and written, then loaded
+    cache = pathlib.Path(first[2])
+    assert cache.parent == tmp_path / "xdg" / "fastnn" / "numba" and cache.name.startswith("kernels_")
+    assert list(cache.glob("activation.sigmoid_forward*.nbi")) and list(cache.glob("*.nbc"))
+    assert _files(target) == installed                   # nothing written inside the install
+
+
+def test_numba_cache_dir_is_obeyed_and_the_cache_is_keyed_by_the_kernels_sources(tmp_path):
+    """NUMBA_CACHE_DIR (or FASTNN_CACHE) moves fastnn's cache; an edit of any kernel file gives a folder of its own
+    (a stale kernel that inlined an edited helper cannot load); deleting the folder only recompiles."""
+    import shutil
+
+    kernels = tmp_path / "pkg" / "fastnn" / "kernels"
+    shutil.copytree(KERNEL_DIR, kernels, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(pathlib.Path(fastnn.__file__).parent, tmp_path / "pkg" / "fastnn", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "kernels"))
+    env = _cache_env(tmp_path, PYTHONPATH=str(tmp_path / "pkg"), NUMBA_CACHE_DIR=str(tmp_path / "mine"))
+    first = _run(CACHE_PROBE, env=env, cwd=tmp_path).split()
+    assert first[0].startswith(str(tmp_path / "pkg")) and first[1] == "0"
+    assert pathlib.Path(first[2]).parent == tmp_path / "mine"
+    assert not (tmp_path / "xdg").exists() and not (kernels / "__pycache__").exists()
+    assert _run(CACHE_PROBE, env=env, cwd=tmp_path).split()[1] == "1"
+    with open(kernels / "norm.py", "a") as f:            # another kernel file than the probe's
+        f.write("\n# an edit\n")
+    edited = _run(CACHE_PROBE, env=env, cwd=tmp_path).split()
+    assert edited[1] == "0" and edited[2] != first[2]
+    shutil.rmtree(tmp_path / "mine")
+    assert _run(CACHE_PROBE, env=env, cwd=tmp_path).split()[1] == "0"
+    # without NUMBA_CACHE_DIR, FASTNN_CACHE (the data sets' cache folder) holds it too
+    env = _cache_env(tmp_path, PYTHONPATH=str(tmp_path / "pkg"), FASTNN_CACHE=str(tmp_path / "fastnn-cache"))
+    assert pathlib.Path(_run(CACHE_PROBE, env=env, cwd=tmp_path).split()[2]).parent == tmp_path / "fastnn-cache" / "numba"
+    assert not (tmp_path / "xdg").exists() and not (kernels / "__pycache__").exists()
+
+
+def test_without_a_writable_cache_folder_the_kernels_compile_and_say_so(tmp_path):
+    (tmp_path / "a-file").write_text("")            # a cache folder that cannot be made
+    env = _cache_env(tmp_path, FASTNN_CACHE=str(tmp_path / "a-file"))
+    def package():   # Python's own bytecode aside, which an import may add in a source tree
+        return {p for p in _files(pathlib.Path(fastnn.__file__).parent) | _files(KERNEL_DIR) if p.suffix != ".pyc"}
+
+    before = package()
+    proc = subprocess.run([sys.executable, "-c", CACHE_PROBE], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[1:] == ["0", "None"]  # computed, no cache
+    assert proc.stderr.count("RuntimeWarning") == 1
+    assert f"fastnn cannot write numba's cache folder '{tmp_path / 'a-file' / 'numba'}'" in proc.stderr
+    assert "set FASTNN_CACHE (or NUMBA_CACHE_DIR) to a folder you can write" in proc.stderr
+    assert package() == before                       # nothing written into the package
+
+
+def test_install_then_uninstall_leaves_no_fastnn_folder(tmp_path):
+    """README's first command installs fastnn and runs kernels; an uninstall (as the test command's
+    `pip install -e` makes) must then leave no `site-packages/fastnn/` to shadow the next install."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    site = pathlib.Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                       capture_output=True, text=True, check=True).stdout.strip())
+    # numpy, numba, scipy from this environment (a path line: its editable fastnn's hook stays out)
+    (site / "deps.pth").write_text(str(pathlib.Path(np.__file__).parents[1]) + "\n")
+    pip = [sys.executable, "-m", "pip", "--python", python]
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    subprocess.run(pip + ["install", "-q", "--no-deps", str(repo)], check=True, capture_output=True)
+    env = _cache_env(tmp_path)
+    probe = subprocess.run([python, "-c", CACHE_PROBE], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert probe.stdout.split()[0] == str(site / "fastnn" / "__init__.py")
+    subprocess.run(pip + ["uninstall", "-q", "-y", "fastnn"], check=True, capture_output=True)
+    assert not (site / "fastnn").exists()
+    gone = subprocess.run([python, "-c", "import fastnn"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert "ModuleNotFoundError: No module named 'fastnn'" in gone.stderr
 
 
 def test_importing_the_kernels_changes_nothing_in_the_process():

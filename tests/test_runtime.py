@@ -520,6 +520,64 @@ def test_children_compute_correct_results_after_a_training_step(how, tmp_path):
         assert warned == "1"   # one warning: the child runs on one thread (OpenMP cannot run after a fork)
 
 
+#: A user's script, as written: a conv net trained in the parent (float64, the default), then a pool of
+#: forked children that train too. SimpleConvNet's Affine at batch 50 in float64 runs as the split
+#: kernels, which in the parent start numba's OpenMP threads.
+FORK_POOL_SNIPPET = """\
+import numpy as np, multiprocessing as mp
+from fastnn.nets import SimpleConvNet
+from fastnn.optimizer import Adam
+def train(seed):
+    net = SimpleConvNet((1, 28, 28), seed=seed); r = np.random.default_rng(seed); o = Adam()
+    for _ in range(2):
+        o.update(net.params, net.gradient(r.random((50, 1, 28, 28)), r.integers(0, 10, 50)))
+    return float(net.loss(r.random((10, 1, 28, 28)), r.integers(0, 10, 10)))
+if __name__ == "__main__":
+    train(0)
+    with mp.get_context("fork").Pool(2) as pool:
+        print(pool.map_async(train, [1, 2]).get(timeout=200))
+"""
+
+#: Appended to each variant: what the parent ran on, and the children's results computed in the parent.
+FORK_POOL_CHECK = """\
+    import numba
+    print(numba.threading_layer(), [train(1), train(2)])
+"""
+
+FORK_POOL_VARIANTS = {
+    "snippet": FORK_POOL_SNIPPET,
+    "float32": FORK_POOL_SNIPPET.replace("seed=seed)", "seed=seed, dtype=np.float32)")
+                                .replace("(50, 1, 28, 28)), r.integers(0, 10, 50)",
+                                         "(100, 1, 28, 28)), r.integers(0, 10, 100)"),
+    # two threads whatever the load, so that the parent's element-wise kernels take their parallel builds
+    "deep_convnet": FORK_POOL_SNIPPET.replace("SimpleConvNet", "DeepConvNet")
+                                     .replace("(50, 1, 28, 28)), r.integers(0, 10, 50)",
+                                              "(32, 1, 28, 28)), r.integers(0, 10, 32)")
+                                     .replace("    train(0)", "    import fastnn\n"
+                                              "    fastnn.set_num_threads(2, follow_load=False)\n    train(0)"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(FORK_POOL_VARIANTS))
+def test_a_fork_pool_after_training_computes(variant, tmp_path):
+    """Children forked after the parent ran numba's OpenMP threads train on one thread, warned, and
+    give the parent's numbers; GNU OpenMP ends a child that enters a parallel region, and the pool
+    then waits for ever, so the script runs in a process of its own with a timeout."""
+    script = tmp_path / "user.py"
+    script.write_text(FORK_POOL_VARIANTS[variant] + FORK_POOL_CHECK)
+    proc = subprocess.run([sys.executable, str(script)], env=_env(), capture_output=True, text=True,
+                          timeout=400)
+    assert "Terminating" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    children, parent = proc.stdout.strip().splitlines()
+    got = ast.literal_eval(children)
+    layer, want = parent.split(" ", 1)
+    assert layer == "omp"        # the parent did start GNU OpenMP: the case under test
+    assert len(got) == 2 and all(isinstance(v, float) and np.isfinite(v) for v in got), got
+    assert got == ast.literal_eval(want)
+    assert "fastnn's numba kernels run on one thread in this process" in proc.stderr, proc.stderr[-3000:]
+
+
 def test_a_forked_child_keeps_its_threads_on_the_workqueue_layer(tmp_path):
     code = """
     import os, numpy as np, fastnn

@@ -234,20 +234,71 @@ def test_nonfinite_skip_warns_and_goes_on():
 
 # ---------------------------------------------------------------- progress output
 
-def test_verbose_with_tqdm(capsys):
+def test_progress_without_a_terminal_is_one_line_per_epoch(capsys):
+    """Output to a pipe or a file (pytest's capture is neither a terminal): no bar and no redraws,
+    one line per epoch (as Keras' verbose=2), then the final accuracy; tqdm is installed here."""
     pytest.importorskip("tqdm")
-    make(verbose=True, epochs=2).train()
-    err = capsys.readouterr()
-    assert "epoch 2/2" in err.err and "test_acc=" in err.err
-    assert "final test accuracy" in err.out
+    tr = make(verbose=True, epochs=3).train()
+    captured = capsys.readouterr()
+    assert captured.err == "" and "\r" not in captured.out
+    lines = captured.out.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert lines[2].startswith(f"epoch 3/3: loss {np.mean(tr.train_loss_list[-tr.iter_per_epoch:]):.4f}, "
+                               f"train acc {tr.train_acc_list[-1]:.4f}, test acc {tr.test_acc_list[-1]:.4f} (")
+    assert len(lines) == 4 and "final test accuracy" in lines[3]
 
 
-def test_verbose_without_tqdm(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm", None)
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    make(verbose=True, epochs=2).train()
-    out = capsys.readouterr().out
-    assert "epoch 1/2: loss" in out and "test acc" in out and "final test accuracy" in out
+#: Two epochs of a small net, verbose, as a user's script; argv[1] == "no-tqdm" hides tqdm.
+TERMINAL_SCRIPT = """
+import sys
+if sys.argv[1] == "no-tqdm":
+    sys.modules["tqdm"] = sys.modules["tqdm.auto"] = None
+import numpy as np
+from fastnn.nets import TwoLayerNet
+from fastnn.trainer import Trainer
+rng = np.random.default_rng(0)
+x, t = rng.random((200, 8)), rng.integers(0, 3, 200)
+Trainer(TwoLayerNet(8, 10, 3, seed=0), x, t, x[:50], t[:50], epochs=2, mini_batch_size=10, seed=0).train()
+"""
+
+
+def _on_a_terminal(args):
+    """What a process writes to a terminal (a pseudo-terminal, ``os.openpty``, as its stdin, stdout, stderr)."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))   # a 100-column terminal
+    proc = subprocess.Popen([sys.executable, "-c", TERMINAL_SCRIPT, *args], stdin=slave, stdout=slave,
+                            stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:      # EIO: the process closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, b"".join(chunks).decode(errors="replace")[-2000:]
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")   # the terminal's newlines
+
+
+def test_progress_on_a_terminal_is_a_bar():
+    pytest.importorskip("tqdm")
+    out = _on_a_terminal(["tqdm"])
+    assert "\r" in out                          # the bar redraws in place
+    assert "epoch 2/2" in out and "20/20" in out and "test_acc=" in out
+    assert "epoch 1/2: loss" not in out and "final test accuracy" in out
+
+
+def test_progress_on_a_terminal_without_tqdm_is_lines():
+    out = _on_a_terminal(["no-tqdm"])
+    assert "\r" not in out
+    assert "  epoch 1 step 4/20: train loss" in out and "epoch 1/2: loss" in out and "epoch 2/2: loss" in out
 
 
 def test_book_output(capsys):

@@ -167,7 +167,7 @@ class Affine(Layer):
                              f"got shape {x.shape}")
         out = np.empty((x2.shape[0], M), dtype=W.dtype)
         if _runtime.affine_split(x2.shape[0], D, M, W.dtype):
-            dense_kernels.affine_forward_split(x2, W, b, out)
+            _runtime.split_kernel(dense_kernels, "affine_forward_split")(x2, W, b, out)
         else:
             _runtime.run_product(dense_kernels.affine_forward, x2.shape[0], D, M, x2, W, b, out)
         if keep:
@@ -197,14 +197,14 @@ class Affine(Layer):
                 half = self._dW_half
                 if half is None or half.shape != W.shape or half.dtype != W.dtype:
                     half = self._dW_half = np.empty_like(dW)
-                dense_kernels.affine_param_grads_split(x, dout, dW, db, half)
+                _runtime.split_kernel(dense_kernels, "affine_param_grads_split")(x, dout, dW, db, half)
             else:
                 _runtime.run_product(dense_kernels.affine_param_grads, *x.shape, W.shape[1], x, dout, dW, db)
             self.dW, self.db = dW, db
             return None
         dx = np.empty(x.shape, dtype=W.dtype)
         if split:
-            dense_kernels.affine_backward_split(x, W, dout, dx, dW, db)
+            _runtime.split_kernel(dense_kernels, "affine_backward_split")(x, W, dout, dx, dW, db)
         else:
             _runtime.run_product(dense_kernels.affine_backward, *x.shape, W.shape[1], x, W, dout, dx, dW, db)
         self.dW, self.db = dW, db
