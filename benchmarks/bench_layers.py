@@ -441,11 +441,12 @@ DEEP_CONV_LAYERS = {
 
 
 class ConvWinograd:
-    """fastnn's Convolution on each DeepConvNet layer shape (and one wider layer), Winograd F(2x2, 3x3)
-    against im2col (``Convolution.algorithm``): the measurements behind ``winograd_pays``."""
+    """fastnn's Convolution on each DeepConvNet layer shape (and one wider layer), the direct kernels against
+    Winograd F(2x2, 3x3) and im2col (``Convolution.algorithm``): the measurements behind
+    ``_runtime.conv_algorithm`` and ``winograd_pays``."""
 
     param_names = ["layer", "algorithm", "batch"]
-    params = [list(DEEP_CONV_LAYERS), ["im2col", "winograd"], [32, 100]]
+    params = [list(DEEP_CONV_LAYERS), ["direct", "im2col", "winograd"], [32, 100]]
     timeout = 180
 
     def setup(self, layer, algorithm, batch):

@@ -96,12 +96,12 @@ def test_kernels_match_their_twins(geometry, dtype):
     cx = min(c, lanes)
     fnb = -(-fn // lanes)
     for rw, ob in {_runtime.direct_forward_tile(fnb, ow, dtype), (3, 1), (5, 2 if fnb % 2 == 0 else 1)}:
-        xb = conv_direct._blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked=False)
+        xb = conv_direct.blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked=False)
         direct_kernels.to_blocked(x, pad, pad, xb)
         twin = np.empty_like(xb)
         ref_direct.to_blocked(x, pad, pad, twin)
         assert np.array_equal(xb, twin)
-        wb = conv_direct._pack(W, cx, lanes, ob)
+        wb = conv_direct.pack_filters(W, cx, lanes, ob)
         bias = np.zeros(fnb * lanes, dtype=dtype)
         bias[:fn] = b
         out = np.full((n, fn, oh, ow), np.nan, dtype=dtype)
@@ -152,8 +152,8 @@ def test_filter_packing_round_trip(dtype):
     W = np.random.default_rng(6).standard_normal((21, 18, 3, 2)).astype(dtype)
     lanes = _runtime.vector_lanes(dtype)
     for ob in (1, 2) if -(-21 // lanes) % 2 == 0 else (1,):
-        packed = conv_direct._pack(W, min(18, lanes), lanes, ob)
-        assert np.array_equal(conv_direct._unpack(packed, 21, 18, 2, min(18, lanes)), W)
+        packed = conv_direct.pack_filters(W, min(18, lanes), lanes, ob)
+        assert np.array_equal(conv_direct.unpack_filters(packed, 21, 18, 2, min(18, lanes)), W)
 
 
 def test_the_same_bits_however_the_items_are_split(dtype):
@@ -162,9 +162,9 @@ def test_the_same_bits_however_the_items_are_split(dtype):
     lanes = _runtime.vector_lanes(dtype)
     fnb = -(-32 // lanes)
     rw, ob = _runtime.direct_forward_tile(fnb, 9, dtype)
-    xb = conv_direct._blocked_input(x, pad, 9, 9, 3, 3, rw, lanes, stacked=False)
+    xb = conv_direct.blocked_input(x, pad, 9, 9, 3, 3, rw, lanes, stacked=False)
     direct_kernels.to_blocked(x, pad, pad, xb)
-    wb = conv_direct._pack(W, min(16, lanes), lanes, ob)
+    wb = conv_direct.pack_filters(W, min(16, lanes), lanes, ob)
     bias = np.zeros(fnb * lanes, dtype=dtype)
     kernel = direct_kernels.forward_rows(rw, ob, min(16, lanes), lanes)
     whole, parts = np.empty((3, 32, 9, 9), dtype), np.empty((3, 32, 9, 9), dtype)

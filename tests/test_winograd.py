@@ -160,13 +160,14 @@ def test_rule():
 def test_unknown_algorithm_is_refused():
     layer = Convolution(np.zeros((2, 1, 3, 3)), np.zeros(2), stride=1, pad=1)
     layer.algorithm = "fft"
-    with pytest.raises(ValueError, match="algorithm must be 'auto', 'im2col' or 'winograd', got 'fft'"):
+    with pytest.raises(ValueError, match="algorithm must be one of 'auto', 'direct', 'winograd', 'im2col', "
+                                         "got 'fft'"):
         layer.forward(np.zeros((1, 1, 4, 4)))
 
 
 def test_auto_matches_im2col_within_rounding():
-    """A layer the rule sends through Winograd against forced im2col: the same convolution, computed
-    another way (not bit for bit)."""
+    """A layer 'auto' sends elsewhere (the direct kernels, which take it first) against forced im2col: the same
+    convolution, computed another way (not bit for bit)."""
     c = _runtime.WINOGRAD_MIN_CHANNELS
     side = int(np.ceil(np.sqrt(_runtime.WINOGRAD_MIN_PLANE)))
     (x, W, b, dout), _ = _case((2, c, side, side, c, 1), np.float64)

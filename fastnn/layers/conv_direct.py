@@ -37,7 +37,8 @@ import numpy as np
 from .. import _runtime
 from ..kernels import direct as direct_kernels
 
-__all__ = ["forward", "backward", "keep_input", "Kept"]
+__all__ = ["forward", "backward", "keep_input", "Kept", "pack_filters", "unpack_filters", "stacks", "filters_for",
+           "blocked_input", "fill_blocked"]
 
 
 class Kept(NamedTuple):
@@ -50,7 +51,7 @@ def _blocks(count: int, size: int) -> int:
     return -(-count // size)
 
 
-def _pack(W, cx: int, lanes: int, ob: int) -> np.ndarray:
+def pack_filters(W, cx: int, lanes: int, ob: int) -> np.ndarray:
     """W (FN, C, FH, FW) as (G, CB, FH, FW*CX, OB*L), zero past FN and C (``fastnn.kernels.direct``'s wb)."""
     fn, c, fh, fw = W.shape
     fnb, cb = _blocks(fn, lanes), _blocks(c, cx)
@@ -61,18 +62,18 @@ def _pack(W, cx: int, lanes: int, ob: int) -> np.ndarray:
     return np.ascontiguousarray(packed).reshape(g, cb, fh, fw * cx, ob * lanes)
 
 
-def _unpack(dwb, fn: int, c: int, fw: int, cx: int) -> np.ndarray:
-    """The inverse of ``_pack``: (FN, C, FH, FW) from (G, CB, FH, FW*CX, OB*L)."""
+def unpack_filters(dwb, fn: int, c: int, fw: int, cx: int) -> np.ndarray:
+    """The inverse of ``pack_filters``: (FN, C, FH, FW) from (G, CB, FH, FW*CX, OB*L)."""
     g, cb, fh, _, obl = dwb.shape
     full = dwb.reshape(g, cb, fh, fw, cx, obl).transpose(0, 5, 1, 4, 2, 3).reshape(g * obl, cb * cx, fh, fw)
     return np.ascontiguousarray(full[:fn, :c])
 
 
-def _stacks(c: int, fh: int, lanes: int) -> bool:
+def stacks(c: int, fh: int, lanes: int) -> bool:
     return fh > 1 and c * fh <= lanes
 
 
-def _filters_for(W, stacked: bool) -> np.ndarray:
+def filters_for(W, stacked: bool) -> np.ndarray:
     """The filters as the forward kernel sees them: stacked rows make FH x FW filters 1 x FW ones."""
     if not stacked:
         return W
@@ -84,7 +85,7 @@ def _tile_width(ow: int, rw: int) -> int:
     return _blocks(ow, rw) * rw
 
 
-def _blocked_input(x, pad: int, oh: int, ow: int, fh: int, fw: int, rw: int, lanes: int, stacked: bool):
+def blocked_input(x, pad: int, oh: int, ow: int, fh: int, fw: int, rw: int, lanes: int, stacked: bool):
     """An empty buffer for x's blocked copy, sized so that every tile's reads stay inside it."""
     n, c, h, w = x.shape
     wp = max(w + 2 * pad, _tile_width(ow, rw) + fw - 1)
@@ -94,7 +95,7 @@ def _blocked_input(x, pad: int, oh: int, ow: int, fh: int, fw: int, rw: int, lan
     return np.empty((n, _blocks(c, cx), h + 2 * pad, wp, cx), dtype=x.dtype)
 
 
-def _fill_blocked(x, pad: int, fh: int, xb, stacked: bool) -> None:
+def fill_blocked(x, pad: int, fh: int, xb, stacked: bool) -> None:
     if stacked:
         direct_kernels.stack_rows(x, pad, pad, fh, xb)
     else:
@@ -115,11 +116,11 @@ def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch, keep: b
     fn, _, fh, fw = W.shape
     dtype = x.dtype
     lanes = _runtime.vector_lanes(dtype)
-    stacked = _stacks(c, fh, lanes)
+    stacked = stacks(c, fh, lanes)
     fnb = _blocks(fn, lanes)
     rw, ob = _runtime.direct_forward_tile(fnb, ow, dtype)
-    xb = _blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
-    wb = _pack(_filters_for(W, stacked), xb.shape[4], lanes, ob)
+    xb = blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
+    wb = pack_filters(filters_for(W, stacked), xb.shape[4], lanes, ob)
     bias = np.zeros(fnb * lanes, dtype=dtype)
     bias[:fn] = b
     kfh = 1 if stacked else fh
@@ -128,7 +129,7 @@ def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch, keep: b
         step = 1 if epilogue is None else _runtime.conv_chunk(fn * oh * ow * dtype.itemsize)
 
         def by_images(lo, hi):
-            _fill_blocked(x[lo:hi], pad, fh, xb[lo:hi], stacked)
+            fill_blocked(x[lo:hi], pad, fh, xb[lo:hi], stacked)
             if epilogue is None:
                 _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, lo * oh, hi * oh)
                 return
@@ -141,12 +142,12 @@ def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch, keep: b
         if n >= _runtime.threads():
             _runtime.split_over_threads(n, work, by_images)
             return Kept(xb, stacked) if keep else None
-        _fill_blocked(x, pad, fh, xb, stacked)
+        fill_blocked(x, pad, fh, xb, stacked)
         _runtime.split_over_threads(n * oh, work,
                                     lambda lo, hi: _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, lo, hi))
         return Kept(xb, stacked) if keep else None
     # fewer images than threads, fused: the rows of the few images over the threads, then the epilogue once
-    _fill_blocked(x, pad, fh, xb, stacked)
+    fill_blocked(x, pad, fh, xb, stacked)
     whole = scratch("conv", (n, fn, oh, ow), dtype)
     _runtime.split_over_threads(n * oh, work,
                                 lambda lo, hi: _run_rows(xb, wb, bias, whole, kfh, rw, ob, lanes, 0, lo, hi))
@@ -159,10 +160,10 @@ def keep_input(W, x, pad: int, oh: int, ow: int) -> Kept:
     n, c, _, _ = x.shape
     fn, _, fh, fw = W.shape
     lanes = _runtime.vector_lanes(x.dtype)
-    stacked = _stacks(c, fh, lanes)
+    stacked = stacks(c, fh, lanes)
     rw, _ = _runtime.direct_forward_tile(_blocks(fn, lanes), ow, x.dtype)
-    xb = _blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
-    _fill_blocked(x, pad, fh, xb, stacked)
+    xb = blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
+    fill_blocked(x, pad, fh, xb, stacked)
     return Kept(xb, stacked)
 
 
@@ -194,7 +195,7 @@ def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue,
     if input_grad:
         dx = np.empty(x_shape, dtype=dtype)
         flipped = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-        wbt = _pack(flipped, lanes, lanes, dx_ob)
+        wbt = pack_filters(flipped, lanes, lanes, dx_ob)
         zero_bias = np.zeros(_blocks(c, lanes) * lanes, dtype=dtype)
         _runtime.split_over_threads(
             n * h, work, lambda lo, hi: _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, lo, hi))
@@ -214,10 +215,10 @@ def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue,
 
     _runtime.split_over_threads(items, work, weights)
     if kept.stacked:
-        dW = _unpack(dwb, fn, c * fh, fw, cx).reshape(fn, fh, c, fw).transpose(0, 2, 1, 3)
+        dW = unpack_filters(dwb, fn, c * fh, fw, cx).reshape(fn, fh, c, fw).transpose(0, 2, 1, 3)
         dW = np.ascontiguousarray(dW)
     else:
-        dW = _unpack(dwb, fn, c, fw, cx)
+        dW = unpack_filters(dwb, fn, c, fw, cx)
     return dx, dW, bias_parts.sum(axis=0)
 
 
