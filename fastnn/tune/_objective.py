@@ -1,8 +1,8 @@
 """One trial: train a net with the trial's hyperparameters on 80% of the training set, judge it on the rest.
 
-The validation split is ``fastnn.datasets._split.stratified_split`` with
-``test_every=5``: within each class every fifth training image is held out
-(20%), the same images on every machine and in every worker. The test set is
+The validation split is ``fastnn.datasets.split_per_class`` with fraction
+0.2 and no seed (the one split the Trainer's ``validation=`` uses too):
+within each class every fifth training image is held out, the same images on every machine and in every worker. The test set is
 never loaded. Each epoch's validation accuracy is reported to Optuna (the
 pruner's input) and the training accuracy is kept as a user attribute, so
 the book's figure can be drawn from the study alone.
@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-VALIDATION_EVERY = 5      # every 5th image of each class: 20% of the training set
+VALIDATION_FRACTION = 0.2     # every 5th image of each class
 
 
 @dataclass
@@ -44,11 +44,11 @@ class Setup:
 def load_split(setup: Setup):
     """``(x_train, t_train, x_val, t_val, info)``: the training set cut 80/20, stratified by class."""
     from .._cli_args import load_data
-    from ..datasets._split import stratified_split
+    from ..datasets import split_per_class
 
     flatten = setup.net in ("two_layer", "multi_layer")
     _, info, ((x, t), _) = load_data(setup.data, setup.data_home, flatten, setup.dtype)
-    train_idx, val_idx = stratified_split(t, test_every=VALIDATION_EVERY)
+    train_idx, val_idx = split_per_class(t, VALIDATION_FRACTION)
     return x[train_idx], t[train_idx], x[val_idx], t[val_idx], info
 
 
