@@ -1,6 +1,7 @@
 """Sequential: a chain of layers and a loss layer — the container all of the book's nets are built on."""
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections import OrderedDict
 
@@ -196,6 +197,9 @@ class Sequential:
     ``train_flg`` is passed if its ``forward`` takes it).
     """
 
+    #: With ``half()``: {id(layer): (layer, {name: stored array})} of the parameters kept in float16/bfloat16.
+    half_store = None
+
     def __init__(self, layers, loss_layer, weight_decay_lambda=0):
         _check_layer(loss_layer, "loss_layer")
         self.layers = layers
@@ -280,6 +284,22 @@ class Sequential:
             return None
         _, _, layer, pname = self._param_index[0]
         return getattr(layer, pname).dtype
+
+    @property
+    def compute_dtype(self):
+        """The dtype the net computes in: ``dtype``, but float32 for a net stored in half precision."""
+        return np.dtype(np.float32) if self.half_store is not None else self.dtype
+
+    def half(self, dtype="float16"):
+        """An inference-only copy with the parameters stored in float16 (or 'bfloat16'), computing in float32.
+
+        See ``fastnn.nets.half``: ``predict`` and ``accuracy`` work as on the
+        float32 net; ``loss``, ``gradient`` and training refuse it.
+        """
+        from .half import make_half
+        twin = make_half(self, dtype)
+        twin._plan_version = None     # plan again: the parameters changed dtype
+        return twin
 
     def _weights(self):
         return [getattr(layer, pname) for _, _, layer, pname in self._param_index if pname == "W"]
@@ -401,6 +421,11 @@ class Sequential:
     def _forward(self, x, train_flg: bool, keep: bool):
         """Run the stages in order: ``forward`` (keeping what backward needs) or, without ``keep``, ``infer``
         where a stage has one (a book-style layer without it runs its ``forward``)."""
+        if self.half_store is not None:
+            from .half import TRAINING_REFUSED, half_infer
+            if keep:
+                raise TypeError(TRAINING_REFUSED.format(dtype=str(self.dtype)))
+            return half_infer(self._stages(), self.half_store, as_float_array(x, "x", dtype=np.float32))
         for layer, wants_flag in self._stages():
             if not keep and hasattr(layer, "infer"):
                 x = layer.infer(x)
@@ -434,16 +459,21 @@ class Sequential:
         one-hot (N, classes). Returns a Python float.
         """
         batch_size = check_scalar(batch_size, "batch_size", integer=True, positive=True)
-        x = as_float_array(x, "x", dtype=self.dtype, min_ndim=2)
+        x = as_float_array(x, "x", dtype=self.compute_dtype, min_ndim=2)
         n = x.shape[0]
         predicted = np.empty(n, dtype=np.intp)
         n_classes = None
-        for start in range(0, n, batch_size):
-            y = np.asarray(self.predict(x[start:start + batch_size], train_flg=False))
-            if y.ndim != 2:
-                raise ValueError(f"accuracy needs scores of shape (N, classes), the net gave {y.shape}")
-            n_classes = y.shape[1]
-            predicted[start:start + batch_size] = np.argmax(y, axis=1)
+        session = contextlib.nullcontext()
+        if self.half_store is not None:       # half precision: float32 copies once per call, not per batch
+            from .half import float32_params
+            session = float32_params(self.half_store)
+        with session:
+            for start in range(0, n, batch_size):
+                y = np.asarray(self.predict(x[start:start + batch_size], train_flg=False))
+                if y.ndim != 2:
+                    raise ValueError(f"accuracy needs scores of shape (N, classes), the net gave {y.shape}")
+                n_classes = y.shape[1]
+                predicted[start:start + batch_size] = np.argmax(y, axis=1)
         labels = as_labels(t, n, n_classes, "t")
         return float(np.count_nonzero(predicted == labels)) / n
 
