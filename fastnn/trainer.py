@@ -23,7 +23,25 @@ for any net with the book's interface (``params``, ``gradient``, ``loss``,
   final weights as a run never interrupted;
 - a loss or gradient that is NaN or infinite stops training with a
   ``FloatingPointError`` naming the epoch and step, before the parameters
-  are touched (``nonfinite='skip'``: warn, skip that step, go on).
+  are touched (``nonfinite='skip'``: warn, skip that step, go on);
+- ``validation`` (a fraction such as 0.1, held out of the training set per
+  class by ``fastnn.datasets.split_per_class``, the split ``fastnn tune``
+  uses; or a pair ``(x_val, t_val)``): after every epoch the validation loss
+  and accuracy go into ``val_loss_list`` and ``val_acc_list``; the test set
+  is still evaluated only where the book evaluates it;
+- ``early_stopping`` (a patience, or a ``fastnn.early_stopping.EarlyStopping``):
+  stop when the watched figure (validation loss by default) has not
+  improved for that many epochs, and put back the best epoch's parameters
+  (``restore_best``); ``stop_reason`` says when and why;
+- ``lr_schedule`` (a name — step, exponential, cosine, plateau — or a
+  ``fastnn.schedules.LRSchedule``): sets the optimizer's ``lr`` before every
+  step; ``lr_list`` records the rate of each epoch's last step;
+- ``augment`` (a ``fastnn.augment.Augment`` or a dict of its arguments):
+  applied to every training mini-batch, never to the sets it evaluates.
+
+All four are off by default: without them a run computes and prints what
+it always did. Their state (the schedule's, the early stopper's, the
+augmentation's generator) is part of ``state_dict()`` and the checkpoints.
 
 Differences from the book, on purpose: each epoch visits every training
 sample once, in a fresh random order (the book draws every mini-batch
@@ -36,6 +54,7 @@ pass is paid (the book computes the loss again after the update).
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import sys
 import time
@@ -81,15 +100,38 @@ def _check_data(x, t, x_name: str, t_name: str):
     return x, _check_labels(t, x.shape[0], t_name, x_name)
 
 
-def _check_same_kind(x_train, t_train, x_test, t_test) -> None:
+def _check_same_kind(x_train, t_train, x_test, t_test, x_name="x_test", t_name="t_test") -> None:
     """The test set must be shaped like the training set, so the evaluation after epoch 1 cannot fail."""
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise ValueError(f"x_test must have the sample shape of x_train: x_train has samples of shape "
-                         f"{x_train.shape[1:]}, x_test of shape {x_test.shape[1:]}; reshape or flatten "
+        raise ValueError(f"{x_name} must have the sample shape of x_train: x_train has samples of shape "
+                         f"{x_train.shape[1:]}, {x_name} of shape {x_test.shape[1:]}; reshape or flatten "
                          "both the same way")
     if t_train.ndim != t_test.ndim or t_train.shape[1:] != t_test.shape[1:]:
-        raise ValueError(f"t_test must be labelled like t_train (both class numbers or both one-hot rows "
-                         f"of one width): t_train has shape {t_train.shape}, t_test {t_test.shape}")
+        raise ValueError(f"{t_name} must be labelled like t_train (both class numbers or both one-hot rows "
+                         f"of one width): t_train has shape {t_train.shape}, {t_name} {t_test.shape}")
+
+
+def _validation_sets(validation, x_train, t_train):
+    """``(x_train, t_train, x_val, t_val)``: a fraction held out per class, or the given pair checked."""
+    if isinstance(validation, tuple):
+        if len(validation) != 2:
+            raise TypeError(f"validation must be a fraction such as 0.1 or a pair (x_val, t_val), got a tuple "
+                            f"of {len(validation)}")
+        x_val, t_val = _check_data(validation[0], validation[1], "x_val", "t_val")
+        _check_same_kind(x_train, t_train, x_val, t_val, "x_val", "t_val")
+        return x_train, t_train, x_val, t_val
+    if isinstance(validation, (numbers.Real, np.floating)) and not isinstance(validation, (bool, np.bool_)):
+        from .datasets import split_per_class
+        kept, held = split_per_class(t_train, validation, name="validation")
+        return x_train[kept], t_train[kept], x_train[held], t_train[held]
+    raise TypeError(f"validation must be a fraction such as 0.1 or a pair (x_val, t_val), got {_describe(validation)}")
+
+
+def _copy_net_state(net) -> dict:
+    """The net's ``state_dict()`` (or copies of ``params`` for a book-style net without one)."""
+    if hasattr(net, "state_dict"):
+        return net.state_dict()
+    return {f"param/{k}": np.array(v, copy=True) for k, v in net.params.items()}
 
 
 def _tqdm():
@@ -138,11 +180,25 @@ class Trainer:
     nonfinite : 'raise' or 'skip', keyword-only
         What a NaN/inf loss or gradient does: stop with ``FloatingPointError``,
         or skip the step with a ``RuntimeWarning``.
+    validation : float in (0, 1) or (x_val, t_val), optional, keyword-only
+        A fraction of each class of the training set held out (no random
+        numbers: the same images on every machine), or a validation set.
+    early_stopping : int or EarlyStopping, optional, keyword-only
+        A patience (epochs without improvement of the validation loss), or an
+        ``EarlyStopping`` with its monitor, ``min_delta`` and ``restore_best``.
+    lr_schedule : str or LRSchedule, optional, keyword-only
+        step, exponential, cosine, plateau (their defaults) or a schedule object.
+    augment : Augment or dict, optional, keyword-only
+        Applied to every training mini-batch.
 
     Attributes
     ----------
     train_loss_list : list of float, one per step
     train_acc_list, test_acc_list : list of float, one per epoch
+    val_loss_list, val_acc_list : list of float, one per epoch (with ``validation``)
+    lr_list : list of float, the learning rate of each epoch's last step
+    stop_reason : str or None — why early stopping ended the run
+    stopped_epoch : int or None — the epoch after which it did
     test_acc : float — the final accuracy on the whole test set (after ``train()``)
     current_epoch, current_iter : int — epochs and steps done
     epoch_times : list of float — seconds per epoch (this session's epochs)
@@ -152,14 +208,22 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006 (the book's default, never mutated)
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
-                 seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress"):
+                 seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress",
+                 validation=None, early_stopping=None, lr_schedule=None, augment=None):
         from .optimizer import get_optimizer
 
         _check_net(network)
+        if getattr(network, "half_store", None) is not None:
+            from .nets.half import TRAINING_REFUSED
+            raise TypeError("network: " + TRAINING_REFUSED.format(dtype=str(network.dtype)))
         self.network = network
         self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
         self.x_test, self.t_test = _check_data(x_test, t_test, "x_test", "t_test")
         _check_same_kind(self.x_train, self.t_train, self.x_test, self.t_test)
+        self.x_val = self.t_val = None
+        if validation is not None:
+            self.x_train, self.t_train, self.x_val, self.t_val = _validation_sets(validation, self.x_train,
+                                                                                  self.t_train)
         self.epochs = check_scalar(epochs, "epochs", integer=True, positive=True)
         self.batch_size = check_scalar(mini_batch_size, "mini_batch_size", integer=True, positive=True)
         if evaluate_sample_num_per_epoch is not None:
@@ -183,6 +247,7 @@ class Trainer:
             self.optimizer = get_optimizer(optimizer, **optimizer_param)
 
         self.rng = as_generator(seed, "seed")
+        self._setup_extras(early_stopping, lr_schedule, augment)
 
         if checkpoint_path is not None:   # writable where asked, checked before the first epoch runs
             from .io import check_output_file
@@ -203,6 +268,11 @@ class Trainer:
         self.train_loss_list: list = []
         self.train_acc_list: list = []
         self.test_acc_list: list = []
+        self.val_loss_list: list = []
+        self.val_acc_list: list = []
+        self.lr_list: list = []
+        self.stop_reason = None
+        self.stopped_epoch = None
         self.epoch_times: list = []
         self.test_acc = None
         self._order = None
@@ -213,12 +283,49 @@ class Trainer:
             self.load_checkpoint(self.checkpoint_path)
             self.resumed_from_epoch = self.current_epoch
 
+    def _setup_extras(self, early_stopping, lr_schedule, augment) -> None:
+        """Check and keep the optional parts: early stopping, the learning-rate schedule, augmentation."""
+        def needs_figure(monitor, what):
+            if monitor.startswith("val_") and self.x_val is None:
+                raise ValueError(f"{what} watches {monitor!r}, which needs a validation set: give validation=0.1 "
+                                 "(or validation=(x_val, t_val)), or monitor='train_loss'")
+
+        if early_stopping is not None:
+            from .early_stopping import EarlyStopping
+            if not isinstance(early_stopping, EarlyStopping):
+                if isinstance(early_stopping, bool) or not isinstance(early_stopping, (numbers.Integral, np.integer)):
+                    raise TypeError(f"early_stopping must be a patience (an int >= 1) or an EarlyStopping, "
+                                    f"got {_describe(early_stopping)}")
+                early_stopping = EarlyStopping(patience=early_stopping)
+            needs_figure(early_stopping.monitor, "early_stopping")
+        self.early_stopping = early_stopping
+        if lr_schedule is not None:
+            from .schedules import make_schedule
+            lr_schedule = make_schedule(lr_schedule)
+            if not hasattr(self.optimizer, "lr"):
+                raise TypeError(f"lr_schedule sets the optimizer's lr, but {_describe(self.optimizer)} has none")
+            lr_schedule.start(self.optimizer.lr, self.epochs)
+            if getattr(lr_schedule, "monitor", None):
+                needs_figure(lr_schedule.monitor, "lr_schedule")
+        self.lr_schedule = lr_schedule
+        if augment is not None:
+            from .augment import Augment
+            if isinstance(augment, dict):
+                augment = Augment(**augment)
+            elif not isinstance(augment, Augment):
+                raise TypeError(f"augment must be an Augment or a dict of its arguments (such as "
+                                f"{{'shift': 2, 'rotate': 10}}), got {_describe(augment)}")
+            augment.check_input(self.x_train, "x_train")
+        self.augment = augment
+
     # -- one step ---------------------------------------------------------------------------------
     def _next_batch(self):
         step = self.current_iter % self.iter_per_epoch
         if step == 0 or self._order is None:
             self._order = self.rng.permutation(self.train_size)
         idx = self._order[step * self.batch_size:(step + 1) * self.batch_size]
+        if self.augment is not None:        # training batches only; the evaluation sets are never augmented
+            return self.augment(self.x_train[idx]), self.t_train[idx]
         return self.x_train[idx], self.t_train[idx]
 
     def _forward_loss(self):
@@ -252,10 +359,14 @@ class Trainer:
         """One mini-batch step; at the end of an epoch, evaluate (and checkpoint). Returns the loss."""
         if self.current_iter >= self.max_iter:
             raise RuntimeError(f"training is complete ({self.max_iter} steps); make a new Trainer to train more")
+        if self.stop_reason is not None:
+            raise RuntimeError(f"early stopping ended this run after epoch {self.stopped_epoch}: {self.stop_reason}")
         epoch = self.current_epoch + 1
         step = self.current_iter % self.iter_per_epoch + 1
         if step == 1:
             self._begin_epoch(epoch)
+        if self.lr_schedule is not None:
+            self.optimizer.lr = self.lr_schedule.lr_at(self.current_iter, self.iter_per_epoch)
         x_batch, t_batch = self._next_batch()
 
         last = getattr(self.network, "last_layer", None)
@@ -285,16 +396,23 @@ class Trainer:
         self.current_iter += 1
         if self._bar is not None:
             if loss is not None and math.isfinite(loss):
-                self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
+                self._bar.set_postfix_str(f"loss={loss:.4f}" + self._lr_text("={:.3g}"), refresh=False)
             self._bar.update(1)
         elif self.verbose and self.output == "book" and loss is not None:
             print("train loss:" + str(loss))
         elif self.verbose and loss is not None and self._should_print_step(step):
-            print(f"  epoch {epoch} step {step}/{self.iter_per_epoch}: train loss {loss:.4f}", flush=True)
+            print(f"  epoch {epoch} step {step}/{self.iter_per_epoch}: train loss {loss:.4f}"
+                  + self._lr_text(" {:.3g}"), flush=True)
 
         if self.current_iter % self.iter_per_epoch == 0:
             self._end_epoch(epoch)
         return loss
+
+    def _lr_text(self, form: str) -> str:
+        """', lr' and the current rate in ``form`` where a schedule moves it ('' otherwise: today's output)."""
+        if self.lr_schedule is None:
+            return ""
+        return (" lr" if form.startswith("=") else ", lr") + form.format(self.optimizer.lr)
 
     def _should_print_step(self, step: int) -> bool:
         every = max(1, self.iter_per_epoch // 5)
@@ -332,6 +450,17 @@ class Trainer:
             x_tr, t_tr, x_te, t_te = x_tr[:k], t_tr[:k], x_te[:k], t_te[:k]
         return self.accuracy(x_tr, t_tr), self.accuracy(x_te, t_te)
 
+    def validate(self):
+        """``(loss, accuracy)`` of the net on the validation set (``EVAL_CHUNK`` samples at a time)."""
+        x, t = self.x_val, self.t_val
+        if x is None:
+            raise RuntimeError("this Trainer has no validation set (give validation=0.1 or (x_val, t_val))")
+        total = 0.0
+        for start in range(0, x.shape[0], EVAL_CHUNK):
+            xs, ts = x[start:start + EVAL_CHUNK], t[start:start + EVAL_CHUNK]
+            total += float(self.network.loss(xs, ts)) * xs.shape[0]
+        return total / x.shape[0], self.accuracy(x, t)
+
     def _end_epoch(self, epoch: int) -> None:
         train_acc, test_acc = self._evaluate()
         self.train_acc_list.append(train_acc)
@@ -341,14 +470,32 @@ class Trainer:
         self.epoch_times.append(elapsed)
         recent = self.train_loss_list[-self.iter_per_epoch:]
         mean_loss = float(np.mean(recent)) if recent else float("nan")
+        figures = {"train_loss": mean_loss, "train_acc": train_acc}
+        shown = []              # what the progress shows beyond today's figures: (name, value, format)
+        if self.x_val is not None:
+            val_loss, val_acc = self.validate()
+            self.val_loss_list.append(val_loss)
+            self.val_acc_list.append(val_acc)
+            figures.update(val_loss=val_loss, val_acc=val_acc)
+            shown += [("val loss", val_loss, ".4f"), ("val acc", val_acc, ".4f")]
+        lr = getattr(self.optimizer, "lr", None)
+        self.lr_list.append(float("nan") if lr is None else float(lr))
+        if self.lr_schedule is not None:
+            self.lr_schedule.epoch_end(figures)
+            shown.append(("lr", lr, ".3g"))
+        es = self.early_stopping
+        if es is not None and es.epoch_end(epoch, figures, self._best_candidate):
+            self.stop_reason, self.stopped_epoch = es.reason, epoch
         if self._bar is not None:
-            self._bar.set_postfix_str(f"loss={mean_loss:.4f} train_acc={train_acc:.4f} test_acc={test_acc:.4f}",
+            self._bar.set_postfix_str(f"loss={mean_loss:.4f} train_acc={train_acc:.4f} test_acc={test_acc:.4f}"
+                                      + "".join(f" {n.replace(' ', '_')}={v:{f}}" for n, v, f in shown),
                                       refresh=True)
             self._bar.close()
             self._bar = None
         elif self.verbose and self.output == "progress":
             print(f"epoch {epoch}/{self.epochs}: loss {mean_loss:.4f}, train acc {train_acc:.4f}, "
-                  f"test acc {test_acc:.4f} ({elapsed:.1f} s)", flush=True)
+                  f"test acc {test_acc:.4f}" + "".join(f", {n} {v:{f}}" for n, v, f in shown)
+                  + f" ({elapsed:.1f} s)", flush=True)
         if self.checkpoint_path is not None:
             self.save_checkpoint(self.checkpoint_path)
 
@@ -358,14 +505,20 @@ class Trainer:
         Returns ``self`` (so ``Trainer(...).train().test_acc`` reads well).
         """
         try:
-            while self.current_iter < self.max_iter:
+            while self.current_iter < self.max_iter and self.stop_reason is None:
                 self.train_step()
         finally:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
+        restored = self._restore_best()
+        if self.stop_reason is not None and self.verbose:
+            print(f"early stopping after epoch {self.stopped_epoch} of {self.epochs}: {self.stop_reason}", flush=True)
+        if restored and self.verbose:
+            print(f"restored the parameters of epoch {self.early_stopping.best_epoch} (the best "
+                  f"{self.early_stopping.monitor})", flush=True)
         k = self.evaluate_sample_num_per_epoch
-        if self.test_acc_list and (k is None or k >= self.x_test.shape[0]):
+        if not restored and self.test_acc_list and (k is None or k >= self.x_test.shape[0]):
             self.test_acc = self.test_acc_list[-1]   # the last epoch's evaluation already used the whole test set
         else:
             self.test_acc = self.accuracy(self.x_test, self.t_test)
@@ -375,6 +528,18 @@ class Trainer:
         elif self.verbose:
             print(f"=============== final test accuracy: {self.test_acc:.4f} ===============", flush=True)
         return self
+
+    def _best_candidate(self) -> dict:
+        """The net's parameters and statistics now, for early stopping's best epoch."""
+        return {k: v for k, v in _copy_net_state(self.network).items() if k.startswith(("param/", "state/"))}
+
+    def _restore_best(self) -> bool:
+        """With ``restore_best``: put the best epoch's parameters back if the last epoch was not the best."""
+        es = self.early_stopping
+        if es is None or not es.restore_best or es.best_state is None or es.best_epoch in (0, self.current_epoch):
+            return False
+        _load_net_state(self.network, es.best_state)
+        return True
 
     # -- state and checkpoints ------------------------------------------------------------------
     def state_dict(self) -> dict:
