@@ -40,11 +40,16 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
-from ._random import as_generator
+from . import io
+from ._random import as_generator, check_generator_state, generator_state, set_generator_state
 from ._validate import _describe, as_float_array, check_scalar
+from .io import format1
+from .nets.model_file import model_record_fields
+from .optimizer import get_optimizer
 
 __all__ = ["Trainer"]
 
@@ -153,8 +158,6 @@ class Trainer:
                  optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006 (the book's default, never mutated)
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
                  seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress"):
-        from .optimizer import get_optimizer
-
         _check_net(network)
         self.network = network
         self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
@@ -185,8 +188,7 @@ class Trainer:
         self.rng = as_generator(seed, "seed")
 
         if checkpoint_path is not None:   # writable where asked, checked before the first epoch runs
-            from .io import check_output_file
-            checkpoint_path = check_output_file(checkpoint_path, "checkpoint_path", example="run.npz")
+            checkpoint_path = io.check_output_file(checkpoint_path, "checkpoint_path", example="run.npz")
         self.checkpoint_path = checkpoint_path
         if resume and self.checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
@@ -388,8 +390,6 @@ class Trainer:
         the histories; ``'trainer/rng'``, ``'trainer/global_rng'``: the states of
         the mini-batch generator and of NumPy's global one.
         """
-        from . import io
-
         net = self.network
         net_state = net.state_dict() if hasattr(net, "state_dict") else \
             {f"param/{k}": np.array(v, copy=True) for k, v in net.params.items()}
@@ -402,22 +402,15 @@ class Trainer:
             "trainer/train_loss": np.asarray(self.train_loss_list, dtype=np.float64),
             "trainer/train_acc": np.asarray(self.train_acc_list, dtype=np.float64),
             "trainer/test_acc": np.asarray(self.test_acc_list, dtype=np.float64),
-            "trainer/rng": io.generator_state(self.rng),
-            "trainer/global_rng": io.generator_state(None),
+            "trainer/rng": generator_state(self.rng),
+            "trainer/global_rng": generator_state(None),
         })
         return out
 
     def _checked_trainer_state(self, state) -> dict:
         """The ``trainer/`` entries of ``state``, checked against this run and each other (``ValueError``)."""
-        from . import io
-
         def count(name):
-            value = state.get(f"trainer/{name}")
-            if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
-                value = int(value)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"trainer/{name} must be an integer >= 0, got {value!r}")
-            return int(value)
+            return _counter(state, name)
 
         def history(name, length=None):
             value = np.asarray(state.get(f"trainer/{name}", np.zeros(0)))
@@ -450,7 +443,7 @@ class Trainer:
         for name, gen in (("rng", self.rng), ("global_rng", np.random.RandomState())):
             if f"trainer/{name}" not in state:
                 raise ValueError(f"the state lacks trainer/{name}")
-            io.check_generator_state(gen, state[f"trainer/{name}"], f"trainer/{name}")
+            check_generator_state(gen, state[f"trainer/{name}"], f"trainer/{name}")
             checked[name] = state[f"trainer/{name}"]
         return checked
 
@@ -461,10 +454,6 @@ class Trainer:
         optimizer, training-set size and batch size, with counters that
         agree — and on ``ValueError``/``TypeError`` nothing has changed.
         """
-        from collections.abc import Mapping
-
-        from . import io
-
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
         ours = {f"trainer/{k}" for k in ("epoch", "iteration", "skipped_steps", "train_size", "mini_batch_size",
@@ -496,8 +485,8 @@ class Trainer:
         except BaseException:
             _load_net_state(net, before)
             raise
-        io.set_generator_state(self.rng, checked["rng"])
-        io.set_generator_state(None, checked["global_rng"])
+        set_generator_state(self.rng, checked["rng"])
+        set_generator_state(None, checked["global_rng"])
         self.current_epoch, self.current_iter = checked["epoch"], checked["iteration"]
         self.skipped_steps = checked["skipped_steps"]
         self.train_loss_list, self.train_acc_list = checked["train_loss"], checked["train_acc"]
@@ -505,23 +494,98 @@ class Trainer:
         self._order = None
 
     def save_checkpoint(self, path) -> None:
-        """Write ``state_dict()`` to ``path`` (one ``.npz``, atomically; see ``fastnn.io``)."""
-        from . import io
+        """Write ``state_dict()`` to ``path`` (one ``.npz``, atomically; the layout is ``fastnn.io``'s).
 
+        A registered net's name and recipe go with it (``fastnn.nets.NETS``).
+        """
         if self.current_iter % self.iter_per_epoch != 0:
             raise RuntimeError("checkpoints are taken at the end of an epoch (the mini-batch order of a "
                                "running epoch is not saved)")
-        io.save_checkpoint(self, path)
+        io.write_state(path, self.state_dict(), "checkpoint", self.network, **model_record_fields(self.network))
 
     def load_checkpoint(self, path) -> None:
         """Continue the run saved in ``path``: net, optimizer, random generators, counters, histories.
 
         Raises ``ValueError`` and changes nothing when the file is corrupt or
         belongs to another run (net, optimizer, data size or batch size).
+        What the file declares is checked before any of it is read: its
+        architecture, and every member's shape against this run's (the
+        histories' lengths bounded by the counters it records); the values
+        are then checked in full by ``load_state_dict``.
         """
-        from . import io
+        path = os.fspath(path)
+        net = self.network
+        with io.open_saved(path) as saved:
+            if saved.kind != "checkpoint":
+                raise ValueError(f"{path!r} is not a Trainer checkpoint (a {saved.kind} file)")
+            io.check_architecture(path, saved.meta.get("architecture"), net)
+            if saved.meta.get("net_class") not in (None, type(net).__name__):
+                raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: net class "
+                                 f"is {saved.meta['net_class']!r} in the checkpoint, {type(net).__name__!r} here")
+            declared = saved.declared()
+            try:
+                expected = self._checkpoint_shapes(saved.values, declared)
+            except ValueError as exc:
+                raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: "
+                                 f"{exc}") from None
+            io.check_declared(path, declared, expected, required=("net/param/",), who="this training run")
+            state = saved.read()
+        rng_names = [k for k in (net.state_dict() if hasattr(net, "state_dict") else {}) if k.startswith("rng/")]
+        state = format1.name_layer_generators(path, state, rng_names)
+        try:
+            self.load_state_dict(state)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: {exc}") from None
 
-        io.load_checkpoint(self, path)
+    def _checkpoint_shapes(self, values: dict, declared: dict) -> dict:
+        """{entry: shape or None (any)} of the arrays a checkpoint of this run may hold, given its counters.
+
+        The counters (``values``: the file's JSON entries) must be whole
+        numbers this run can continue from; they bound the histories' lengths,
+        so that no history is read longer than the run it records.
+        """
+        epoch, iteration = _counter(values, "epoch"), _counter(values, "iteration")
+        if epoch > self.epochs:
+            raise ValueError(f"the run saved there has already done {epoch} epochs; this training run has "
+                             f"{self.epochs} (give epochs={epoch} or more)")
+        if iteration > epoch * self.iter_per_epoch:
+            raise ValueError(f"the checkpoint records {epoch} epochs and {iteration} steps; this training run has "
+                             f"{self.epochs} epochs of {self.iter_per_epoch} steps")
+        shape = declared.get("trainer/train_loss", ((0,), None))[0]
+        if len(shape) != 1 or shape[0] > iteration:
+            raise ValueError(f"entry 'trainer/train_loss' has shape {shape}, more than the {iteration} steps "
+                             "recorded")
+        net = self.network
+        net_state = net.state_dict() if hasattr(net, "state_dict") else \
+            {"param/" + k: v for k, v in net.params.items()}
+        expected = {"net/" + k: v.shape for k, v in net_state.items() if isinstance(v, np.ndarray)}
+        for key, value in self.optimizer.state_dict().items():
+            expected["optimizer/" + key] = value.shape if isinstance(value, np.ndarray) and value.ndim == 0 else None
+        for s in getattr(self.optimizer, "state_names", ()):
+            for k, v in net.params.items():
+                expected[f"optimizer/{s}/{k}"] = v.shape
+        expected.update({"trainer/train_acc": (epoch,), "trainer/test_acc": (epoch,), "trainer/train_loss": None})
+        return expected
+
+
+def save_checkpoint(trainer, path) -> None:
+    """``trainer.save_checkpoint(path)``: write the whole run to ``path`` (also reachable as ``fastnn.io.save_checkpoint``)."""
+    trainer.save_checkpoint(path)
+
+
+def load_checkpoint(trainer, path) -> None:
+    """``trainer.load_checkpoint(path)``: put the run saved in ``path`` back, all of it or nothing (``ValueError``)."""
+    trainer.load_checkpoint(path)
+
+
+def _counter(state, name: str) -> int:
+    """``state['trainer/<name>']`` as an int >= 0 (a 0-d integer array allowed), else ``ValueError``."""
+    value = state.get(f"trainer/{name}")
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"trainer/{name} must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 def _load_net_state(net, state: dict) -> None:

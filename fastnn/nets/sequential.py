@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
+from .. import io
+from .._random import check_generator_state, generator_state, is_global_random_state, set_generator_state
 from .._validate import as_float_array, as_labels, check_scalar
 from ..gradient import numerical_gradient as _numerical_gradient
 from ..layers.fused import fuse_stages
@@ -299,20 +302,16 @@ class Sequential:
         - ``'rng/<layer>'``: the state of a layer's own random generator
           (a seeded Dropout's), as JSON-able values.
         """
-        from .. import io
-
         out = {f"param/{key}": arr.copy() for key, arr in self.params.items()}
         for (name, sname), value in self._named_state().items():
             if value is not None:
                 out[f"state/{name}/{sname}"] = np.array(value, copy=True)
         for name, gen in self._own_generators().items():
-            out[f"rng/{name}"] = io.generator_state(gen)
+            out[f"rng/{name}"] = generator_state(gen)
         return out
 
     def _own_generators(self) -> dict:
         """{layer name: generator} of the layers that own one (not NumPy's global generator, which no net owns)."""
-        from .._random import is_global_random_state
-
         gens = {name: layer_generator(layer) for name, layer in self.layers.items()}
         return {name: gen for name, gen in gens.items() if gen is not None and not is_global_random_state(gen)}
 
@@ -325,10 +324,6 @@ class Sequential:
         present: shapes, finite values, batch norm variances >= 0, valid
         generator states. Unknown entries are refused.
         """
-        from collections.abc import Mapping
-
-        from .. import io
-
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
         params = self.params
@@ -349,7 +344,7 @@ class Sequential:
                                      "a variance is >= 0")
                 new_state[(layer, sname)] = value
             elif kind == "rng" and gens.get(rest) is not None:
-                io.check_generator_state(gens[rest], value, f"the generator state of {rest}")
+                check_generator_state(gens[rest], value, f"the generator state of {rest}")
                 new_rngs[rest] = value
             else:
                 unknown.append(key)
@@ -369,7 +364,7 @@ class Sequential:
                 dtype = current.dtype if isinstance(current, np.ndarray) else (self.dtype or value.dtype)
                 setattr(layer, sname, np.array(value, dtype=dtype))
         for name, value in new_rngs.items():
-            io.set_generator_state(gens[name], value)
+            set_generator_state(gens[name], value)
 
     def architecture(self) -> list:
         """``[[layer name, class name, [[param, shape], ...]], ...]``, the loss layer last: what save/load compare."""
@@ -510,8 +505,6 @@ class Sequential:
         The file is written under exactly the name given. See ``fastnn.io``
         for the format.
         """
-        from .. import io
-
         io.save_params(self, file_name)
 
     def load_params(self, file_name="params.npz"):
@@ -523,8 +516,6 @@ class Sequential:
         without running code: ``fastnn.io``). A file saved in the other float
         dtype is cast.
         """
-        from .. import io
-
         io.load_params(self, file_name)
 
     def __repr__(self) -> str:
