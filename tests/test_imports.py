@@ -118,3 +118,13 @@ def test_io_depends_on_no_floor_above_it():
             "sorted(io.OWNERS) == sorted(set(io.__all__) & set(io.OWNERS)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "[]" and out[1] == "True True True"
+
+
+def test_every_package_folder_is_installed():
+    """A package folder missing from pyproject's list would be left out of a normal (non-editable) install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(("fastnn", *p.parent.relative_to(ROOT / "fastnn").parts))
+               for p in (ROOT / "fastnn").rglob("__init__.py")} | {"fastnn.kernels"}
+    assert folders == listed
