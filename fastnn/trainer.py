@@ -29,9 +29,11 @@ Differences from the book, on purpose: each epoch visits every training
 sample once, in a fresh random order (the book draws every mini-batch
 independently, with replacement); an epoch has ``ceil(N / batch)`` steps, the
 last one possibly smaller (the book's float iterations-per-epoch records a
-single accuracy when N is not a multiple of the batch size); the recorded
-loss is that of the forward pass the gradient came from, so no extra forward
-pass is paid (the book computes the loss again after the update).
+single accuracy when N is not a multiple of the batch size); for a net
+with ``loss_and_gradient(x, t)`` (every fastnn net: ``Sequential``) the
+recorded loss is that of the forward pass the gradient came from, so no
+extra forward pass is paid. A book-style net without that method gets the
+book's two calls: ``gradient``, the update, then ``loss`` on the same batch.
 """
 from __future__ import annotations
 
@@ -160,6 +162,7 @@ class Trainer:
                  seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress"):
         _check_net(network)
         self.network = network
+        self._fused_loss = callable(getattr(network, "loss_and_gradient", None))
         self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
         self.x_test, self.t_test = _check_data(x_test, t_test, "x_test", "t_test")
         _check_same_kind(self.x_train, self.t_train, self.x_test, self.t_test)
@@ -223,22 +226,6 @@ class Trainer:
         idx = self._order[step * self.batch_size:(step + 1) * self.batch_size]
         return self.x_train[idx], self.t_train[idx]
 
-    def _forward_loss(self):
-        """The loss of the forward pass inside ``gradient``, if the net keeps it (None otherwise)."""
-        net = self.network
-        last = getattr(net, "last_layer", None)
-        value = getattr(last, "loss", None)
-        if value is None:
-            return None
-        loss = float(value)
-        lam = getattr(net, "weight_decay_lambda", 0)
-        if lam:
-            decay = getattr(net, "weight_decay_penalty", None)
-            if decay is None:
-                return None
-            loss += float(decay())
-        return loss
-
     def _nonfinite(self, what: str, epoch: int, step: int) -> bool:
         """Report a non-finite loss or gradient; True means: skip this step."""
         msg = (f"{what} at epoch {epoch}, step {step} of {self.iter_per_epoch} (iteration {self.current_iter + 1}); "
@@ -260,14 +247,10 @@ class Trainer:
             self._begin_epoch(epoch)
         x_batch, t_batch = self._next_batch()
 
-        last = getattr(self.network, "last_layer", None)
-        if last is not None and hasattr(last, "loss"):
-            try:
-                last.loss = None
-            except AttributeError:
-                last = None
-        grads = self.network.gradient(x_batch, t_batch)
-        loss = self._forward_loss() if last is not None else None
+        if self._fused_loss:           # the loss of the forward pass the gradient ran, from the net itself
+            loss, grads = self.network.loss_and_gradient(x_batch, t_batch)
+        else:                          # a book-style net: the book's two calls, the loss after the update
+            loss, grads = None, self.network.gradient(x_batch, t_batch)
         skip = False
         if loss is not None and not math.isfinite(loss):
             skip = self._nonfinite(f"the loss became {loss}", epoch, step)

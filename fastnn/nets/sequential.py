@@ -453,6 +453,25 @@ class Sequential:
         valid until the next backward.
         """
         self.last_layer.forward(self._forward(x, True, keep=True), t)  # the penalty's value is not needed
+        return self._backward()
+
+    def loss_and_gradient(self, x, t):
+        """``(loss, grads)`` of one training-mode forward and backward pass: ``gradient(x, t)`` and its loss.
+
+        ``loss`` is a Python float: the loss of the very forward pass the
+        gradients come from, ½λΣ‖W‖² included with weight decay -- what
+        ``loss(x, t, train_flg=True)`` returned just before ``gradient``, at
+        no second forward pass (what ``Trainer`` records for each step).
+        ``grads`` are ``gradient(x, t)``'s.
+        """
+        loss = float(self.last_layer.forward(self._forward(x, True, keep=True), t))
+        grads = self._backward()
+        if self.weight_decay_lambda:
+            loss += float(self.weight_decay_penalty())
+        return loss, grads
+
+    def _backward(self) -> dict:
+        """Backward through the loss layer and every stage after a training forward; the gradients by param key."""
         dout = self.last_layer.backward(1)
         first, *rest = (stage for stage, _ in self._stages())
         for layer in reversed(rest):
