@@ -221,8 +221,8 @@ def cmd_train(args) -> int:
 
     import numpy as np
 
-    from .io import save_model
     from .nets import build_net
+    from .nets.model_file import save_model
     from .optimizer import get_optimizer
     from .trainer import Trainer
 
@@ -310,7 +310,7 @@ def cmd_evaluate(args) -> int:
         raise UserError(f"{args.model}: no such model file")
     _check_data_home(args.data_home)
 
-    from .io import load_model
+    from .nets.model_file import load_model
 
     _set_threads(args.threads)
     if args.net is None:

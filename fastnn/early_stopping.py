@@ -58,7 +58,8 @@ class EarlyStopping:
         """Counts and best value (JSON-able) and, under ``'best/'``, the best epoch's net state."""
         out = {"monitor": self.monitor, "best": float(self.watch.best), "wait": int(self.wait),
                "best_epoch": int(self.best_epoch), "patience": int(self.patience),
-               "stopped_epoch": -1 if self.stopped_epoch is None else int(self.stopped_epoch)}
+               "stopped_epoch": -1 if self.stopped_epoch is None else int(self.stopped_epoch),
+               "reason": self.reason or ""}
         if self.best_state is not None:
             out.update({f"best/{k}": v for k, v in self.best_state.items()})
         return out
@@ -76,6 +77,7 @@ class EarlyStopping:
         self.watch.load_state_dict({"monitor": self.monitor, "best": state["best"]})
         self.wait, self.best_epoch = wait, best_epoch
         self.stopped_epoch = None if stopped < 0 else stopped
+        self.reason = str(state.get("reason", "")) or None if self.stopped_epoch is not None else None
         best = {k[len("best/"):]: v for k, v in state.items() if str(k).startswith("best/")}
         self.best_state = best or None
 

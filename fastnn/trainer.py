@@ -47,9 +47,11 @@ Differences from the book, on purpose: each epoch visits every training
 sample once, in a fresh random order (the book draws every mini-batch
 independently, with replacement); an epoch has ``ceil(N / batch)`` steps, the
 last one possibly smaller (the book's float iterations-per-epoch records a
-single accuracy when N is not a multiple of the batch size); the recorded
-loss is that of the forward pass the gradient came from, so no extra forward
-pass is paid (the book computes the loss again after the update).
+single accuracy when N is not a multiple of the batch size); for a net
+with ``loss_and_gradient(x, t)`` (every fastnn net: ``Sequential``) the
+recorded loss is that of the forward pass the gradient came from, so no
+extra forward pass is paid. A book-style net without that method gets the
+book's two calls: ``gradient``, the update, then ``loss`` on the same batch.
 """
 from __future__ import annotations
 
@@ -59,11 +61,16 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
-from ._random import as_generator
+from . import io
+from ._random import as_generator, check_generator_state, generator_state, set_generator_state
 from ._validate import _describe, as_float_array, check_scalar
+from .io import format1
+from .nets.model_file import model_record_fields
+from .optimizer import get_optimizer
 
 __all__ = ["Trainer"]
 
@@ -210,13 +217,12 @@ class Trainer:
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
                  seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress",
                  validation=None, early_stopping=None, lr_schedule=None, augment=None):
-        from .optimizer import get_optimizer
-
         _check_net(network)
         if getattr(network, "half_store", None) is not None:
             from .nets.half import TRAINING_REFUSED
             raise TypeError("network: " + TRAINING_REFUSED.format(dtype=str(network.dtype)))
         self.network = network
+        self._fused_loss = callable(getattr(network, "loss_and_gradient", None))
         self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
         self.x_test, self.t_test = _check_data(x_test, t_test, "x_test", "t_test")
         _check_same_kind(self.x_train, self.t_train, self.x_test, self.t_test)
@@ -250,8 +256,7 @@ class Trainer:
         self._setup_extras(early_stopping, lr_schedule, augment)
 
         if checkpoint_path is not None:   # writable where asked, checked before the first epoch runs
-            from .io import check_output_file
-            checkpoint_path = check_output_file(checkpoint_path, "checkpoint_path", example="run.npz")
+            checkpoint_path = io.check_output_file(checkpoint_path, "checkpoint_path", example="run.npz")
         self.checkpoint_path = checkpoint_path
         if resume and self.checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
@@ -328,22 +333,6 @@ class Trainer:
             return self.augment(self.x_train[idx]), self.t_train[idx]
         return self.x_train[idx], self.t_train[idx]
 
-    def _forward_loss(self):
-        """The loss of the forward pass inside ``gradient``, if the net keeps it (None otherwise)."""
-        net = self.network
-        last = getattr(net, "last_layer", None)
-        value = getattr(last, "loss", None)
-        if value is None:
-            return None
-        loss = float(value)
-        lam = getattr(net, "weight_decay_lambda", 0)
-        if lam:
-            decay = getattr(net, "weight_decay_penalty", None)
-            if decay is None:
-                return None
-            loss += float(decay())
-        return loss
-
     def _nonfinite(self, what: str, epoch: int, step: int) -> bool:
         """Report a non-finite loss or gradient; True means: skip this step."""
         msg = (f"{what} at epoch {epoch}, step {step} of {self.iter_per_epoch} (iteration {self.current_iter + 1}); "
@@ -369,14 +358,10 @@ class Trainer:
             self.optimizer.lr = self.lr_schedule.lr_at(self.current_iter, self.iter_per_epoch)
         x_batch, t_batch = self._next_batch()
 
-        last = getattr(self.network, "last_layer", None)
-        if last is not None and hasattr(last, "loss"):
-            try:
-                last.loss = None
-            except AttributeError:
-                last = None
-        grads = self.network.gradient(x_batch, t_batch)
-        loss = self._forward_loss() if last is not None else None
+        if self._fused_loss:           # the loss of the forward pass the gradient ran, from the net itself
+            loss, grads = self.network.loss_and_gradient(x_batch, t_batch)
+        else:                          # a book-style net: the book's two calls, the loss after the update
+            loss, grads = None, self.network.gradient(x_batch, t_batch)
         skip = False
         if loss is not None and not math.isfinite(loss):
             skip = self._nonfinite(f"the loss became {loss}", epoch, step)
@@ -553,8 +538,6 @@ class Trainer:
         the histories; ``'trainer/rng'``, ``'trainer/global_rng'``: the states of
         the mini-batch generator and of NumPy's global one.
         """
-        from . import io
-
         net = self.network
         net_state = net.state_dict() if hasattr(net, "state_dict") else \
             {f"param/{k}": np.array(v, copy=True) for k, v in net.params.items()}
@@ -567,22 +550,93 @@ class Trainer:
             "trainer/train_loss": np.asarray(self.train_loss_list, dtype=np.float64),
             "trainer/train_acc": np.asarray(self.train_acc_list, dtype=np.float64),
             "trainer/test_acc": np.asarray(self.test_acc_list, dtype=np.float64),
-            "trainer/rng": io.generator_state(self.rng),
-            "trainer/global_rng": io.generator_state(None),
+            "trainer/rng": generator_state(self.rng),
+            "trainer/global_rng": generator_state(None),
+            "trainer/lr": np.asarray(self.lr_list, dtype=np.float64),
         })
+        out.update(self._extras_state())
         return out
+
+    def _extras_state(self) -> dict:
+        """The optional parts' entries: validation histories, ``schedule/``, ``early_stopping/``, ``augment/``."""
+        out = {}
+        if self.x_val is not None:
+            out.update({"trainer/val_size": int(self.x_val.shape[0]),
+                        "trainer/val_loss": np.asarray(self.val_loss_list, dtype=np.float64),
+                        "trainer/val_acc": np.asarray(self.val_acc_list, dtype=np.float64)})
+        if self.lr_schedule is not None:
+            out.update({f"schedule/{k}": v for k, v in self.lr_schedule.state_dict().items()})
+        if self.early_stopping is not None:
+            out.update({f"early_stopping/{k}": v for k, v in self.early_stopping.state_dict().items()})
+        if self.augment is not None:
+            out["augment/rng"] = generator_state(self.augment.rng)
+        return out
+
+    def _checked_extras(self, state, epoch: int) -> dict:
+        """The optional parts' entries of ``state``, checked on copies (``ValueError``); nothing applied."""
+        import copy
+
+        def part(prefix):
+            return {k[len(prefix):]: v for k, v in state.items() if str(k).startswith(prefix)}
+
+        checked = {}
+        for what, prefix, ours, option in (
+                ("a validation set", "trainer/val_", self.x_val, "validation="),
+                ("a learning-rate schedule", "schedule/", self.lr_schedule, "lr_schedule="),
+                ("early stopping", "early_stopping/", self.early_stopping, "early_stopping="),
+                ("augmentation", "augment/", self.augment, "augment=")):
+            saved = bool(part(prefix))
+            if saved != (ours is not None):
+                raise ValueError(f"the checkpoint was saved {'with' if saved else 'without'} {what}, this run is "
+                                 f"{'without' if saved else 'with'} it; resume with the same {option} as the saved run")
+        if self.x_val is not None:
+            if _counter(state, "val_size") != self.x_val.shape[0]:
+                raise ValueError(f"validation-set size is {_counter(state, 'val_size')} in the checkpoint, "
+                                 f"{self.x_val.shape[0]} here")
+            for name in ("val_loss", "val_acc"):
+                value = np.asarray(state.get(f"trainer/{name}", np.zeros(0)), dtype=np.float64)
+                if value.shape != (epoch,) or not np.all(np.isfinite(value)):
+                    raise ValueError(f"trainer/{name} must hold {epoch} finite numbers, got shape {value.shape}")
+                checked[name] = value.tolist()
+        lr = state.get("trainer/lr")
+        checked["lr"] = [float("nan")] * epoch if lr is None else np.asarray(lr, dtype=np.float64).tolist()
+        if len(checked["lr"]) != epoch:
+            raise ValueError(f"trainer/lr holds {len(checked['lr'])} rates for {epoch} epochs")
+        if self.lr_schedule is not None:
+            trial = copy.deepcopy(self.lr_schedule)
+            trial.load_state_dict(part("schedule/"))
+            checked["schedule"] = part("schedule/")
+        if self.early_stopping is not None:
+            trial = copy.deepcopy(self.early_stopping)
+            trial.load_state_dict(part("early_stopping/"))
+            if trial.best_epoch > epoch or (trial.stopped_epoch is not None and trial.stopped_epoch != epoch):
+                raise ValueError(f"the early-stopping state (best epoch {trial.best_epoch}, stopped after "
+                                 f"{trial.stopped_epoch}) does not fit the {epoch} epochs recorded")
+            if trial.best_state is not None:
+                _check_net_state(self.network, trial.best_state, "early_stopping/best")
+            checked["early_stopping"] = part("early_stopping/")
+        if self.augment is not None:
+            check_generator_state(self.augment.rng, state["augment/rng"], "augment/rng")
+            checked["augment_rng"] = state["augment/rng"]
+        return checked
+
+    def _load_extras(self, checked: dict) -> None:
+        self.val_loss_list, self.val_acc_list = checked.get("val_loss", []), checked.get("val_acc", [])
+        self.lr_list = checked["lr"]
+        if self.lr_schedule is not None:
+            self.lr_schedule.load_state_dict(checked["schedule"])
+        self.stop_reason = self.stopped_epoch = None
+        if self.early_stopping is not None:
+            self.early_stopping.load_state_dict(checked["early_stopping"])
+            if self.early_stopping.stopped_epoch is not None:
+                self.stop_reason, self.stopped_epoch = self.early_stopping.reason, self.early_stopping.stopped_epoch
+        if self.augment is not None:
+            set_generator_state(self.augment.rng, checked["augment_rng"])
 
     def _checked_trainer_state(self, state) -> dict:
         """The ``trainer/`` entries of ``state``, checked against this run and each other (``ValueError``)."""
-        from . import io
-
         def count(name):
-            value = state.get(f"trainer/{name}")
-            if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
-                value = int(value)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"trainer/{name} must be an integer >= 0, got {value!r}")
-            return int(value)
+            return _counter(state, name)
 
         def history(name, length=None):
             value = np.asarray(state.get(f"trainer/{name}", np.zeros(0)))
@@ -615,7 +669,7 @@ class Trainer:
         for name, gen in (("rng", self.rng), ("global_rng", np.random.RandomState())):
             if f"trainer/{name}" not in state:
                 raise ValueError(f"the state lacks trainer/{name}")
-            io.check_generator_state(gen, state[f"trainer/{name}"], f"trainer/{name}")
+            check_generator_state(gen, state[f"trainer/{name}"], f"trainer/{name}")
             checked[name] = state[f"trainer/{name}"]
         return checked
 
@@ -626,18 +680,17 @@ class Trainer:
         optimizer, training-set size and batch size, with counters that
         agree — and on ``ValueError``/``TypeError`` nothing has changed.
         """
-        from collections.abc import Mapping
-
-        from . import io
-
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
         ours = {f"trainer/{k}" for k in ("epoch", "iteration", "skipped_steps", "train_size", "mini_batch_size",
-                                         "train_loss", "train_acc", "test_acc", "rng", "global_rng")}
-        unknown = sorted(str(k) for k in state if not (str(k).startswith(("net/", "optimizer/")) or k in ours))
+                                         "train_loss", "train_acc", "test_acc", "rng", "global_rng", "lr",
+                                         "val_size", "val_loss", "val_acc")}
+        unknown = sorted(str(k) for k in state if not (str(k).startswith(
+            ("net/", "optimizer/", "schedule/", "early_stopping/", "augment/")) or k in ours))
         if unknown:
             raise ValueError(f"the state has unknown entries {unknown}")
         checked = self._checked_trainer_state(state)
+        extras = self._checked_extras(state, checked["epoch"])
         net, optimizer = self.network, self.optimizer
         net_state = {k[len("net/"):]: v for k, v in state.items() if k.startswith("net/")}
         opt_state = {k[len("optimizer/"):]: v for k, v in state.items() if k.startswith("optimizer/")}
@@ -661,32 +714,128 @@ class Trainer:
         except BaseException:
             _load_net_state(net, before)
             raise
-        io.set_generator_state(self.rng, checked["rng"])
-        io.set_generator_state(None, checked["global_rng"])
+        set_generator_state(self.rng, checked["rng"])
+        set_generator_state(None, checked["global_rng"])
         self.current_epoch, self.current_iter = checked["epoch"], checked["iteration"]
         self.skipped_steps = checked["skipped_steps"]
         self.train_loss_list, self.train_acc_list = checked["train_loss"], checked["train_acc"]
         self.test_acc_list = checked["test_acc"]
+        self._load_extras(extras)
         self._order = None
 
     def save_checkpoint(self, path) -> None:
-        """Write ``state_dict()`` to ``path`` (one ``.npz``, atomically; see ``fastnn.io``)."""
-        from . import io
+        """Write ``state_dict()`` to ``path`` (one ``.npz``, atomically; the layout is ``fastnn.io``'s).
 
+        A registered net's name and recipe go with it (``fastnn.nets.NETS``).
+        """
         if self.current_iter % self.iter_per_epoch != 0:
             raise RuntimeError("checkpoints are taken at the end of an epoch (the mini-batch order of a "
                                "running epoch is not saved)")
-        io.save_checkpoint(self, path)
+        io.write_state(path, self.state_dict(), "checkpoint", self.network, **model_record_fields(self.network))
 
     def load_checkpoint(self, path) -> None:
         """Continue the run saved in ``path``: net, optimizer, random generators, counters, histories.
 
         Raises ``ValueError`` and changes nothing when the file is corrupt or
         belongs to another run (net, optimizer, data size or batch size).
+        What the file declares is checked before any of it is read: its
+        architecture, and every member's shape against this run's (the
+        histories' lengths bounded by the counters it records); the values
+        are then checked in full by ``load_state_dict``.
         """
-        from . import io
+        path = os.fspath(path)
+        net = self.network
+        with io.open_saved(path) as saved:
+            if saved.kind != "checkpoint":
+                raise ValueError(f"{path!r} is not a Trainer checkpoint (a {saved.kind} file)")
+            io.check_architecture(path, saved.meta.get("architecture"), net)
+            if saved.meta.get("net_class") not in (None, type(net).__name__):
+                raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: net class "
+                                 f"is {saved.meta['net_class']!r} in the checkpoint, {type(net).__name__!r} here")
+            declared = saved.declared()
+            try:
+                expected = self._checkpoint_shapes(saved.values, declared)
+            except ValueError as exc:
+                raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: "
+                                 f"{exc}") from None
+            io.check_declared(path, declared, expected, required=("net/param/",), who="this training run")
+            state = saved.read()
+        rng_names = [k for k in (net.state_dict() if hasattr(net, "state_dict") else {}) if k.startswith("rng/")]
+        state = format1.name_layer_generators(path, state, rng_names)
+        try:
+            self.load_state_dict(state)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: {exc}") from None
 
-        io.load_checkpoint(self, path)
+    def _checkpoint_shapes(self, values: dict, declared: dict) -> dict:
+        """{entry: shape or None (any)} of the arrays a checkpoint of this run may hold, given its counters.
+
+        The counters (``values``: the file's JSON entries) must be whole
+        numbers this run can continue from; they bound the histories' lengths,
+        so that no history is read longer than the run it records.
+        """
+        epoch, iteration = _counter(values, "epoch"), _counter(values, "iteration")
+        if epoch > self.epochs:
+            raise ValueError(f"the run saved there has already done {epoch} epochs; this training run has "
+                             f"{self.epochs} (give epochs={epoch} or more)")
+        if iteration > epoch * self.iter_per_epoch:
+            raise ValueError(f"the checkpoint records {epoch} epochs and {iteration} steps; this training run has "
+                             f"{self.epochs} epochs of {self.iter_per_epoch} steps")
+        shape = declared.get("trainer/train_loss", ((0,), None))[0]
+        if len(shape) != 1 or shape[0] > iteration:
+            raise ValueError(f"entry 'trainer/train_loss' has shape {shape}, more than the {iteration} steps "
+                             "recorded")
+        net = self.network
+        net_state = net.state_dict() if hasattr(net, "state_dict") else \
+            {"param/" + k: v for k, v in net.params.items()}
+        expected = {"net/" + k: v.shape for k, v in net_state.items() if isinstance(v, np.ndarray)}
+        for key, value in self.optimizer.state_dict().items():
+            expected["optimizer/" + key] = value.shape if isinstance(value, np.ndarray) and value.ndim == 0 else None
+        for s in getattr(self.optimizer, "state_names", ()):
+            for k, v in net.params.items():
+                expected[f"optimizer/{s}/{k}"] = v.shape
+        expected.update({"trainer/train_acc": (epoch,), "trainer/test_acc": (epoch,), "trainer/train_loss": None,
+                         "trainer/lr": (epoch,)})
+        if self.x_val is not None:
+            expected.update({"trainer/val_loss": (epoch,), "trainer/val_acc": (epoch,)})
+        if self.early_stopping is not None:    # the best epoch's parameters and statistics
+            expected.update({"early_stopping/best/" + k[len("net/"):]: v for k, v in expected.items()
+                             if k.startswith(("net/param/", "net/state/"))})
+        return expected
+
+
+def save_checkpoint(trainer, path) -> None:
+    """``trainer.save_checkpoint(path)``: write the whole run to ``path`` (also reachable as ``fastnn.io.save_checkpoint``)."""
+    trainer.save_checkpoint(path)
+
+
+def load_checkpoint(trainer, path) -> None:
+    """``trainer.load_checkpoint(path)``: put the run saved in ``path`` back, all of it or nothing (``ValueError``)."""
+    trainer.load_checkpoint(path)
+
+
+def _counter(state, name: str) -> int:
+    """``state['trainer/<name>']`` as an int >= 0 (a 0-d integer array allowed), else ``ValueError``."""
+    value = state.get(f"trainer/{name}")
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"trainer/{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_net_state(net, state: dict, what: str) -> None:
+    """Refuse (``ValueError``) a saved net state that does not fit ``net``: its keys and shapes."""
+    ours = {k: np.shape(v) for k, v in _copy_net_state(net).items() if k.startswith(("param/", "state/"))}
+    for key, value in state.items():
+        if key not in ours or np.shape(value) != ours[key]:
+            raise ValueError(f"{what}/{key} does not fit this net"
+                             + (f": shape {np.shape(value)}, the net's {ours[key]}" if key in ours else ""))
+        if not np.all(np.isfinite(np.asarray(value, dtype=np.float64))):
+            raise ValueError(f"{what}/{key} holds NaN or infinite values")
+    missing = sorted(k for k in ours if k.startswith("param/") and k not in state)
+    if missing:
+        raise ValueError(f"{what} lacks {missing}")
 
 
 def _load_net_state(net, state: dict) -> None:

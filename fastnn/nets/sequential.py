@@ -4,9 +4,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import numpy as np
 
+from .. import io
+from .._random import check_generator_state, generator_state, is_global_random_state, set_generator_state
 from .._validate import as_float_array, as_labels, check_scalar
 from ..gradient import numerical_gradient as _numerical_gradient
 from ..layers.fused import fuse_stages
@@ -319,20 +322,16 @@ class Sequential:
         - ``'rng/<layer>'``: the state of a layer's own random generator
           (a seeded Dropout's), as JSON-able values.
         """
-        from .. import io
-
         out = {f"param/{key}": arr.copy() for key, arr in self.params.items()}
         for (name, sname), value in self._named_state().items():
             if value is not None:
                 out[f"state/{name}/{sname}"] = np.array(value, copy=True)
         for name, gen in self._own_generators().items():
-            out[f"rng/{name}"] = io.generator_state(gen)
+            out[f"rng/{name}"] = generator_state(gen)
         return out
 
     def _own_generators(self) -> dict:
         """{layer name: generator} of the layers that own one (not NumPy's global generator, which no net owns)."""
-        from .._random import is_global_random_state
-
         gens = {name: layer_generator(layer) for name, layer in self.layers.items()}
         return {name: gen for name, gen in gens.items() if gen is not None and not is_global_random_state(gen)}
 
@@ -345,10 +344,6 @@ class Sequential:
         present: shapes, finite values, batch norm variances >= 0, valid
         generator states. Unknown entries are refused.
         """
-        from collections.abc import Mapping
-
-        from .. import io
-
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
         params = self.params
@@ -369,7 +364,7 @@ class Sequential:
                                      "a variance is >= 0")
                 new_state[(layer, sname)] = value
             elif kind == "rng" and gens.get(rest) is not None:
-                io.check_generator_state(gens[rest], value, f"the generator state of {rest}")
+                check_generator_state(gens[rest], value, f"the generator state of {rest}")
                 new_rngs[rest] = value
             else:
                 unknown.append(key)
@@ -389,7 +384,7 @@ class Sequential:
                 dtype = current.dtype if isinstance(current, np.ndarray) else (self.dtype or value.dtype)
                 setattr(layer, sname, np.array(value, dtype=dtype))
         for name, value in new_rngs.items():
-            io.set_generator_state(gens[name], value)
+            set_generator_state(gens[name], value)
 
     def architecture(self) -> list:
         """``[[layer name, class name, [[param, shape], ...]], ...]``, the loss layer last: what save/load compare."""
@@ -488,6 +483,25 @@ class Sequential:
         valid until the next backward.
         """
         self.last_layer.forward(self._forward(x, True, keep=True), t)  # the penalty's value is not needed
+        return self._backward()
+
+    def loss_and_gradient(self, x, t):
+        """``(loss, grads)`` of one training-mode forward and backward pass: ``gradient(x, t)`` and its loss.
+
+        ``loss`` is a Python float: the loss of the very forward pass the
+        gradients come from, ½λΣ‖W‖² included with weight decay -- what
+        ``loss(x, t, train_flg=True)`` returned just before ``gradient``, at
+        no second forward pass (what ``Trainer`` records for each step).
+        ``grads`` are ``gradient(x, t)``'s.
+        """
+        loss = float(self.last_layer.forward(self._forward(x, True, keep=True), t))
+        grads = self._backward()
+        if self.weight_decay_lambda:
+            loss += float(self.weight_decay_penalty())
+        return loss, grads
+
+    def _backward(self) -> dict:
+        """Backward through the loss layer and every stage after a training forward; the gradients by param key."""
         dout = self.last_layer.backward(1)
         first, *rest = (stage for stage, _ in self._stages())
         for layer in reversed(rest):
@@ -540,8 +554,6 @@ class Sequential:
         The file is written under exactly the name given. See ``fastnn.io``
         for the format.
         """
-        from .. import io
-
         io.save_params(self, file_name)
 
     def load_params(self, file_name="params.npz"):
@@ -553,8 +565,6 @@ class Sequential:
         without running code: ``fastnn.io``). A file saved in the other float
         dtype is cast.
         """
-        from .. import io
-
         io.load_params(self, file_name)
 
     def __repr__(self) -> str:

@@ -66,7 +66,7 @@ def _net_from_params(path, name, args):
 
 
 def _load_model(path):
-    from ..io import load_model
+    from ..nets.model_file import load_model
 
     try:
         return load_model(path)[0]

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from . import DEFAULT_OPSET, INPUT_NAME, IR_VERSION, MIN_OPSET
+from .versions import DEFAULT_OPSET, INPUT_NAME, IR_VERSION, MIN_OPSET
 
 
 def _onnx():

@@ -21,26 +21,13 @@ from __future__ import annotations
 
 import os
 
+from ._optuna import import_optuna
+
 __all__ = ["run", "open_study", "SAMPLERS", "PRUNERS"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 BOOK_HIDDEN = [100] * 6       # the book's ch. 6 search trains a 7-layer MLP: six hidden layers of 100
-
-
-def _import_optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise ImportError("fastnn tune needs Optuna: pip install 'fastnn[tune]'") from None
-    import warnings
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # The journal storage and the heartbeat are marked experimental; fastnn pins what it relies on in its tests.
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # fastnn runs the heartbeat itself around ask/tell (the budget needs ask/tell, not Study.optimize).
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
-    return optuna
 
 
 def _check_count(value, name, flag):
@@ -89,7 +76,7 @@ def make_sampler(kind, seed=None, stream=()):
     """A TPE or random sampler; ``seed`` with ``stream`` (worker index, trials done) seeds it reproducibly."""
     import numpy as np
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     if kind not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {kind!r}")
     if seed is not None:
@@ -100,7 +87,7 @@ def make_sampler(kind, seed=None, stream=()):
 
 
 def make_pruner(kind):
-    optuna = _import_optuna()
+    optuna = import_optuna()
     if kind not in PRUNERS:
         raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}; got {kind!r}")
     return optuna.pruners.MedianPruner() if kind == "median" else optuna.pruners.NopPruner()
@@ -116,7 +103,7 @@ def open_study(store, name, setup=None, sampler=None, pruner=None):
     """
     from ._storage import describe_url
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     with store.lock(name):
         try:
             study = optuna.load_study(study_name=name, storage=store.optuna, sampler=sampler, pruner=pruner)
@@ -209,7 +196,7 @@ def run(*, net="multi_layer", hidden=None, data=None, data_home=None, epochs=10,
     """
     from ._storage import open_storage
 
-    _import_optuna()
+    import_optuna()
     _check_count(trials, "trials", "--trials")
     _check_count(jobs, "jobs", "--jobs")
     if threads is not None:
@@ -239,7 +226,7 @@ def _work(config, index, store=None, log=print):
     from ._storage import open_storage
     from ._worker import count, set_worker_threads, work
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     own_store = store is None
     if own_store:
         store = open_storage(config["storage"], heartbeat_interval=config["heartbeat"])

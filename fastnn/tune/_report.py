@@ -106,7 +106,7 @@ def save_best(study, setup, path) -> dict:
     to keep model files and the best trial may have run on another machine.
     Returns the record written with the model.
     """
-    from ..io import save_model
+    from ..nets.model_file import save_model
     from ._objective import load_split, make_trainer
 
     best = finished_trials(study)

@@ -189,9 +189,9 @@ def open_storage(url: str | None = None, *, heartbeat_interval: int = 10, grace_
     """Open the storage named by ``url`` (see the module docstring); ``StorageError`` if it cannot be."""
     import warnings
 
-    from . import _import_optuna
+    from ._optuna import import_optuna
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     if grace_period is None:
         grace_period = min(MAX_GRACE, 3 * heartbeat_interval)
     if not 1 <= heartbeat_interval <= grace_period <= MAX_GRACE:
