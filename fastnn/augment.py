@@ -73,7 +73,7 @@ class Augment:
             if shape is None or len(shape) != 3 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
                 raise ValueError(f"image_shape must be (C, H, W) of positive ints, got {image_shape!r}")
             self.image_shape = tuple(int(s) for s in shape)
-            self.check_images(self.image_shape[1:])
+            self.check_images(self.image_shape[1:], f"image_shape {self.image_shape}")
         self.rng = as_generator(seed, "seed")
 
     def check_images(self, hw, name: str = "x") -> None:

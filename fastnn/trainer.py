@@ -552,7 +552,6 @@ class Trainer:
             "trainer/test_acc": np.asarray(self.test_acc_list, dtype=np.float64),
             "trainer/rng": generator_state(self.rng),
             "trainer/global_rng": generator_state(None),
-            "trainer/lr": np.asarray(self.lr_list, dtype=np.float64),
         })
         out.update(self._extras_state())
         return out
@@ -565,6 +564,7 @@ class Trainer:
                         "trainer/val_loss": np.asarray(self.val_loss_list, dtype=np.float64),
                         "trainer/val_acc": np.asarray(self.val_acc_list, dtype=np.float64)})
         if self.lr_schedule is not None:
+            out["trainer/lr"] = np.asarray(self.lr_list, dtype=np.float64)
             out.update({f"schedule/{k}": v for k, v in self.lr_schedule.state_dict().items()})
         if self.early_stopping is not None:
             out.update({f"early_stopping/{k}": v for k, v in self.early_stopping.state_dict().items()})
@@ -580,15 +580,7 @@ class Trainer:
             return {k[len(prefix):]: v for k, v in state.items() if str(k).startswith(prefix)}
 
         checked = {}
-        for what, prefix, ours, option in (
-                ("a validation set", "trainer/val_", self.x_val, "validation="),
-                ("a learning-rate schedule", "schedule/", self.lr_schedule, "lr_schedule="),
-                ("early stopping", "early_stopping/", self.early_stopping, "early_stopping="),
-                ("augmentation", "augment/", self.augment, "augment=")):
-            saved = bool(part(prefix))
-            if saved != (ours is not None):
-                raise ValueError(f"the checkpoint was saved {'with' if saved else 'without'} {what}, this run is "
-                                 f"{'without' if saved else 'with'} it; resume with the same {option} as the saved run")
+        self._check_same_options(state)
         if self.x_val is not None:
             if _counter(state, "val_size") != self.x_val.shape[0]:
                 raise ValueError(f"validation-set size is {_counter(state, 'val_size')} in the checkpoint, "
@@ -599,7 +591,9 @@ class Trainer:
                     raise ValueError(f"trainer/{name} must hold {epoch} finite numbers, got shape {value.shape}")
                 checked[name] = value.tolist()
         lr = state.get("trainer/lr")
-        checked["lr"] = [float("nan")] * epoch if lr is None else np.asarray(lr, dtype=np.float64).tolist()
+        if lr is None:           # saved without a schedule: the optimizer's one rate throughout
+            lr = np.full(epoch, float(getattr(self.optimizer, "lr", float("nan"))))
+        checked["lr"] = np.asarray(lr, dtype=np.float64).tolist()
         if len(checked["lr"]) != epoch:
             raise ValueError(f"trainer/lr holds {len(checked['lr'])} rates for {epoch} epochs")
         if self.lr_schedule is not None:
@@ -619,6 +613,19 @@ class Trainer:
             check_generator_state(self.augment.rng, state["augment/rng"], "augment/rng")
             checked["augment_rng"] = state["augment/rng"]
         return checked
+
+    def _check_same_options(self, keys) -> None:
+        """The saved run had the same optional parts as this one (``ValueError`` naming the first that differs)."""
+        keys = [str(k) for k in keys]
+        for what, prefix, ours, option in (
+                ("a validation set", "trainer/val_", self.x_val, "validation="),
+                ("a learning-rate schedule", "schedule/", self.lr_schedule, "lr_schedule="),
+                ("early stopping", "early_stopping/", self.early_stopping, "early_stopping="),
+                ("augmentation", "augment/", self.augment, "augment=")):
+            saved = any(k.startswith(prefix) for k in keys)
+            if saved != (ours is not None):
+                raise ValueError(f"the checkpoint was saved {'with' if saved else 'without'} {what}, this run is "
+                                 f"{'without' if saved else 'with'} it; resume with the same {option} as the saved run")
 
     def _load_extras(self, checked: dict) -> None:
         self.val_loss_list, self.val_acc_list = checked.get("val_loss", []), checked.get("val_acc", [])
@@ -754,6 +761,7 @@ class Trainer:
                                  f"is {saved.meta['net_class']!r} in the checkpoint, {type(net).__name__!r} here")
             declared = saved.declared()
             try:
+                self._check_same_options(list(saved.values) + list(declared))
                 expected = self._checkpoint_shapes(saved.values, declared)
             except ValueError as exc:
                 raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: "
@@ -794,8 +802,9 @@ class Trainer:
         for s in getattr(self.optimizer, "state_names", ()):
             for k, v in net.params.items():
                 expected[f"optimizer/{s}/{k}"] = v.shape
-        expected.update({"trainer/train_acc": (epoch,), "trainer/test_acc": (epoch,), "trainer/train_loss": None,
-                         "trainer/lr": (epoch,)})
+        expected.update({"trainer/train_acc": (epoch,), "trainer/test_acc": (epoch,), "trainer/train_loss": None})
+        if self.lr_schedule is not None:
+            expected["trainer/lr"] = (epoch,)
         if self.x_val is not None:
             expected.update({"trainer/val_loss": (epoch,), "trainer/val_acc": (epoch,)})
         if self.early_stopping is not None:    # the best epoch's parameters and statistics

@@ -75,7 +75,7 @@ def test_shift_only_never_changes_pixel_values_only_their_place():
     (dict(rotate=200), "rotate is the largest angle in degrees, at most 180"),
     (dict(), "Augment needs at least one of shift, rotate, crop > 0"),
     (dict(shift=1, image_shape=(28, 28)), r"image_shape must be \(C, H, W\)"),
-    (dict(crop=28, image_shape=(1, 28, 28)), "crop=28 would crop the whole 28x28 image of x; give crop < 28"),
+    (dict(crop=28, image_shape=(1, 28, 28)), r"crop=28 would crop the whole 28x28 image of image_shape \(1, 28, 28\); give crop < 28"),
 ])
 def test_bad_parameters_are_refused(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

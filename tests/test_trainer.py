@@ -391,11 +391,11 @@ KILL_SCRIPT = textwrap.dedent("""
     x = (3 * rng.standard_normal((4, 6)))[t] + rng.standard_normal((120, 6))
     net = MultiLayerNetExtend(6, [12, 12], 4, use_dropout=True, dropout_ration=0.2,
                               use_batchnorm=True, seed=0)
-    grad = net.gradient
-    def slow_gradient(xb, tb):            # slow the run down so that it can be killed mid-way
+    step = net.loss_and_gradient
+    def slow_step(xb, tb):                # slow the run down so that it can be killed mid-way
         time.sleep(slow)
-        return grad(xb, tb)
-    net.gradient = slow_gradient
+        return step(xb, tb)
+    net.loss_and_gradient = slow_step     # what the Trainer calls for each step
     tr = Trainer(net, x, t, x[:40], t[:40], epochs=6, mini_batch_size=16, optimizer="adam",
                  optimizer_param={"lr": 0.01}, verbose=False, seed=7,
                  checkpoint_path=None if ck == "-" else ck, resume=ck != "-")
