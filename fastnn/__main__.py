@@ -20,6 +20,8 @@ import time
 from ._cli_args import (
     DATA_CHOICES,
     OPTIMIZERS,
+    augment_spec,
+    fraction,
     init_std,
     load_data,
     net_from_params_file,
@@ -116,6 +118,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the whole run after every epoch")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress output, only the result")
+    x = t.add_argument_group("validation, early stopping, schedules, augmentation (all off by default)")
+    x.add_argument("--validation", type=fraction, default=None, metavar="FRACTION",
+                   help="hold out this fraction of each class of the training set (e.g. 0.1); its loss and "
+                        "accuracy are shown after every epoch")
+    x.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
+                   help="stop when the validation loss has not improved for PATIENCE epochs and keep the best "
+                        "epoch's parameters (needs --validation)")
+    x.add_argument("--min-delta", type=nonneg_float, default=0.0, metavar="D",
+                   help="what counts as an improvement for --early-stopping (default: 0)")
+    x.add_argument("--lr-schedule", type=str.lower, choices=("step", "exponential", "cosine", "plateau"),
+                   default=None, help="learning-rate schedule: step (x --lr-decay every --lr-step epochs), "
+                                      "exponential (x --lr-decay every epoch), cosine (to 0, after --warmup "
+                                      "epochs), plateau (x --lr-decay when the validation loss stalls for "
+                                      "--lr-patience epochs; needs --validation)")
+    x.add_argument("--warmup", type=nonneg_float, default=None, metavar="EPOCHS",
+                   help="cosine: epochs of linear warm-up (default: 0)")
+    x.add_argument("--lr-decay", type=ratio, default=None, metavar="FACTOR",
+                   help="step/exponential/plateau: the factor in (0, 1) (defaults: 0.1, 0.9, 0.1)")
+    x.add_argument("--lr-step", type=positive_int, default=None, metavar="EPOCHS",
+                   help="step: epochs between decays (default: 10)")
+    x.add_argument("--lr-patience", type=positive_int, default=None, metavar="EPOCHS",
+                   help="plateau: epochs without improvement before a decay (default: 5)")
+    x.add_argument("--augment", type=augment_spec, default=None, metavar="SPEC",
+                   help="random shift, rotation and crop of every training batch, e.g. shift=2,rotate=10 "
+                        "(shift/crop in pixels, rotate in degrees, fill=value for the padding)")
 
     e = sub.add_parser("evaluate", help="test accuracy of a model saved with train --save",
                        description="Rebuild a model saved with 'fastnn train --save' and measure its accuracy; "
@@ -130,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-home", metavar="DIR", default=None)
     e.add_argument("--train-set", action="store_true", help="measure on the training set instead")
     e.add_argument("--threads", type=positive_int, default=None)
+    e.add_argument("--dtype", choices=("float16", "bfloat16"), default=None,
+                   help="store the parameters in half precision for inference (products in float32); "
+                        "bfloat16 needs ml_dtypes")
 
     sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
                    description="List the data sets found on this machine and how to get the others.")
@@ -175,9 +205,12 @@ def _check_resumed_run(args, trainer, requested) -> None:
     ignored: it is refused instead.
     """
     saved = trainer.optimizer
+    schedule = trainer.lr_schedule
     diffs = [(name, getattr(requested, name), getattr(saved, name))
              for name in getattr(saved, "hyper_names", ()) if hasattr(requested, name)
-             and getattr(requested, name) != getattr(saved, name)]
+             and getattr(requested, name) != getattr(saved, name) and not (name == "lr" and schedule is not None)]
+    if schedule is not None and requested.lr != schedule.base_lr:   # a schedule moves lr: its base is the one
+        diffs.insert(0, ("lr", requested.lr, schedule.base_lr))
     for name, wanted, kept in diffs:
         if name == "lr" and args.lr is not None:
             raise UserError(f"--lr {wanted:g} differs from the learning rate {kept:g} of the run saved in "
@@ -188,6 +221,54 @@ def _check_resumed_run(args, trainer, requested) -> None:
     if trainer.current_epoch > args.epochs:
         raise UserError(f"--epochs {args.epochs}: the run saved in --checkpoint {args.checkpoint} has already "
                         f"done {trainer.current_epoch} epochs; give --epochs {trainer.current_epoch} or more")
+
+
+def _training_extras(args, info, flatten, augment_rng, t_train) -> dict:
+    """Trainer keywords for --validation, --early-stopping, --lr-schedule and --augment (UserError, exit 2)."""
+    from .augment import Augment
+    from .early_stopping import EarlyStopping
+    from .schedules import make_schedule
+
+    extras = {}
+    if args.validation is not None:
+        from .datasets import split_per_class
+        with argument("--validation", f"{args.validation:g}"):   # refused here, named, before the Trainer
+            split_per_class(t_train, args.validation)
+        extras["validation"] = args.validation
+    if args.early_stopping is not None:
+        if args.validation is None:
+            raise UserError(f"--early-stopping {args.early_stopping} watches the validation loss: give "
+                            "--validation FRACTION too (e.g. --validation 0.1)")
+        extras["early_stopping"] = EarlyStopping(patience=args.early_stopping, min_delta=args.min_delta)
+    elif args.min_delta:
+        raise UserError("--min-delta applies to --early-stopping; give --early-stopping PATIENCE too")
+    name = args.lr_schedule
+    own = {"step": {"lr_decay": "gamma", "lr_step": "step_size"}, "exponential": {"lr_decay": "gamma"},
+           "cosine": {"warmup": "warmup"}, "plateau": {"lr_decay": "factor", "lr_patience": "patience"}}
+    for option in ("warmup", "lr_decay", "lr_step", "lr_patience"):
+        if getattr(args, option) is not None and (name is None or option not in own[name]):
+            flag = "--" + option.replace("_", "-")
+            fits = [n for n, opts in own.items() if option in opts]
+            raise UserError(f"{flag} applies to --lr-schedule {' or '.join(fits)}"
+                            + ("" if name is None else f", not {name}"))
+    if name is not None:
+        if name == "plateau" and args.validation is None:
+            raise UserError("--lr-schedule plateau watches the validation loss: give --validation FRACTION too")
+        params = {key: getattr(args, option) for option, key in own[name].items()
+                  if getattr(args, option) is not None}
+        if name == "cosine" and params.get("warmup", 0) >= args.epochs:
+            raise UserError(f"--warmup {args.warmup:g} must be shorter than --epochs {args.epochs} (the cosine "
+                            "decays over the epochs after the warm-up)")
+        if name in ("step", "exponential", "plateau") and params.get(own[name]["lr_decay"], 1) == 0:
+            raise UserError("--lr-decay must be a factor in (0, 1), got 0")
+        with argument("--lr-schedule", name):
+            extras["lr_schedule"] = make_schedule(name, **params)
+    if args.augment is not None:
+        spec = ",".join(f"{k}={v:g}" for k, v in args.augment.items())
+        with argument("--augment", spec):
+            extras["augment"] = Augment(**args.augment, image_shape=tuple(info.image_shape) if flatten else None,
+                                        seed=augment_rng)
+    return extras
 
 
 def _save_model_or_rescue(args, save_model, net, **info) -> None:
@@ -234,18 +315,19 @@ def cmd_train(args) -> int:
                                                                          flatten, args.dtype)
     net_name, kwargs = net_recipe(args, info)
     net_seq = np.random.SeedSequence(seed)
-    net_seed, batch_seed = net_seq.spawn(2)
+    net_seed, batch_seed, augment_seed = net_seq.spawn(3)   # the first two as ever: runs without --augment unchanged
     hidden = ",".join(map(str, args.hidden)) if args.hidden else None
     with argument("--hidden", hidden) if hidden else contextlib.nullcontext():
         net = build_net(net_name, kwargs, args.dtype, seed=np.random.default_rng(net_seed))
     optimizer_param = {} if args.lr is None else {"lr": args.lr}
+    extras = _training_extras(args, info, flatten, np.random.default_rng(augment_seed), t_train)
     resuming = args.resume and os.path.exists(args.checkpoint)
     with argument("--checkpoint", args.checkpoint) if resuming else contextlib.nullcontext():
         trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
                           mini_batch_size=args.batch_size, optimizer=args.optimizer,
                           optimizer_param=optimizer_param, evaluate_sample_num_per_epoch=args.eval_samples,
                           verbose=not args.quiet, seed=np.random.default_rng(batch_seed),
-                          checkpoint_path=args.checkpoint, resume=args.resume)
+                          checkpoint_path=args.checkpoint, resume=args.resume, **extras)
     if resuming:
         _check_resumed_run(args, trainer, get_optimizer(args.optimizer, **optimizer_param))
     elif args.resume:
@@ -253,8 +335,9 @@ def cmd_train(args) -> int:
               file=sys.stderr, flush=True)
     if not args.quiet:
         lr = trainer.optimizer.lr if hasattr(trainer.optimizer, "lr") else args.lr
+        val = f" ({len(trainer.x_val):,} held out for validation)" if trainer.x_val is not None else ""
         print(f"fastnn: {type(net).__name__} ({args.dtype}) on {info.title}: "
-              f"{len(x_train):,} training / {len(x_test):,} test images; "
+              f"{len(x_train):,} training{val} / {len(x_test):,} test images; "
               f"{args.optimizer} lr={lr:g}, batch {args.batch_size}, {args.epochs} epochs, seed {seed}"
               + (f" (resuming after epoch {trainer.current_epoch})" if trainer.resumed_from_epoch else ""),
               flush=True)
@@ -266,6 +349,8 @@ def cmd_train(args) -> int:
                   "run the same command with --resume to continue it", file=sys.stderr, flush=True)
         raise
     elapsed = time.perf_counter() - t0
+    if trainer.stop_reason is not None and args.quiet:
+        print(f"early stopping after epoch {trainer.stopped_epoch} of {args.epochs}: {trainer.stop_reason}")
     print(f"test accuracy: {trainer.test_acc:.4f} on {len(x_test):,} {info.title} test images "
           f"(wall time {elapsed:.1f} s)", flush=True)
     if args.save:
@@ -332,9 +417,14 @@ def cmd_evaluate(args) -> int:
         with argument("params file", args.model):
             net = _net_from_params_file(args, info, dtype)
     x, t, which = (x_train, t_train, "training") if args.train_set else (x_test, t_test, "test")
+    stored = ""
+    if args.dtype is not None:
+        with argument("--dtype", args.dtype):
+            net = net.half(args.dtype)
+        stored = f" (parameters stored in {args.dtype}, products in float32)"
     t0 = time.perf_counter()
     acc = net.accuracy(x, t)
-    print(f"{type(net).__name__} from {args.model}: accuracy {acc:.4f} on {len(x):,} {info.title} {which} "
+    print(f"{type(net).__name__} from {args.model}{stored}: accuracy {acc:.4f} on {len(x):,} {info.title} {which} "
           f"images ({time.perf_counter() - t0:.1f} s)")
     return 0
 

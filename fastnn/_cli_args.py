@@ -58,6 +58,21 @@ def ratio(text):
     return value
 
 
+def fraction(text):
+    value = _convert(text, float)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1 such as 0.1, got {text}")
+    return value
+
+
+def augment_spec(text):
+    from .augment import parse_augment
+    try:
+        return parse_augment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def nonneg_float(text):
     value = _convert(text, float)
     if not value >= 0 or value == float("inf"):
