@@ -83,11 +83,12 @@ def make_trainer(setup: Setup, params: dict, seed: int, data):
     name, kwargs = net_recipe(setup, params, info)
     net_rng, batch_rng = trial_seeds(seed)
     net = build_net(name, kwargs, setup.dtype, seed=net_rng)
+    from ._space import schedule_of
     trainer = Trainer(net, x_tr, t_tr, x_val, t_val, epochs=setup.epochs,
                       mini_batch_size=int(params.get("batch_size", setup.batch_size)),
                       optimizer=params.get("optimizer", setup.optimizer),
                       optimizer_param={"lr": float(params["lr"])}, evaluate_sample_num_per_epoch=None,
-                      verbose=False, seed=batch_rng)
+                      verbose=False, seed=batch_rng, lr_schedule=schedule_of(params, setup.epochs))
     return net, name, kwargs, trainer
 
 
