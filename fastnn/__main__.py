@@ -32,6 +32,7 @@ from ._cli_args import (
     ratio,
     seed_value,
     sizes,
+    train_dtype,
 )
 from ._cli_errors import RuntimeFailure, UserError, argument, check_output_path, run_command
 
@@ -89,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="update rule (default: adam)")
     t.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: the optimizer's, 0.001 for adam, 0.01 for the others)")
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+    t.add_argument("--dtype", type=train_dtype, default="float32", metavar="{float32,float64}",
                    help="float32 is faster; float64 gives the book's numbers (default: float32)")
     t.add_argument("--seed", type=seed_value, default=None,
                    help="seed for the weights and the batch order: same seed, same result (default: random)")

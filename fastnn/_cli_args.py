@@ -58,6 +58,15 @@ def ratio(text):
     return value
 
 
+def train_dtype(text):
+    if text in ("float32", "float64"):
+        return text
+    if text in ("float16", "bfloat16"):
+        raise argparse.ArgumentTypeError(f"{text} is for inference only: train in float32, then "
+                                         f"'fastnn evaluate MODEL.npz --dtype {text}'")
+    raise argparse.ArgumentTypeError(f"expected float32 or float64, got {text!r}")
+
+
 def fraction(text):
     value = _convert(text, float)
     if not 0 < value < 1:

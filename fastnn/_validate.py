@@ -33,7 +33,11 @@ def float_dtype(dtype, name: str = "dtype") -> np.dtype:
     except TypeError as exc:
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from exc
     if dt not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+        hint = ""
+        if dt == np.float16 or dt.name == "bfloat16":
+            hint = ("; half precision is for inference: build and train the net in float32, then "
+                    f"net.half({dt.name!r}) gives an inference-only copy stored in {dt.name}")
+        raise TypeError(f"{name} must be float32 or float64, got {dt}{hint}")
     return dt
 
 

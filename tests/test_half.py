@@ -104,3 +104,15 @@ def test_half_accuracy_holds_on_mnist5k():
     assert acc32 > 0.9
     assert abs(net.half().accuracy(xt, tt) - acc32) <= 0.001
     assert abs(net.half("bfloat16").accuracy(xt, tt) - acc32) <= 0.01
+
+
+def test_a_float16_net_for_training_says_what_to_do(capsys):
+    with pytest.raises(TypeError, match=r"dtype must be float32 or float64, got float16; half precision is for "
+                                        r"inference: build and train the net in float32, then net.half\('float16'\)"):
+        SimpleConvNet(dtype=np.float16)
+    from fastnn.__main__ import main
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--dtype", "float16"])
+    assert info.value.code == 2
+    assert "float16 is for inference only: train in float32, then 'fastnn evaluate MODEL.npz --dtype float16'" \
+        in capsys.readouterr().err
