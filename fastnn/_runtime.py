@@ -656,6 +656,15 @@ def apply_host_tuning() -> None:
     _malloc_tuned = _tune_malloc()
 
 
+def host_tuning_applied() -> bool:
+    """Whether fastnn's host changes were made in this process (applied, and not switched off).
+
+    A query for tools that report which configuration a process ran in
+    (the benchmarks' workers); it changes nothing.
+    """
+    return bool(_applied and _host_tuning_on())
+
+
 def set_host_tuning(enabled: bool) -> None:
     """Switch fastnn's changes to the host process (module docstring, "Host process") on or off.
 

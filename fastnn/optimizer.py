@@ -38,7 +38,7 @@ from collections.abc import Mapping, MutableMapping
 import numpy as np
 
 from . import _runtime
-from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
+from ._validate import FLOAT_DTYPES, as_float_array, check_scalar, describe_value
 from .kernels import optim as optim_kernels
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "get_optimizer"]
@@ -172,9 +172,9 @@ class Optimizer:
     def _prepare(self, params, grads) -> list:
         """Check everything; return [(key, param, grad, mode)] with grads contiguous in the param dtype."""
         if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a dict of parameter arrays, got {_describe(params)}")
+            raise TypeError(f"params must be a dict of parameter arrays, got {describe_value(params)}")
         if not isinstance(grads, Mapping):
-            raise TypeError(f"grads must be a dict of gradient arrays, got {_describe(grads)}")
+            raise TypeError(f"grads must be a dict of gradient arrays, got {describe_value(grads)}")
         missing = [k for k in params if k not in grads]
         extra = [k for k in grads if k not in params]
         if missing or extra:
@@ -189,7 +189,7 @@ class Optimizer:
             pname, gname = f"params[{key!r}]", f"grads[{key!r}]"
             if isinstance(p, np.ndarray):
                 if p.dtype not in FLOAT_DTYPES:
-                    raise TypeError(f"{pname} must be a float32 or float64 array, got {_describe(p)}")
+                    raise TypeError(f"{pname} must be a float32 or float64 array, got {describe_value(p)}")
                 if not p.flags.writeable:
                     raise ValueError(f"{pname} is read-only; the optimizer updates parameters in place")
                 dt, mode, shape = p.dtype, "inplace" if p.flags.c_contiguous else "copy", p.shape
@@ -199,7 +199,7 @@ class Optimizer:
                 dt = np.dtype(np.float32) if isinstance(p, np.float32) else np.dtype(np.float64)
                 mode, shape = "rebind", ()
             else:
-                raise TypeError(f"{pname} must be a float32/float64 array or a real number, got {_describe(p)}")
+                raise TypeError(f"{pname} must be a float32/float64 array or a real number, got {describe_value(p)}")
             g = as_float_array(grads[key], gname, dtype=dt, allow_int=(mode == "rebind"), allow_empty=True)
             if g.shape != shape:
                 raise ValueError(f"{gname} must have the shape of {pname}, {shape}, got {g.shape}")
@@ -250,7 +250,7 @@ class Optimizer:
         saved by another optimizer class or holds unknown or invalid entries.
         """
         if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+            raise TypeError(f"state must be a dict from state_dict(), got {describe_value(state)}")
         name = str(np.asarray(state.get("optimizer", "")))
         if name != type(self).__name__:
             raise ValueError(f"state was saved by optimizer {name or '(none)'!r}, not {type(self).__name__!r}")
@@ -439,7 +439,7 @@ def get_optimizer(name, **params) -> Optimizer:
     if isinstance(name, type) and issubclass(name, Optimizer):
         return name(**params)
     if not isinstance(name, str):
-        raise TypeError(f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or an Optimizer, got {_describe(name)}")
+        raise TypeError(f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or an Optimizer, got {describe_value(name)}")
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in OPTIMIZERS:

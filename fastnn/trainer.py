@@ -48,7 +48,7 @@ import numpy as np
 
 from . import io
 from ._random import as_generator, check_generator_state, generator_state, set_generator_state
-from ._validate import _describe, as_float_array, check_scalar
+from ._validate import as_float_array, check_scalar, describe_value
 from .io import format1
 from .nets.model_file import model_record_fields
 from .optimizer import get_optimizer
@@ -63,14 +63,14 @@ def _check_net(network) -> None:
     missing = [name for name in ("params", "gradient", "loss", "accuracy") if not hasattr(network, name)]
     if missing:
         raise TypeError(f"network must have the book's net interface (params, gradient, loss, accuracy); "
-                        f"{_describe(network)} lacks {', '.join(missing)}")
+                        f"{describe_value(network)} lacks {', '.join(missing)}")
 
 
 def _check_labels(t, n: int, name: str, x_name: str) -> np.ndarray:
     if not isinstance(t, np.ndarray):
         t = np.asarray(t)
     if t.dtype.kind not in "iubf":
-        raise TypeError(f"{name} must hold integer labels or one-hot rows, got {_describe(t)}")
+        raise TypeError(f"{name} must hold integer labels or one-hot rows, got {describe_value(t)}")
     if t.ndim == 0 or t.shape[0] != n:
         raise ValueError(f"{name} must have one label (or one-hot row) per sample of {x_name}: "
                          f"expected {n} rows, got shape {t.shape}")
@@ -185,7 +185,7 @@ class Trainer:
             self.optimizer = optimizer          # an optimizer object: its own hyperparameters
         else:
             if not isinstance(optimizer_param, dict):
-                raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {_describe(optimizer_param)}")
+                raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {describe_value(optimizer_param)}")
             self.optimizer = get_optimizer(optimizer, **optimizer_param)
 
         self.rng = as_generator(seed, "seed")
@@ -197,7 +197,7 @@ class Trainer:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
         if self.checkpoint_path is not None and not hasattr(self.optimizer, "state_dict"):
             raise TypeError("checkpoint_path needs an optimizer with state_dict()/load_state_dict() "
-                            f"(fastnn's optimizers have them), got {_describe(self.optimizer)}")
+                            f"(fastnn's optimizers have them), got {describe_value(self.optimizer)}")
 
         self.train_size = self.x_train.shape[0]
         self.iter_per_epoch = math.ceil(self.train_size / self.batch_size)
@@ -438,7 +438,7 @@ class Trainer:
         agree — and on ``ValueError``/``TypeError`` nothing has changed.
         """
         if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+            raise TypeError(f"state must be a dict from state_dict(), got {describe_value(state)}")
         ours = {f"trainer/{k}" for k in ("epoch", "iteration", "skipped_steps", "train_size", "mini_batch_size",
                                          "train_loss", "train_acc", "test_acc", "rng", "global_rng")}
         unknown = sorted(str(k) for k in state if not (str(k).startswith(("net/", "optimizer/")) or k in ours))

@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import _runtime
 from .._validate import as_float_array, check_scalar
-from ..util import _window_geometry
+from ..util import window_geometry
 from .base import Layer
 
 __all__ = ["Pooling", "AvgPooling"]
@@ -143,7 +143,7 @@ class Pooling(Layer):
         h, w = shape[2:]
         if h * w >= 2 ** 31:
             raise ValueError(f"x's image planes are too large ({h}x{w}) for int32 indices")
-        stride, pad, oh, ow = _window_geometry(
+        stride, pad, oh, ow = window_geometry(
             shape, self.pool_h, self.pool_w, self.stride, self.pad,
             names=("pool_h", "pool_w"), what="pooling window")
         ph, pw = int(self.pool_h), int(self.pool_w)

@@ -56,7 +56,7 @@ def count(study):
     return done, states.count(optuna.trial.TrialState.RUNNING), states.count(optuna.trial.TrialState.FAIL)
 
 
-def _reserve(store, study, budget, heartbeat_interval):
+def reserve_trial(store, study, budget, heartbeat_interval):
     """A new trial, or None to wait, or False when the budget is met."""
     from ._storage import worker_tag
 
@@ -82,7 +82,7 @@ def work(store, study, setup, data, budget, seed=None, heartbeat_interval=10, lo
 
     ran = 0
     while True:
-        trial = _reserve(store, study, budget, heartbeat_interval)
+        trial = reserve_trial(store, study, budget, heartbeat_interval)
         if trial is False:
             return ran
         if trial is None:
@@ -101,15 +101,15 @@ def work(store, study, setup, data, budget, seed=None, heartbeat_interval=10, lo
             state, outcome = optuna.trial.TrialState.PRUNED, "pruned: the loss diverged (NaN/inf)"
             state = _note(trial, "pruned_reason", f"diverged: {exc}", state)
         except optuna.exceptions.UpdateFinishedTrialError:
-            state = None                      # failed by another worker while it ran: see _tell
+            state = None                      # failed by another worker while it ran: see tell_trial
         except BaseException as exc:
             if _note(trial, "fail_reason", f"{type(exc).__name__}: {exc}", True):
-                _tell(study, trial, optuna.trial.TrialState.FAIL, None)
+                tell_trial(study, trial, optuna.trial.TrialState.FAIL, None)
             raise
         finally:
             if beat is not None:
                 beat.stop()
-        if state is None or not _tell(study, trial, state, value):
+        if state is None or not tell_trial(study, trial, state, value):
             outcome = "failed meanwhile by another worker (no heartbeat within the grace period)"
         ran += 1
         params = "  ".join(f"{k} {_fmt(v)}" for k, v in trial.params.items())
@@ -127,7 +127,7 @@ def _note(trial, key, text, state):
     return state
 
 
-def _tell(study, trial, state, value) -> bool:
+def tell_trial(study, trial, state, value) -> bool:
     """Finish ``trial``; False if another worker has failed it meanwhile (its heartbeat was late)."""
     import optuna
 
