@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ._cli_errors import UserError
+from .nets import build_net, recipe_from_params, registry
 
 DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
@@ -133,10 +134,9 @@ def net_from_params_file(path, name: str, dtype=None, image_hint: str = "give th
     ``image_hint``: how a wrong image size of a conv net is fixed on this
     command's line.
     """
-    import numpy as np
+    import numpy as np  # NumPy and the file reader: when a command runs (--help stays light)
 
     from .io import read_params
-    from .nets import build_net, recipe_from_params, registry
 
     params = read_params(path)
     if dtype is None:
@@ -152,7 +152,7 @@ def net_from_params_file(path, name: str, dtype=None, image_hint: str = "give th
 
 def load_data(name, data_home, flatten, dtype, source="--data"):
     """Load data set ``name`` (None: the best one here); ``source`` names where the name came from."""
-    from .datasets import DATASETS, best_dataset
+    from .datasets import DATASETS, best_dataset  # the loaders import NumPy: when a command runs
 
     if name is None:
         name = best_dataset()

@@ -67,6 +67,10 @@ import warnings
 from contextlib import contextmanager
 from typing import NamedTuple
 
+# Importing this module stays cheap and NumPy-free (the command line imports it for --threads, even for
+# --help): numba, SciPy, threadpoolctl, NumPy (through _validate), ctypes, platform and the thread pool are
+# imported by the functions that act on them, when they act.
+
 __all__ = [
     "THRESHOLDS", "threads", "set_num_threads", "get_num_threads", "set_host_tuning",
     "apply_host_tuning", "elementwise_kernel", "affine_split", "run_product", "split_over_threads",

@@ -59,7 +59,7 @@ def relu_grad(x):
 # --- softmax and losses (chapters 3 and 4) -------------------------------------------------
 
 def _softmax_kernels():
-    from .kernels import softmax as softmax_kernels  # numba-heavy: imported on first use
+    from .kernels import softmax as softmax_kernels  # its @intrinsic costs ~20 ms: imported on first use
     return softmax_kernels
 
 

@@ -22,6 +22,9 @@ from . import _runtime
 from ._random import as_generator
 from ._validate import as_float_array, check_scalar
 
+# fastnn.kernels.conv (numba, tens of ms to import) is imported by im2col/col2im when they run: the book's
+# other utilities (shuffle_dataset, smooth_curve, ...) do not load numba.
+
 __all__ = ["im2col", "col2im", "conv_output_size", "shuffle_dataset", "smooth_curve"]
 
 

@@ -8,6 +8,9 @@ from .._validate import as_float_array, check_scalar
 from ..util import window_geometry
 from .base import Layer
 
+# fastnn.kernels.pool (tens of ms to import, like every kernel module) is imported by the functions below on
+# the first pooling: ``import fastnn.layers`` does not pay for it in a net without pooling.
+
 __all__ = ["Pooling", "AvgPooling"]
 
 _MODES = ("max", "avg")

@@ -18,6 +18,12 @@ import time
 
 import numpy as np
 
+from .._runtime import set_num_threads
+from ._objective import Diverged, Pruned, run_trial
+from ._storage import worker_tag
+
+# Optuna, an optional extra, is imported by the functions that use it (after fastnn.tune.import_optuna).
+
 POLL_SECONDS = 0.5          # how often a waiting worker looks at the study again
 
 
@@ -58,8 +64,6 @@ def count(study):
 
 def reserve_trial(store, study, budget, heartbeat_interval):
     """A new trial, or None to wait, or False when the budget is met."""
-    from ._storage import worker_tag
-
     with store.lock(study.study_name):
         store.fail_stale_trials(study)
         done, running, _ = count(study)
@@ -77,8 +81,6 @@ def reserve_trial(store, study, budget, heartbeat_interval):
 def work(store, study, setup, data, budget, seed=None, heartbeat_interval=10, log=print, worker_name="worker"):
     """Run trials of ``study`` until its budget of finished trials is met. Returns how many this worker ran."""
     import optuna
-
-    from ._objective import Diverged, Pruned, run_trial
 
     ran = 0
     while True:
@@ -146,9 +148,7 @@ def _fmt(v):
 
 def set_worker_threads(jobs, threads=None):
     """This worker's threads: ``threads``, else its share of the cores, ``max(1, cores // jobs)``."""
-    import fastnn
-
     if threads is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = max(1, cores // jobs)
-    fastnn.set_num_threads(threads)
+    set_num_threads(threads)
