@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 
 from ._cli_errors import UserError
+from ._optimizer_names import OPTIMIZER_NAMES
 from .nets import build_net, recipe_from_params, registry
 
 DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZERS = OPTIMIZER_NAMES   # what --optimizer offers: fastnn.optimizer.OPTIMIZERS' names
 
 
 #: Largest count (epochs, batch size, samples, threads) the command line accepts.

@@ -38,6 +38,7 @@ from collections.abc import Mapping, MutableMapping
 import numpy as np
 
 from . import _runtime
+from ._optimizer_names import OPTIMIZER_NAMES
 from ._validate import FLOAT_DTYPES, as_float_array, check_scalar, describe_value
 from .kernels import optim as optim_kernels
 
@@ -412,15 +413,9 @@ class Adam(Optimizer):
         return {"iter": int(it)}
 
 
-#: The optimizers by lower-case name (the keys of the book's Trainer).
-OPTIMIZERS = {
-    "sgd": SGD,
-    "momentum": Momentum,
-    "nesterov": Nesterov,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSprop,
-    "adam": Adam,
-}
+#: The optimizers by lower-case name (the keys of the book's Trainer): the names are ``OPTIMIZER_NAMES``,
+#: the list the command line and ``fastnn tune`` offer too.
+OPTIMIZERS = dict(zip(OPTIMIZER_NAMES, (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam), strict=True))
 # The book's common/trainer.py spells RMSprop's key 'rmsprpo'; scripts that use it keep working.
 _ALIASES = {"rmsprpo": "rmsprop"}
 

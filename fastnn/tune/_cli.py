@@ -23,13 +23,13 @@ Search space: the book's lr = 10^U(-6, -2) and, for multi_layer, weight_decay =
   --param dropout=0:0.5          uniform float (multi_layer)
   --param hidden=50:200:int      whole number (units per hidden layer)
   --param batch_size=32,64,128   choices
-  --param optimizer=sgd,adam     choices (sgd momentum nesterov adagrad rmsprop adam)
+  --param optimizer=sgd,adam     choices ({optimizers})
 
 Several machines, one study (each machine runs the same command):
   fastnn tune --storage postgresql+psycopg://USER@HOST/DB --study mlp --trials 200 --jobs 2
 
 Running a command again continues its study; --trials is the study's total.
-"""
+""".replace("{optimizers}", " ".join(OPTIMIZERS))
 
 
 def _count(text):

@@ -16,16 +16,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._optimizer_names import OPTIMIZER_NAMES
+
 #: What each searchable name sets, and the nets it applies to (None: every net).
 PARAM_HELP = {
     "lr": ("learning rate of the optimizer", None),
     "weight_decay": ("L2 weight decay (lambda)", ("multi_layer",)),
     "dropout": ("dropout ratio after each hidden layer", ("multi_layer",)),
-    "optimizer": ("update rule: sgd, momentum, nesterov, adagrad, rmsprop, adam", None),
+    "optimizer": ("update rule: " + ", ".join(OPTIMIZER_NAMES), None),
     "batch_size": ("mini-batch size (a whole number)", None),
     "hidden": ("units of each hidden layer (a whole number)", None),
 }
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZERS = OPTIMIZER_NAMES    # what a search may choose from: fastnn.optimizer.OPTIMIZERS' names
 _INT_ONLY = {"batch_size", "hidden"}
 
 
