@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, MutableMapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,6 +65,18 @@ class _Hyper:
 def _is_real_number(x) -> bool:
     return (isinstance(x, (numbers.Real, np.floating, np.integer))
             and not isinstance(x, (bool, np.bool_)))
+
+
+class _PlanEntry(NamedTuple):
+    """What ``update`` checked and made for one parameter, so that the next step checks it cheaply."""
+
+    key: object
+    param: np.ndarray          # the very array updated in place
+    shape: tuple
+    dtype: np.dtype
+    flat_param: np.ndarray     # param.reshape(-1), the view the kernel updates
+    stored: tuple              # ((state store, state array), ...), one pair per name in state_names
+    flat_states: tuple         # the state arrays' flat views, in state_names order
 
 
 class Optimizer:
@@ -99,8 +112,8 @@ class Optimizer:
             if flat_grads is not None:  # the same parameters as last time, every check passed
                 self._begin_step()
                 step = self._step
-                for (_, _, _, _, flat_param, _, flat_states), flat_grad in zip(plan, flat_grads):
-                    step(flat_param, flat_grad, *flat_states)
+                for entry, flat_grad in zip(plan, flat_grads):
+                    step(entry.flat_param, flat_grad, *entry.flat_states)
                 return
         jobs = self._prepare(params, grads)
         self._plan = None
@@ -125,14 +138,13 @@ class Optimizer:
     def _make_plan(self, jobs) -> list:
         """What ``update`` checked and made for these parameters, to check cheaply next time.
 
-        One entry per key: (key, param, shape, dtype, flat param view,
-        ((state store, state array), ...), flat state views).
+        One ``_PlanEntry`` per key, in the order of ``params``.
         """
         plan = []
         for key, param, grad, _ in jobs:
             stored = tuple((getattr(self, s), getattr(self, s)[key]) for s in self.state_names)
-            plan.append((key, param, param.shape, param.dtype, param.reshape(-1), stored,
-                         tuple(st.reshape(-1) for _, st in stored)))
+            plan.append(_PlanEntry(key, param, param.shape, param.dtype, param.reshape(-1), stored,
+                                   tuple(st.reshape(-1) for _, st in stored)))
         return plan
 
     def _check_against_plan(self, plan, params, grads):
@@ -152,7 +164,8 @@ class Optimizer:
         stores = [getattr(self, s) for s in self.state_names]
         flat_grads = []
         try:
-            for key, param, shape, dtype, _, stored, _ in plan:
+            for entry in plan:
+                key, param, shape, dtype, stored = entry.key, entry.param, entry.shape, entry.dtype, entry.stored
                 if params[key] is not param or param.shape != shape or param.dtype is not dtype:
                     return None
                 flags = param.flags
