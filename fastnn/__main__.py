@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 
+from . import __version__
 from ._cli_args import (
     DATA_CHOICES,
     OPTIMIZERS,
@@ -35,6 +36,11 @@ from ._cli_args import (
     train_dtype,
 )
 from ._cli_errors import RuntimeFailure, UserError, argument, check_output_path, run_command
+from .nets import NETS, build_net
+from .onnx._cli import add_parser as add_export_parser
+from .onnx._cli import run as run_export
+from .tune._cli import add_parser as add_tune_parser
+from .tune._cli import main as tune_main
 
 DESCRIPTION = """\
 Train the nets of "Deep Learning from Scratch" on real data, fast.
@@ -69,7 +75,6 @@ after every epoch; run the same command with --resume to continue it.
 """
 
 def build_parser() -> argparse.ArgumentParser:
-    from .nets import NETS
     parser = argparse.ArgumentParser(prog="fastnn", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -164,10 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
                    description="List the data sets found on this machine and how to get the others.")
-    from .onnx._cli import add_parser as add_export_parser  # fastnn export: fastnn/onnx/_cli.py
-    add_export_parser(sub)
-    from .tune._cli import add_parser as add_tune_parser
-    add_tune_parser(sub)
+    add_export_parser(sub)      # fastnn export: fastnn/onnx/_cli.py
+    add_tune_parser(sub)        # fastnn tune: fastnn/tune/_cli.py
     return parser
 
 
@@ -175,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _set_threads(n) -> None:
     if n is not None:
-        from ._runtime import set_num_threads
+        from ._runtime import set_num_threads  # (typing, threads: not for --help)
         set_num_threads(n)
 
 
@@ -226,13 +229,13 @@ def _check_resumed_run(args, trainer, requested) -> None:
 
 def _training_extras(args, info, flatten, augment_rng, t_train) -> dict:
     """Trainer keywords for --validation, --early-stopping, --lr-schedule and --augment (UserError, exit 2)."""
-    from .augment import Augment
+    from .augment import Augment  # NumPy and numba: when the command runs (--help stays light)
+    from .datasets import split_per_class
     from .early_stopping import EarlyStopping
     from .schedules import make_schedule
 
     extras = {}
     if args.validation is not None:
-        from .datasets import split_per_class
         with argument("--validation", f"{args.validation:g}"):   # refused here, named, before the Trainer
             split_per_class(t_train, args.validation)
         extras["validation"] = args.validation
@@ -301,9 +304,9 @@ def cmd_train(args) -> int:
     _check_outputs(args)
     _check_data_home(args.data_home)
 
+    # NumPy, numba and the layers load here, when a command runs: --help stays light (module docstring)
     import numpy as np
 
-    from .nets import build_net
     from .nets.model_file import save_model
     from .optimizer import get_optimizer
     from .trainer import Trainer
@@ -359,7 +362,7 @@ def cmd_train(args) -> int:
                               test_acc=trainer.test_acc, epochs=trainer.current_epoch, seed=seed)
         print(f"saved the model to {args.save} (fastnn evaluate {args.save})")
     if args.plot:
-        from .plot import plot_training_curves
+        from .plot import plot_training_curves  # matplotlib, an optional extra
         with argument("--plot", args.plot):
             plot_training_curves(trainer, args.plot,
                                  title=f"{type(net).__name__} on {info.title} ({args.optimizer})")
@@ -396,7 +399,7 @@ def cmd_evaluate(args) -> int:
         raise UserError(f"{args.model}: no such model file")
     _check_data_home(args.data_home)
 
-    from .nets.model_file import load_model
+    from .nets.model_file import load_model  # NumPy and the layers: when the command runs
 
     _set_threads(args.threads)
     if args.net is None:
@@ -431,7 +434,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from .datasets import DATASETS
+    from .datasets import DATASETS  # the loaders import NumPy: when the command runs
 
     best = None
     for name, info in DATASETS.items():
@@ -445,13 +448,10 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .onnx._cli import run
-    return run(args)
+    return run_export(args)
 
 
 def cmd_tune(args) -> int:
-    from .tune._cli import main as tune_main
-
     return tune_main(args)
 
 
@@ -459,7 +459,6 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from . import __version__
         print(f"fastnn {__version__}")
         return 0
     if args.command is None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 
 from ._cli_errors import UserError
+from ._optimizer_names import OPTIMIZER_NAMES
+from .nets import build_net, recipe_from_params, registry
 
 DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZERS = OPTIMIZER_NAMES   # what --optimizer offers: fastnn.optimizer.OPTIMIZERS' names
 
 
 #: Largest count (epochs, batch size, samples, threads) the command line accepts.
@@ -75,7 +77,7 @@ def fraction(text):
 
 
 def augment_spec(text):
-    from .augment import parse_augment
+    from .augment import parse_augment  # numba's kernels: only when --augment is given (--help stays light)
     try:
         return parse_augment(text)
     except ValueError as exc:
@@ -157,10 +159,9 @@ def net_from_params_file(path, name: str, dtype=None, image_hint: str = "give th
     ``image_hint``: how a wrong image size of a conv net is fixed on this
     command's line.
     """
-    import numpy as np
+    import numpy as np  # NumPy and the file reader: when a command runs (--help stays light)
 
     from .io import read_params
-    from .nets import build_net, recipe_from_params, registry
 
     params = read_params(path)
     if dtype is None:
@@ -176,7 +177,7 @@ def net_from_params_file(path, name: str, dtype=None, image_hint: str = "give th
 
 def load_data(name, data_home, flatten, dtype, source="--data"):
     """Load data set ``name`` (None: the best one here); ``source`` names where the name came from."""
-    from .datasets import DATASETS, best_dataset
+    from .datasets import DATASETS, best_dataset  # the loaders import NumPy: when a command runs
 
     if name is None:
         name = best_dataset()

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _runtime
 from ._random import as_generator
-from ._validate import _describe, as_float_array, check_scalar
+from ._validate import as_float_array, check_scalar, describe_value
 from .kernels import augment as augment_kernels
 
 __all__ = ["Augment", "augment_affine", "parse_augment"]
@@ -98,7 +98,7 @@ class Augment:
                                  f"{self.image_shape} holds {c * h * w}")
             return x.reshape(x.shape[0], c, h, w), x.shape
         raise ValueError(f"{name} must be a batch of images (N, C, H, W), or (N, C*H*W) with image_shape= "
-                         f"given to Augment; got {_describe(x)}")
+                         f"given to Augment; got {describe_value(x)}")
 
     def check_input(self, x, name: str = "x_train") -> None:
         """Check once (the Trainer does, before training) that batches of ``x`` can be augmented."""

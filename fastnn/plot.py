@@ -5,7 +5,12 @@ so they work on machines without a display.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from . import io
+from .util import smooth_curve
 
 __all__ = ["plot_training_curves", "new_figure", "save_figure"]
 
@@ -13,7 +18,7 @@ __all__ = ["plot_training_curves", "new_figure", "save_figure"]
 def new_figure(figsize=(10, 4)):
     """A matplotlib Figure that needs no display (Agg canvas)."""
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # an optional extra: imported only when a figure is made
     except ImportError as exc:
         raise ImportError("plotting needs matplotlib: pip install matplotlib "
                           "(or pip install 'fastnn[plot]')") from exc
@@ -22,10 +27,6 @@ def new_figure(figsize=(10, 4)):
 
 def save_figure(fig, path, dpi=100) -> None:
     """Save ``fig`` to ``path`` atomically (format from the extension, e.g. .png, .svg, .pdf; png without one)."""
-    import os
-
-    from . import io
-
     fmt = os.path.splitext(os.fspath(path))[1][1:].lower() or "png"
     io.atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=dpi))
 
@@ -67,7 +68,6 @@ def plot_training_curves(run, path=None, title=None, smooth=True):
     if loss.size:
         ax_loss.plot(x, loss, color="tab:blue", alpha=0.35 if smooth else 1.0, lw=0.8, label="per step")
         if smooth and loss.size >= 11:
-            from .util import smooth_curve
             ax_loss.plot(x, smooth_curve(loss), color="tab:blue", lw=1.8, label="smoothed")
     if hist["val_loss_list"]:
         ax_loss.plot(np.arange(1, len(hist["val_loss_list"]) + 1), hist["val_loss_list"], "^-",

@@ -22,11 +22,12 @@ takes the very learning rates of an unbroken one.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 
 from ._monitor import Monitor
-from ._validate import _describe, check_scalar
+from ._validate import check_scalar, describe_value
 
 __all__ = ["LRSchedule", "StepDecay", "ExponentialDecay", "CosineDecay", "ReduceLROnPlateau",
            "SCHEDULES", "make_schedule"]
@@ -71,7 +72,7 @@ class LRSchedule:
     def load_state_dict(self, state: Mapping) -> None:
         """Restore ``state_dict()``; ``ValueError`` (and nothing changed) if it is another schedule's."""
         if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+            raise TypeError(f"state must be a dict from state_dict(), got {describe_value(state)}")
         if str(state.get("name")) != self.name:
             raise ValueError(f"the saved schedule is {state.get('name')!r}, this one is {self.name!r}")
         base = float(state.get("base_lr", float("nan")))
@@ -260,7 +261,7 @@ def make_schedule(name, **params) -> LRSchedule:
         return name
     if not isinstance(name, str):
         raise TypeError(f"lr_schedule must be a name ({', '.join(SCHEDULES)}) or an LRSchedule, "
-                        f"got {_describe(name)}")
+                        f"got {describe_value(name)}")
     key = name.strip().lower()
     if key not in SCHEDULES:
         raise ValueError(f"unknown lr_schedule {name!r}; valid names: {', '.join(SCHEDULES)}")
@@ -268,7 +269,6 @@ def make_schedule(name, **params) -> LRSchedule:
         return SCHEDULES[key](**params)
     except TypeError as exc:
         if "unexpected keyword" in str(exc):
-            import inspect
             known = [p for p in inspect.signature(SCHEDULES[key]).parameters]
             raise TypeError(f"the {key} schedule takes {', '.join(known)}; {exc}") from None
         raise

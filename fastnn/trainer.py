@@ -55,6 +55,7 @@ book's two calls: ``gradient``, the update, then ``loss`` on the same batch.
 """
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import os
@@ -67,10 +68,15 @@ import numpy as np
 
 from . import io
 from ._random import as_generator, check_generator_state, generator_state, set_generator_state
-from ._validate import _describe, as_float_array, check_scalar
+from ._validate import as_float_array, check_scalar, describe_value
+from .augment import Augment
+from .datasets import split_per_class
+from .early_stopping import EarlyStopping
 from .io import format1
+from .nets.half import TRAINING_REFUSED
 from .nets.model_file import model_record_fields
 from .optimizer import get_optimizer
+from .schedules import make_schedule
 
 __all__ = ["Trainer"]
 
@@ -82,14 +88,14 @@ def _check_net(network) -> None:
     missing = [name for name in ("params", "gradient", "loss", "accuracy") if not hasattr(network, name)]
     if missing:
         raise TypeError(f"network must have the book's net interface (params, gradient, loss, accuracy); "
-                        f"{_describe(network)} lacks {', '.join(missing)}")
+                        f"{describe_value(network)} lacks {', '.join(missing)}")
 
 
 def _check_labels(t, n: int, name: str, x_name: str) -> np.ndarray:
     if not isinstance(t, np.ndarray):
         t = np.asarray(t)
     if t.dtype.kind not in "iubf":
-        raise TypeError(f"{name} must hold integer labels or one-hot rows, got {_describe(t)}")
+        raise TypeError(f"{name} must hold integer labels or one-hot rows, got {describe_value(t)}")
     if t.ndim == 0 or t.shape[0] != n:
         raise ValueError(f"{name} must have one label (or one-hot row) per sample of {x_name}: "
                          f"expected {n} rows, got shape {t.shape}")
@@ -128,10 +134,9 @@ def _validation_sets(validation, x_train, t_train):
         _check_same_kind(x_train, t_train, x_val, t_val, "x_val", "t_val")
         return x_train, t_train, x_val, t_val
     if isinstance(validation, (numbers.Real, np.floating)) and not isinstance(validation, (bool, np.bool_)):
-        from .datasets import split_per_class
         kept, held = split_per_class(t_train, validation, name="validation")
         return x_train[kept], t_train[kept], x_train[held], t_train[held]
-    raise TypeError(f"validation must be a fraction such as 0.1 or a pair (x_val, t_val), got {_describe(validation)}")
+    raise TypeError(f"validation must be a fraction such as 0.1 or a pair (x_val, t_val), got {describe_value(validation)}")
 
 
 def _copy_net_state(net) -> dict:
@@ -219,7 +224,6 @@ class Trainer:
                  validation=None, early_stopping=None, lr_schedule=None, augment=None):
         _check_net(network)
         if getattr(network, "half_store", None) is not None:
-            from .nets.half import TRAINING_REFUSED
             raise TypeError("network: " + TRAINING_REFUSED.format(dtype=str(network.dtype)))
         self.network = network
         self._fused_loss = callable(getattr(network, "loss_and_gradient", None))
@@ -249,7 +253,7 @@ class Trainer:
             self.optimizer = optimizer          # an optimizer object: its own hyperparameters
         else:
             if not isinstance(optimizer_param, dict):
-                raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {_describe(optimizer_param)}")
+                raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {describe_value(optimizer_param)}")
             self.optimizer = get_optimizer(optimizer, **optimizer_param)
 
         self.rng = as_generator(seed, "seed")
@@ -262,7 +266,7 @@ class Trainer:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
         if self.checkpoint_path is not None and not hasattr(self.optimizer, "state_dict"):
             raise TypeError("checkpoint_path needs an optimizer with state_dict()/load_state_dict() "
-                            f"(fastnn's optimizers have them), got {_describe(self.optimizer)}")
+                            f"(fastnn's optimizers have them), got {describe_value(self.optimizer)}")
 
         self.train_size = self.x_train.shape[0]
         self.iter_per_epoch = math.ceil(self.train_size / self.batch_size)
@@ -296,30 +300,27 @@ class Trainer:
                                  "(or validation=(x_val, t_val)), or monitor='train_loss'")
 
         if early_stopping is not None:
-            from .early_stopping import EarlyStopping
             if not isinstance(early_stopping, EarlyStopping):
                 if isinstance(early_stopping, bool) or not isinstance(early_stopping, (numbers.Integral, np.integer)):
                     raise TypeError(f"early_stopping must be a patience (an int >= 1) or an EarlyStopping, "
-                                    f"got {_describe(early_stopping)}")
+                                    f"got {describe_value(early_stopping)}")
                 early_stopping = EarlyStopping(patience=early_stopping)
             needs_figure(early_stopping.monitor, "early_stopping")
         self.early_stopping = early_stopping
         if lr_schedule is not None:
-            from .schedules import make_schedule
             lr_schedule = make_schedule(lr_schedule)
             if not hasattr(self.optimizer, "lr"):
-                raise TypeError(f"lr_schedule sets the optimizer's lr, but {_describe(self.optimizer)} has none")
+                raise TypeError(f"lr_schedule sets the optimizer's lr, but {describe_value(self.optimizer)} has none")
             lr_schedule.start(self.optimizer.lr, self.epochs)
             if getattr(lr_schedule, "monitor", None):
                 needs_figure(lr_schedule.monitor, "lr_schedule")
         self.lr_schedule = lr_schedule
         if augment is not None:
-            from .augment import Augment
             if isinstance(augment, dict):
                 augment = Augment(**augment)
             elif not isinstance(augment, Augment):
                 raise TypeError(f"augment must be an Augment or a dict of its arguments (such as "
-                                f"{{'shift': 2, 'rotate': 10}}), got {_describe(augment)}")
+                                f"{{'shift': 2, 'rotate': 10}}), got {describe_value(augment)}")
             augment.check_input(self.x_train, "x_train")
         self.augment = augment
 
@@ -574,8 +575,6 @@ class Trainer:
 
     def _checked_extras(self, state, epoch: int) -> dict:
         """The optional parts' entries of ``state``, checked on copies (``ValueError``); nothing applied."""
-        import copy
-
         def part(prefix):
             return {k[len(prefix):]: v for k, v in state.items() if str(k).startswith(prefix)}
 
@@ -688,7 +687,7 @@ class Trainer:
         agree — and on ``ValueError``/``TypeError`` nothing has changed.
         """
         if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+            raise TypeError(f"state must be a dict from state_dict(), got {describe_value(state)}")
         ours = {f"trainer/{k}" for k in ("epoch", "iteration", "skipped_steps", "train_size", "mini_batch_size",
                                          "train_loss", "train_acc", "test_acc", "rng", "global_rng", "lr",
                                          "val_size", "val_loss", "val_acc")}

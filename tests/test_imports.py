@@ -1,4 +1,5 @@
-"""The package's wiring, read from its source: the modules' imports form no cycle.
+"""The package's wiring, read from its source: the modules' imports form no cycle, and no module takes
+another module's private names.
 
 Every ``import`` statement of ``fastnn/`` and ``kernels/`` (installed as
 ``fastnn.kernels``) counts, those inside functions too: an import that runs
@@ -19,10 +20,13 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _modules() -> dict:
-    """{dotted module name: path} of every module of the package."""
+def _modules(with_benchmarks: bool = False) -> dict:
+    """{dotted module name: path} of every module of the package (and of ``benchmarks/``)."""
     found = {}
-    for base, prefix in ((ROOT / "fastnn", "fastnn"), (ROOT / "kernels", "fastnn.kernels")):
+    roots = [(ROOT / "fastnn", "fastnn"), (ROOT / "kernels", "fastnn.kernels")]
+    if with_benchmarks:
+        roots.append((ROOT / "benchmarks", "benchmarks"))
+    for base, prefix in roots:
         for path in sorted(base.rglob("*.py")):
             parts = list(path.relative_to(base).with_suffix("").parts)
             if parts[-1] == "__init__":
@@ -129,3 +133,70 @@ def test_every_package_folder_is_installed():
     folders = {".".join(("fastnn", *p.parent.relative_to(ROOT / "fastnn").parts))
                for p in (ROOT / "fastnn").rglob("__init__.py")} | {"fastnn.kernels"}
     assert folders == listed
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_uses(modules: dict) -> list:
+    """``(module, what, line)`` for each use of another module's private name (``_x``, not a module itself).
+
+    Two forms are read: ``from M import _x`` and ``m._x`` where ``m`` was bound
+    by an import to the module M. A private *module* (``fastnn._runtime``,
+    ``fastnn.tune._worker``) may be imported; its public names are its interface.
+    """
+    found = []
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(), filename=str(path))
+        bound = {}                                         # local name -> module it stands for
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    stem = ".".join(base[:len(base) - (node.level - 1)] + ([node.module] if node.module else []))
+                else:
+                    stem = node.module or ""
+                for alias in node.names:
+                    if f"{stem}.{alias.name}" in modules:
+                        bound[alias.asname or alias.name] = f"{stem}.{alias.name}"
+                    elif _private(alias.name) and stem in modules and stem != name:
+                        found.append((name, f"from {stem} import {alias.name}", node.lineno))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in modules and alias.asname:
+                        bound[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and _private(node.attr):
+                chain, value = [node.attr], node.value
+                while isinstance(value, ast.Attribute):
+                    chain.append(value.attr)
+                    value = value.value
+                if not isinstance(value, ast.Name):
+                    continue
+                dotted = ".".join([bound.get(value.id, value.id), *reversed(chain)])
+                owner, _, attr = dotted.rpartition(".")
+                if owner in modules and owner != name and dotted not in modules:
+                    found.append((name, dotted, node.lineno))
+    return found
+
+
+def test_the_private_name_reader_sees_both_forms(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "low.py").write_text("def _hidden(): pass\ndef shown(): pass\n")
+    (tmp_path / "pkg" / "_inner.py").write_text("def shown(): pass\n")
+    (tmp_path / "pkg" / "high.py").write_text(
+        "from .low import _hidden, shown\nfrom . import low, _inner\nimport pkg.low\n"
+        "def f():\n    return low._hidden, pkg.low._hidden, _inner.shown, low.shown\n")
+    mods = {m: tmp_path / "pkg" / f"{m.split('.')[-1]}.py" for m in ("pkg.low", "pkg._inner", "pkg.high")}
+    mods["pkg"] = tmp_path / "pkg" / "__init__.py"
+    assert sorted(what for _, what, _ in private_uses(mods)) == [
+        "from pkg.low import _hidden", "pkg.low._hidden", "pkg.low._hidden"]
+
+
+def test_no_module_uses_another_modules_private_names():
+    """What modules share has a public name where it lives (fastnn, kernels and benchmarks alike)."""
+    uses = private_uses(_modules(with_benchmarks=True))
+    assert not uses, "\n".join(f"{m}:{line}: {what}" for m, what, line in uses)

@@ -6,6 +6,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from .._random import as_generator
+
 
 def split_per_class(labels, fraction, seed=None, name: str = "validation") -> tuple[np.ndarray, np.ndarray]:
     """Indices ``(kept, held_out)``: within each class, ``fraction`` of its samples (rounded down) held out.
@@ -35,7 +37,6 @@ def split_per_class(labels, fraction, seed=None, name: str = "validation") -> tu
     p, q = frac.numerator, frac.denominator
     rng = None
     if seed is not None:
-        from .._random import as_generator
         rng = as_generator(seed, "seed")
     n = labels.shape[0]
     rank = np.empty(n, dtype=np.int64)

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import _runtime
-from .._validate import _describe
+from .._validate import describe_value
 from ..kernels import half as half_kernels
 
 __all__ = ["half_dtype", "HALF_DTYPE_NAMES", "make_half", "half_infer", "float32_params", "to_float32", "TRAINING_REFUSED"]
@@ -67,7 +67,7 @@ def make_half(net, dtype="float16"):
     for name, layer in twin.layers.items():
         names = getattr(layer, "param_names", None)
         if names is None and any(hasattr(layer, p) for p in ("W", "b", "gamma", "beta")):
-            raise TypeError(f"layer {name!r} ({_describe(layer)}) does not list its param_names; "
+            raise TypeError(f"layer {name!r} ({describe_value(layer)}) does not list its param_names; "
                             "half() works with fastnn's layers")
         for s in getattr(layer, "state_names", ()):
             value = getattr(layer, s, None)

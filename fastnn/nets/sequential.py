@@ -5,6 +5,7 @@ import contextlib
 import inspect
 from collections import OrderedDict
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from .._random import check_generator_state, generator_state, is_global_random_s
 from .._validate import as_float_array, as_labels, check_scalar
 from ..gradient import numerical_gradient as _numerical_gradient
 from ..layers.fused import fuse_stages
+from .half import TRAINING_REFUSED, float32_params, half_infer, make_half
 
 __all__ = ["Sequential", "ParamDict", "layer_prefix", "layer_generator"]
 
@@ -30,6 +32,30 @@ def layer_prefix(layer) -> str:
     """The name stem the book gives a layer of this class ('Conv' for Convolution, 'Affine' for Affine, ...)."""
     name = type(layer).__name__
     return _PREFIXES.get(name, name)
+
+
+class _Stage(NamedTuple):
+    """One step of a forward pass: a layer (or a fused stage) and whether its ``forward`` takes ``train_flg``."""
+
+    layer: object
+    takes_train_flg: bool
+
+
+class _ParamSlot(NamedTuple):
+    """Where a net's parameter lives: its key in ``params`` (``'W1'``), its layer's name and the layer's attribute."""
+
+    key: str
+    layer_name: str
+    layer: object
+    param_name: str
+
+
+class _Plan(NamedTuple):
+    """What ``Sequential`` derives from its ``layers`` once (made again when they change)."""
+
+    stages: list          # [_Stage] in layer order
+    fused_stages: list    # [_Stage], Convolution -> Relu -> Pooling fused where fuse_stages says so
+    param_index: list     # [_ParamSlot] in layer order
 
 
 class ParamDict(dict):
@@ -254,25 +280,25 @@ class Sequential:
                 raise TypeError(f"layer names must be non-empty strings, got {name!r}")
             _check_layer(layer, f"layers[{name!r}]")
         layers = [layer for _, layer in items]
-        plan = [(layer, _wants_train_flg(layer)) for layer in layers]
-        fused_plan = [(stage, _wants_train_flg(stage)) for stage in fuse_stages(layers)]
-        # the book's names: (net key, layer name, layer, parameter name), in layer order
+        plan = [_Stage(layer, _wants_train_flg(layer)) for layer in layers]
+        fused_plan = [_Stage(stage, _wants_train_flg(stage)) for stage in fuse_stages(layers)]
+        # the book's names (W1, b1, ...), in layer order
         counts = {}
         param_index = []
         for name, layer in items:
             for pname in _param_names(layer):
                 counts[pname] = counts.get(pname, 0) + 1
-                param_index.append((f"{pname}{counts[pname]}", name, layer, pname))
-        dtypes = {getattr(layer, pname).dtype for _, _, layer, pname in param_index}
+                param_index.append(_ParamSlot(f"{pname}{counts[pname]}", name, layer, pname))
+        dtypes = {getattr(slot.layer, slot.param_name).dtype for slot in param_index}
         if len(dtypes) > 1:
             raise ValueError(f"all parameters of a net must share one dtype, got {sorted(map(str, dtypes))}")
-        self._plan_cache = (plan, fused_plan, param_index)
+        self._plan_cache = _Plan(plan, fused_plan, param_index)
         self._plan_modes = [(layer, layer.mode) for layer in layers if hasattr(layer, "mode")]
         self._plan_version = self._layers.version
 
     @property
     def _param_index(self) -> list:
-        return self._planned()[2]
+        return self._planned().param_index
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -299,7 +325,6 @@ class Sequential:
         See ``fastnn.nets.half``: ``predict`` and ``accuracy`` work as on the
         float32 net; ``loss``, ``gradient`` and training refuse it.
         """
-        from .half import make_half
         twin = make_half(self, dtype)
         twin._plan_version = None     # plan again: the parameters changed dtype
         return twin
@@ -397,8 +422,8 @@ class Sequential:
     # -- forward ----------------------------------------------------------------------------
     def _stages(self) -> list:
         """(stage, takes train_flg) in order: the layers, fused where ``fuse`` says so."""
-        plan, fused_plan, _ = self._planned()
-        return fused_plan if self.fuse else plan
+        plan = self._planned()
+        return plan.fused_stages if self.fuse else plan.stages
 
     def predict(self, x, train_flg=False):
         """Scores before the loss layer, shape (N, output_size); ``train_flg`` goes to Dropout/BatchNorm.
@@ -417,7 +442,6 @@ class Sequential:
         """Run the stages in order: ``forward`` (keeping what backward needs) or, without ``keep``, ``infer``
         where a stage has one (a book-style layer without it runs its ``forward``)."""
         if self.half_store is not None:
-            from .half import TRAINING_REFUSED, half_infer
             if keep:
                 raise TypeError(TRAINING_REFUSED.format(dtype=str(self.dtype)))
             return half_infer(self._stages(), self.half_store, as_float_array(x, "x", dtype=np.float32))
@@ -460,7 +484,6 @@ class Sequential:
         n_classes = None
         session = contextlib.nullcontext()
         if self.half_store is not None:       # half precision: float32 copies once per call, not per batch
-            from .half import float32_params
             session = float32_params(self.half_store)
         with session:
             for start in range(0, n, batch_size):

@@ -20,8 +20,15 @@ Needs ``pip install 'fastnn[tune]'`` (Optuna and the PostgreSQL driver);
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 
+from ..nets import NETS
 from ._optuna import import_optuna
+
+# fastnn --help imports this module, so it imports no more than it must: the search space (dataclasses),
+# the storage (socket), the objective (NumPy), the data sets and the workers are imported by the functions
+# that use them.
 
 __all__ = ["run", "open_study", "SAMPLERS", "PRUNERS"]
 
@@ -41,7 +48,6 @@ def _check_count(value, name, flag):
 def make_setup(net="multi_layer", hidden=None, data=None, data_home=None, epochs=10, batch_size=100,
                optimizer="sgd", dtype="float32", params=()):
     """Check the settings and make the ``Setup`` every trial of the study shares."""
-    from ..nets import NETS
     from ._objective import Setup, net_recipe
     from ._space import OPTIMIZERS, build_space
 
@@ -248,9 +254,6 @@ def _work(config, index, store=None, log=print):
 
 
 def _worker_main(config, index):
-    import sys
-    import warnings
-
     warnings.simplefilter("ignore")
     try:
         _work(config, index, log=None if config["quiet"] else (lambda line: print(line, flush=True)))

@@ -15,6 +15,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .. import _cli_args
+from .._random import as_generator
+from ..datasets import split_per_class
+from ..nets import build_net
+from ._space import schedule_of, space_to_json
+
 VALIDATION_FRACTION = 0.2     # every 5th image of each class
 
 
@@ -34,8 +40,6 @@ class Setup:
 
     def study_record(self) -> dict:
         """The settings a study is tied to: a later command must use the same ones to add trials."""
-        from ._space import space_to_json
-
         return {"net": self.net, "hidden": self.hidden, "data": self.data, "epochs": self.epochs,
                 "batch_size": self.batch_size, "optimizer": self.optimizer, "dtype": self.dtype,
                 "space": space_to_json(self.space)}
@@ -43,19 +47,14 @@ class Setup:
 
 def load_split(setup: Setup):
     """``(x_train, t_train, x_val, t_val, info)``: the training set cut 80/20, stratified by class."""
-    from .._cli_args import load_data
-    from ..datasets import split_per_class
-
     flatten = setup.net in ("two_layer", "multi_layer")
-    _, info, ((x, t), _) = load_data(setup.data, setup.data_home, flatten, setup.dtype)
+    _, info, ((x, t), _) = _cli_args.load_data(setup.data, setup.data_home, flatten, setup.dtype)
     train_idx, val_idx = split_per_class(t, VALIDATION_FRACTION)
     return x[train_idx], t[train_idx], x[val_idx], t[val_idx], info
 
 
 def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
     """Registered net name and constructor kwargs for one trial's ``params``."""
-    from .._cli_args import net_recipe
-
     hidden = setup.hidden
     if "hidden" in params:
         count = len(hidden) if hidden else (2 if setup.net == "multi_layer" else 1)
@@ -63,27 +62,23 @@ def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
     args = SimpleNamespace(net=setup.net, hidden=hidden, weight_init="he",
                            weight_decay=float(params.get("weight_decay", 0.0)),
                            dropout=params.get("dropout"), batchnorm=False)
-    return net_recipe(args, info)
+    return _cli_args.net_recipe(args, info)
 
 
 def trial_seeds(seed: int):
     """Generators for the net's weights and the batch order of a trial seeded ``seed`` (as ``fastnn train``)."""
-    from .._random import as_generator
-
     net_seq, batch_seq = np.random.SeedSequence(seed).spawn(2)
     return as_generator(net_seq, name="seed"), as_generator(batch_seq, name="seed")
 
 
 def make_trainer(setup: Setup, params: dict, seed: int, data):
     """The net and Trainer of one trial (also used to rebuild the best trial's model)."""
-    from ..nets import build_net
-    from ..trainer import Trainer
+    from ..trainer import Trainer  # numba and the layers: a study's report and --help need neither
 
     x_tr, t_tr, x_val, t_val, info = data
     name, kwargs = net_recipe(setup, params, info)
     net_rng, batch_rng = trial_seeds(seed)
     net = build_net(name, kwargs, setup.dtype, seed=net_rng)
-    from ._space import schedule_of
     trainer = Trainer(net, x_tr, t_tr, x_val, t_val, epochs=setup.epochs,
                       mini_batch_size=int(params.get("batch_size", setup.batch_size)),
                       optimizer=params.get("optimizer", setup.optimizer),

@@ -18,12 +18,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._optimizer_names import OPTIMIZER_NAMES
+
 #: What each searchable name sets, and the nets it applies to (None: every net).
 PARAM_HELP = {
     "lr": ("learning rate of the optimizer", None),
     "weight_decay": ("L2 weight decay (lambda)", ("multi_layer",)),
     "dropout": ("dropout ratio after each hidden layer", ("multi_layer",)),
-    "optimizer": ("update rule: sgd, momentum, nesterov, adagrad, rmsprop, adam", None),
+    "optimizer": ("update rule: " + ", ".join(OPTIMIZER_NAMES), None),
     "batch_size": ("mini-batch size (a whole number)", None),
     "hidden": ("units of each hidden layer (a whole number)", None),
     "lr_schedule": ("learning-rate schedule: none, step, exponential, cosine (one or several)", None),
@@ -34,7 +36,7 @@ PARAM_HELP = {
 SCHEDULES = ("none", "step", "exponential", "cosine")
 #: The schedules each schedule parameter applies to.
 SCHEDULE_PARAMS = {"warmup": ("cosine",), "lr_decay": ("step", "exponential"), "lr_step": ("step",)}
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZERS = OPTIMIZER_NAMES    # what a search may choose from: fastnn.optimizer.OPTIMIZERS' names
 _INT_ONLY = {"batch_size", "hidden", "lr_step"}
 
 
@@ -172,7 +174,7 @@ def schedule_of(params: dict, epochs: int):
     name = params.get("lr_schedule", "none")
     if name == "none":
         return None
-    from ..schedules import make_schedule
+    from ..schedules import make_schedule  # NumPy: when a trial runs (fastnn --help imports this module)
 
     keys = {"warmup": "warmup", "lr_decay": "gamma", "lr_step": "step_size"}
     kwargs = {keys[k]: params[k] for k in keys if k in params and name in SCHEDULE_PARAMS[k]}
