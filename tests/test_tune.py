@@ -316,8 +316,8 @@ def test_a_schedules_parameters_are_searched_like_any_other(tmp_path):
     assert trials and all({"lr_schedule", "warmup", "lr_step"} <= set(t.params) for t in trials)
     setup = make_setup(net="multi_layer", hidden=[30, 30], data=DATA, epochs=2,
                        params=["lr_schedule=step", "lr_step=1:2", "lr_decay=0.1:0.5"])
-    _, _, _, trainer = make_trainer(setup, {"lr": 0.05, "lr_schedule": "step", "lr_step": 1, "lr_decay": 0.5},
-                                    0, load_split(setup))
+    trainer = make_trainer(setup, {"lr": 0.05, "lr_schedule": "step", "lr_step": 1, "lr_decay": 0.5},
+                           0, load_split(setup)).trainer
     trainer.train()
     assert trainer.lr_list == pytest.approx([0.05, 0.025])        # the trial's schedule ran
 

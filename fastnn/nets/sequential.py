@@ -438,6 +438,16 @@ class Sequential:
         """
         return self._forward(x, bool(train_flg), keep=bool(train_flg))
 
+    def forward(self, x, train_flg=False):
+        """Scores as ``predict`` gives them, by the full forward pass: every stage's ``forward``, keeping what
+        backward needs (ReLU masks, pooling argmax, inputs), as ``loss`` and ``gradient`` run it.
+
+        ``predict`` is the lighter path for inference (each stage's ``infer``);
+        this one is what a training step's forward costs, the layers' state
+        then holding this batch's caches.
+        """
+        return self._forward(x, bool(train_flg), keep=True)
+
     def _forward(self, x, train_flg: bool, keep: bool):
         """Run the stages in order: ``forward`` (keeping what backward needs) or, without ``keep``, ``infer``
         where a stage has one (a book-style layer without it runs its ``forward``)."""

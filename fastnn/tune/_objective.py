@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,12 +46,31 @@ class Setup:
                 "space": space_to_json(self.space)}
 
 
-def load_split(setup: Setup):
-    """``(x_train, t_train, x_val, t_val, info)``: the training set cut 80/20, stratified by class."""
+class Split(NamedTuple):
+    """A study's data: the training set cut 80/20 (stratified by class) and the data set's record."""
+
+    x_train: np.ndarray
+    t_train: np.ndarray
+    x_val: np.ndarray
+    t_val: np.ndarray
+    info: object          # the fastnn.datasets.DATASETS entry
+
+
+class TrialRun(NamedTuple):
+    """One trial's net (its registered name and recipe) and the Trainer that trains it."""
+
+    net: object
+    name: str
+    recipe: dict
+    trainer: object
+
+
+def load_split(setup: Setup) -> Split:
+    """The ``Split`` of the study's training set: 80/20, stratified by class."""
     flatten = setup.net in ("two_layer", "multi_layer")
     _, info, ((x, t), _) = _cli_args.load_data(setup.data, setup.data_home, flatten, setup.dtype)
     train_idx, val_idx = split_per_class(t, VALIDATION_FRACTION)
-    return x[train_idx], t[train_idx], x[val_idx], t[val_idx], info
+    return Split(x[train_idx], t[train_idx], x[val_idx], t[val_idx], info)
 
 
 def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
@@ -71,8 +91,8 @@ def trial_seeds(seed: int):
     return as_generator(net_seq, name="seed"), as_generator(batch_seq, name="seed")
 
 
-def make_trainer(setup: Setup, params: dict, seed: int, data):
-    """The net and Trainer of one trial (also used to rebuild the best trial's model)."""
+def make_trainer(setup: Setup, params: dict, seed: int, data: Split) -> TrialRun:
+    """The ``TrialRun`` of one trial: its net and Trainer (also used to rebuild the best trial's model)."""
     from ..trainer import Trainer  # numba and the layers: a study's report and --help need neither
 
     x_tr, t_tr, x_val, t_val, info = data
@@ -84,7 +104,7 @@ def make_trainer(setup: Setup, params: dict, seed: int, data):
                       optimizer=params.get("optimizer", setup.optimizer),
                       optimizer_param={"lr": float(params["lr"])}, evaluate_sample_num_per_epoch=None,
                       verbose=False, seed=batch_rng, lr_schedule=schedule_of(params, setup.epochs))
-    return net, name, kwargs, trainer
+    return TrialRun(net, name, kwargs, trainer)
 
 
 class Diverged(Exception):
@@ -103,7 +123,7 @@ def run_trial(trial, setup: Setup, data, seed: int) -> float:
     """
     params = {name: p.suggest(trial) for name, p in setup.space.items()}
     trial.set_user_attr("seed", int(seed))
-    _, _, _, trainer = make_trainer(setup, params, seed, data)
+    trainer = make_trainer(setup, params, seed, data).trainer
     train_acc = []
     try:
         while trainer.current_iter < trainer.max_iter:

@@ -115,7 +115,8 @@ def save_best(study, setup, path) -> dict:
         raise ValueError(f"study {study.study_name!r} has no complete trial to save")
     trial = best[0]
     data = load_split(setup)
-    net, _, _, trainer = make_trainer(setup, trial.params, trial.user_attrs["seed"], data)
+    run = make_trainer(setup, trial.params, trial.user_attrs["seed"], data)
+    net, trainer = run.net, run.trainer
     trainer.train()
     info = {"data": setup.data, "flatten": setup.net in ("two_layer", "multi_layer"),
             "val_acc": float(trainer.test_acc_list[-1]), "epochs": trainer.current_epoch,
