@@ -116,3 +116,15 @@ def test_a_float16_net_for_training_says_what_to_do(capsys):
     assert info.value.code == 2
     assert "float16 is for inference only: train in float32, then 'fastnn evaluate MODEL.npz --dtype float16'" \
         in capsys.readouterr().err
+
+
+def test_a_half_net_is_not_saved_as_a_model_but_its_source_is(tmp_path):
+    from fastnn.nets.model_file import load_model, save_model
+    net = SimpleConvNet(input_dim=(1, 12, 12), hidden_size=8, output_size=3, dtype=np.float32, seed=0)
+    with pytest.raises(ValueError, match=r"save_model takes a float32/float64 net; this one is stored in float16 "
+                                         r"for inference .*save the net it came from"):
+        save_model(net.half(), tmp_path / "h.npz")
+    assert not (tmp_path / "h.npz").exists()
+    save_model(net, tmp_path / "m.npz")
+    x = np.random.default_rng(0).standard_normal((4, 1, 12, 12))
+    np.testing.assert_array_equal(load_model(tmp_path / "m.npz")[0].half().predict(x), net.half().predict(x))

@@ -35,6 +35,10 @@ def save_model(net, path, **info) -> None:
     ``info``: JSON-able values kept with the model (data set, test accuracy, ...);
     ``load_model`` returns them.
     """
+    if getattr(net, "half_store", None) is not None:
+        raise ValueError(f"save_model takes a float32/float64 net; this one is stored in {net.dtype} for inference "
+                         "(net.half()): save the net it came from, and convert when loading "
+                         f"(load_model(path)[0].half({str(net.dtype)!r}), or fastnn evaluate MODEL --dtype {net.dtype})")
     fields = model_record_fields(net)
     if not fields:
         raise ValueError(f"save_model needs one of the registered nets (fastnn.nets.NETS), got "
