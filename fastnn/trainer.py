@@ -537,7 +537,13 @@ class Trainer:
         ``'trainer/train_size'``, ``'trainer/mini_batch_size'``: ints;
         ``'trainer/train_loss'``, ``'trainer/train_acc'``, ``'trainer/test_acc'``:
         the histories; ``'trainer/rng'``, ``'trainer/global_rng'``: the states of
-        the mini-batch generator and of NumPy's global one.
+        the mini-batch generator and of NumPy's global one. With the optional
+        parts only: ``'trainer/val_size'``, ``'trainer/val_loss'``,
+        ``'trainer/val_acc'`` (validation); ``'trainer/lr'`` and
+        ``'schedule/...'`` (the schedule's ``state_dict()``);
+        ``'early_stopping/...'`` (its counts, and ``'early_stopping/best/...'``
+        the best epoch's net state); ``'augment/rng'`` (the augmentation's
+        generator). A run without them saves what it always saved.
         """
         net = self.network
         net_state = net.state_dict() if hasattr(net, "state_dict") else \
