@@ -36,3 +36,35 @@ class Predict:
 
     def time_predict(self, net, impl, batch):
         self.run(self.x)
+
+
+class HalfPrecision:
+    """``predict`` (batch 100) and ``accuracy`` (1,000 images) of a net stored in float16/bfloat16 vs float32.
+
+    ``net.half(dtype)`` keeps the parameters in half precision and widens each
+    layer's to float32 while it runs; the target is at most 1.2x the float32
+    net's time. bfloat16 rows are n/a without ml_dtypes.
+    """
+
+    param_names = ["net", "dtype", "what"]
+    params = [["SimpleConvNet", "DeepConvNet"], ["float32", "float16", "bfloat16"], ["predict", "accuracy"]]
+    timeout = 180
+
+    def setup(self, net, dtype, what):
+        import numpy as np
+
+        pin_threads("fastnn")
+        model = need("fastnn.nets", net)(dtype=np.float32, seed=0)
+        if dtype == "bfloat16":
+            need("ml_dtypes", "bfloat16")
+        if dtype != "float32":
+            model = model.half(dtype)
+        rng = np.random.default_rng(1)
+        n = 100 if what == "predict" else 1000
+        self.x = rng.random((n, *model.input_dim), dtype=np.float32)
+        self.t = rng.integers(0, 10, n)
+        self.run = (lambda: model.predict(self.x)) if what == "predict" else (lambda: model.accuracy(self.x, self.t))
+        self.run()
+
+    def time_half(self, net, dtype, what):
+        self.run()

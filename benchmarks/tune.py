@@ -41,7 +41,7 @@ def storage_ms(url, n, epochs, data):
 
     from fastnn.tune import make_pruner, make_sampler, make_setup, open_study
     from fastnn.tune._storage import open_storage
-    from fastnn.tune._worker import _reserve, _tell
+    from fastnn.tune._worker import reserve_trial, tell_trial
 
     setup = make_setup(data=data, epochs=epochs)
     store = open_storage(url)
@@ -53,7 +53,7 @@ def storage_ms(url, n, epochs, data):
         times = []
         for i in range(n):
             t0 = time.perf_counter()
-            trial = _reserve(store, study, n, 10)
+            trial = reserve_trial(store, study, n, 10)
             for p in setup.space.values():
                 p.suggest(trial)
             trial.set_user_attr("seed", i)
@@ -61,7 +61,7 @@ def storage_ms(url, n, epochs, data):
                 trial.set_user_attr("train_acc", [0.5] * epoch)
                 trial.report(0.5 + 1e-3 * i, epoch)
                 trial.should_prune()
-            _tell(study, trial, optuna.trial.TrialState.COMPLETE, 0.5 + 1e-3 * i)
+            tell_trial(study, trial, optuna.trial.TrialState.COMPLETE, 0.5 + 1e-3 * i)
             times.append(1e3 * (time.perf_counter() - t0))
         return statistics.median(times), times[0]
     finally:

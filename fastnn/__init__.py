@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "functions", "gradient", "layers", "optimizer", "nets", "trainer", "util",
     "reference", "datasets", "perceptron", "testing", "kernels", "compat",
-    "plot", "io",
+    "plot", "io", "schedules", "early_stopping", "augment",
 }
 
 _RUNTIME_FUNCTIONS = {"set_num_threads", "get_num_threads", "set_host_tuning"}

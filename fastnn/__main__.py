@@ -17,9 +17,12 @@ import sys
 import tempfile
 import time
 
+from . import __version__
 from ._cli_args import (
     DATA_CHOICES,
     OPTIMIZERS,
+    augment_spec,
+    fraction,
     init_std,
     load_data,
     net_from_params_file,
@@ -30,8 +33,14 @@ from ._cli_args import (
     ratio,
     seed_value,
     sizes,
+    train_dtype,
 )
 from ._cli_errors import RuntimeFailure, UserError, argument, check_output_path, run_command
+from .nets import NETS, build_net
+from .onnx._cli import add_parser as add_export_parser
+from .onnx._cli import run as run_export
+from .tune._cli import add_parser as add_tune_parser
+from .tune._cli import main as tune_main
 
 DESCRIPTION = """\
 Train the nets of "Deep Learning from Scratch" on real data, fast.
@@ -66,7 +75,6 @@ after every epoch; run the same command with --resume to continue it.
 """
 
 def build_parser() -> argparse.ArgumentParser:
-    from .nets import NETS
     parser = argparse.ArgumentParser(prog="fastnn", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
@@ -87,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="update rule (default: adam)")
     t.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: the optimizer's, 0.001 for adam, 0.01 for the others)")
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+    t.add_argument("--dtype", type=train_dtype, default="float32", metavar="{float32,float64}",
                    help="float32 is faster; float64 gives the book's numbers (default: float32)")
     t.add_argument("--seed", type=seed_value, default=None,
                    help="seed for the weights and the batch order: same seed, same result (default: random)")
@@ -116,6 +124,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save the whole run after every epoch")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress output, only the result")
+    x = t.add_argument_group("validation, early stopping, schedules, augmentation (all off by default)")
+    x.add_argument("--validation", type=fraction, default=None, metavar="FRACTION",
+                   help="hold out this fraction of each class of the training set (e.g. 0.1); its loss and "
+                        "accuracy are shown after every epoch")
+    x.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE",
+                   help="stop when the validation loss has not improved for PATIENCE epochs and keep the best "
+                        "epoch's parameters (needs --validation)")
+    x.add_argument("--min-delta", type=nonneg_float, default=0.0, metavar="D",
+                   help="what counts as an improvement for --early-stopping (default: 0)")
+    x.add_argument("--lr-schedule", type=str.lower, choices=("step", "exponential", "cosine", "plateau"),
+                   default=None, help="learning-rate schedule: step (x --lr-decay every --lr-step epochs), "
+                                      "exponential (x --lr-decay every epoch), cosine (to 0, after --warmup "
+                                      "epochs), plateau (x --lr-decay when the validation loss stalls for "
+                                      "--lr-patience epochs; needs --validation)")
+    x.add_argument("--warmup", type=nonneg_float, default=None, metavar="EPOCHS",
+                   help="cosine: epochs of linear warm-up (default: 0)")
+    x.add_argument("--lr-decay", type=ratio, default=None, metavar="FACTOR",
+                   help="step/exponential/plateau: the factor in (0, 1) (defaults: 0.1, 0.9, 0.1)")
+    x.add_argument("--lr-step", type=positive_int, default=None, metavar="EPOCHS",
+                   help="step: epochs between decays (default: 10)")
+    x.add_argument("--lr-patience", type=positive_int, default=None, metavar="EPOCHS",
+                   help="plateau: epochs without improvement before a decay (default: 5)")
+    x.add_argument("--augment", type=augment_spec, default=None, metavar="SPEC",
+                   help="random shift, rotation and crop of every training batch, e.g. shift=2,rotate=10 "
+                        "(shift/crop in pixels, rotate in degrees, fill=value for the padding)")
 
     e = sub.add_parser("evaluate", help="test accuracy of a model saved with train --save",
                        description="Rebuild a model saved with 'fastnn train --save' and measure its accuracy; "
@@ -130,13 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data-home", metavar="DIR", default=None)
     e.add_argument("--train-set", action="store_true", help="measure on the training set instead")
     e.add_argument("--threads", type=positive_int, default=None)
+    e.add_argument("--dtype", choices=("float16", "bfloat16"), default=None,
+                   help="store the parameters in half precision for inference (products in float32); "
+                        "bfloat16 needs ml_dtypes")
 
     sub.add_parser("datasets", help="list the data sets found on this machine and how to get the others",
                    description="List the data sets found on this machine and how to get the others.")
-    from .onnx._cli import add_parser as add_export_parser  # fastnn export: fastnn/onnx/_cli.py
-    add_export_parser(sub)
-    from .tune._cli import add_parser as add_tune_parser
-    add_tune_parser(sub)
+    add_export_parser(sub)      # fastnn export: fastnn/onnx/_cli.py
+    add_tune_parser(sub)        # fastnn tune: fastnn/tune/_cli.py
     return parser
 
 
@@ -144,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _set_threads(n) -> None:
     if n is not None:
-        from ._runtime import set_num_threads
+        from ._runtime import set_num_threads  # (typing, threads: not for --help)
         set_num_threads(n)
 
 
@@ -175,9 +209,12 @@ def _check_resumed_run(args, trainer, requested) -> None:
     ignored: it is refused instead.
     """
     saved = trainer.optimizer
+    schedule = trainer.lr_schedule
     diffs = [(name, getattr(requested, name), getattr(saved, name))
              for name in getattr(saved, "hyper_names", ()) if hasattr(requested, name)
-             and getattr(requested, name) != getattr(saved, name)]
+             and getattr(requested, name) != getattr(saved, name) and not (name == "lr" and schedule is not None)]
+    if schedule is not None and requested.lr != schedule.base_lr:   # a schedule moves lr: its base is the one
+        diffs.insert(0, ("lr", requested.lr, schedule.base_lr))
     for name, wanted, kept in diffs:
         if name == "lr" and args.lr is not None:
             raise UserError(f"--lr {wanted:g} differs from the learning rate {kept:g} of the run saved in "
@@ -188,6 +225,54 @@ def _check_resumed_run(args, trainer, requested) -> None:
     if trainer.current_epoch > args.epochs:
         raise UserError(f"--epochs {args.epochs}: the run saved in --checkpoint {args.checkpoint} has already "
                         f"done {trainer.current_epoch} epochs; give --epochs {trainer.current_epoch} or more")
+
+
+def _training_extras(args, info, flatten, augment_rng, t_train) -> dict:
+    """Trainer keywords for --validation, --early-stopping, --lr-schedule and --augment (UserError, exit 2)."""
+    from .augment import Augment  # NumPy and numba: when the command runs (--help stays light)
+    from .datasets import split_per_class
+    from .early_stopping import EarlyStopping
+    from .schedules import make_schedule
+
+    extras = {}
+    if args.validation is not None:
+        with argument("--validation", f"{args.validation:g}"):   # refused here, named, before the Trainer
+            split_per_class(t_train, args.validation)
+        extras["validation"] = args.validation
+    if args.early_stopping is not None:
+        if args.validation is None:
+            raise UserError(f"--early-stopping {args.early_stopping} watches the validation loss: give "
+                            "--validation FRACTION too (e.g. --validation 0.1)")
+        extras["early_stopping"] = EarlyStopping(patience=args.early_stopping, min_delta=args.min_delta)
+    elif args.min_delta:
+        raise UserError("--min-delta applies to --early-stopping; give --early-stopping PATIENCE too")
+    name = args.lr_schedule
+    own = {"step": {"lr_decay": "gamma", "lr_step": "step_size"}, "exponential": {"lr_decay": "gamma"},
+           "cosine": {"warmup": "warmup"}, "plateau": {"lr_decay": "factor", "lr_patience": "patience"}}
+    for option in ("warmup", "lr_decay", "lr_step", "lr_patience"):
+        if getattr(args, option) is not None and (name is None or option not in own[name]):
+            flag = "--" + option.replace("_", "-")
+            fits = [n for n, opts in own.items() if option in opts]
+            raise UserError(f"{flag} applies to --lr-schedule {' or '.join(fits)}"
+                            + ("" if name is None else f", not {name}"))
+    if name is not None:
+        if name == "plateau" and args.validation is None:
+            raise UserError("--lr-schedule plateau watches the validation loss: give --validation FRACTION too")
+        params = {key: getattr(args, option) for option, key in own[name].items()
+                  if getattr(args, option) is not None}
+        if name == "cosine" and params.get("warmup", 0) >= args.epochs:
+            raise UserError(f"--warmup {args.warmup:g} must be shorter than --epochs {args.epochs} (the cosine "
+                            "decays over the epochs after the warm-up)")
+        if name in ("step", "exponential", "plateau") and params.get(own[name]["lr_decay"], 1) == 0:
+            raise UserError("--lr-decay must be a factor in (0, 1), got 0")
+        with argument("--lr-schedule", name):
+            extras["lr_schedule"] = make_schedule(name, **params)
+    if args.augment is not None:
+        spec = ",".join(f"{k}={v:g}" for k, v in args.augment.items())
+        with argument("--augment", spec):
+            extras["augment"] = Augment(**args.augment, image_shape=tuple(info.image_shape) if flatten else None,
+                                        seed=augment_rng)
+    return extras
 
 
 def _save_model_or_rescue(args, save_model, net, **info) -> None:
@@ -219,10 +304,10 @@ def cmd_train(args) -> int:
     _check_outputs(args)
     _check_data_home(args.data_home)
 
+    # NumPy, numba and the layers load here, when a command runs: --help stays light (module docstring)
     import numpy as np
 
-    from .io import save_model
-    from .nets import build_net
+    from .nets.model_file import save_model
     from .optimizer import get_optimizer
     from .trainer import Trainer
 
@@ -234,18 +319,19 @@ def cmd_train(args) -> int:
                                                                          flatten, args.dtype)
     net_name, kwargs = net_recipe(args, info)
     net_seq = np.random.SeedSequence(seed)
-    net_seed, batch_seed = net_seq.spawn(2)
+    net_seed, batch_seed, augment_seed = net_seq.spawn(3)   # the first two as ever: runs without --augment unchanged
     hidden = ",".join(map(str, args.hidden)) if args.hidden else None
     with argument("--hidden", hidden) if hidden else contextlib.nullcontext():
         net = build_net(net_name, kwargs, args.dtype, seed=np.random.default_rng(net_seed))
     optimizer_param = {} if args.lr is None else {"lr": args.lr}
+    extras = _training_extras(args, info, flatten, np.random.default_rng(augment_seed), t_train)
     resuming = args.resume and os.path.exists(args.checkpoint)
     with argument("--checkpoint", args.checkpoint) if resuming else contextlib.nullcontext():
         trainer = Trainer(net, x_train, t_train, x_test, t_test, epochs=args.epochs,
                           mini_batch_size=args.batch_size, optimizer=args.optimizer,
                           optimizer_param=optimizer_param, evaluate_sample_num_per_epoch=args.eval_samples,
                           verbose=not args.quiet, seed=np.random.default_rng(batch_seed),
-                          checkpoint_path=args.checkpoint, resume=args.resume)
+                          checkpoint_path=args.checkpoint, resume=args.resume, **extras)
     if resuming:
         _check_resumed_run(args, trainer, get_optimizer(args.optimizer, **optimizer_param))
     elif args.resume:
@@ -253,8 +339,9 @@ def cmd_train(args) -> int:
               file=sys.stderr, flush=True)
     if not args.quiet:
         lr = trainer.optimizer.lr if hasattr(trainer.optimizer, "lr") else args.lr
+        val = f" ({len(trainer.x_val):,} held out for validation)" if trainer.x_val is not None else ""
         print(f"fastnn: {type(net).__name__} ({args.dtype}) on {info.title}: "
-              f"{len(x_train):,} training / {len(x_test):,} test images; "
+              f"{len(x_train):,} training{val} / {len(x_test):,} test images; "
               f"{args.optimizer} lr={lr:g}, batch {args.batch_size}, {args.epochs} epochs, seed {seed}"
               + (f" (resuming after epoch {trainer.current_epoch})" if trainer.resumed_from_epoch else ""),
               flush=True)
@@ -266,6 +353,8 @@ def cmd_train(args) -> int:
                   "run the same command with --resume to continue it", file=sys.stderr, flush=True)
         raise
     elapsed = time.perf_counter() - t0
+    if trainer.stop_reason is not None and args.quiet:
+        print(f"early stopping after epoch {trainer.stopped_epoch} of {args.epochs}: {trainer.stop_reason}")
     print(f"test accuracy: {trainer.test_acc:.4f} on {len(x_test):,} {info.title} test images "
           f"(wall time {elapsed:.1f} s)", flush=True)
     if args.save:
@@ -273,7 +362,7 @@ def cmd_train(args) -> int:
                               test_acc=trainer.test_acc, epochs=trainer.current_epoch, seed=seed)
         print(f"saved the model to {args.save} (fastnn evaluate {args.save})")
     if args.plot:
-        from .plot import plot_training_curves
+        from .plot import plot_training_curves  # matplotlib, an optional extra
         with argument("--plot", args.plot):
             plot_training_curves(trainer, args.plot,
                                  title=f"{type(net).__name__} on {info.title} ({args.optimizer})")
@@ -310,7 +399,7 @@ def cmd_evaluate(args) -> int:
         raise UserError(f"{args.model}: no such model file")
     _check_data_home(args.data_home)
 
-    from .io import load_model
+    from .nets.model_file import load_model  # NumPy and the layers: when the command runs
 
     _set_threads(args.threads)
     if args.net is None:
@@ -332,15 +421,20 @@ def cmd_evaluate(args) -> int:
         with argument("params file", args.model):
             net = _net_from_params_file(args, info, dtype)
     x, t, which = (x_train, t_train, "training") if args.train_set else (x_test, t_test, "test")
+    stored = ""
+    if args.dtype is not None:
+        with argument("--dtype", args.dtype):
+            net = net.half(args.dtype)
+        stored = f" (parameters stored in {args.dtype}, products in float32)"
     t0 = time.perf_counter()
     acc = net.accuracy(x, t)
-    print(f"{type(net).__name__} from {args.model}: accuracy {acc:.4f} on {len(x):,} {info.title} {which} "
+    print(f"{type(net).__name__} from {args.model}{stored}: accuracy {acc:.4f} on {len(x):,} {info.title} {which} "
           f"images ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
 def cmd_datasets(args) -> int:
-    from .datasets import DATASETS
+    from .datasets import DATASETS  # the loaders import NumPy: when the command runs
 
     best = None
     for name, info in DATASETS.items():
@@ -354,13 +448,10 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .onnx._cli import run
-    return run(args)
+    return run_export(args)
 
 
 def cmd_tune(args) -> int:
-    from .tune._cli import main as tune_main
-
     return tune_main(args)
 
 
@@ -368,7 +459,6 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from . import __version__
         print(f"fastnn {__version__}")
         return 0
     if args.command is None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 
 from ._cli_errors import UserError
+from ._optimizer_names import OPTIMIZER_NAMES
+from .nets import build_net, recipe_from_params, registry
 
 DATA_CHOICES = ("mnist", "fashion", "mnist5k", "digits")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+OPTIMIZERS = OPTIMIZER_NAMES   # what --optimizer offers: fastnn.optimizer.OPTIMIZERS' names
 
 
 #: Largest count (epochs, batch size, samples, threads) the command line accepts.
@@ -56,6 +58,30 @@ def ratio(text):
     if value >= 1:
         raise argparse.ArgumentTypeError(f"expected a ratio in [0, 1), got {text}")
     return value
+
+
+def train_dtype(text):
+    if text in ("float32", "float64"):
+        return text
+    if text in ("float16", "bfloat16"):
+        raise argparse.ArgumentTypeError(f"{text} is for inference only: train in float32, then "
+                                         f"'fastnn evaluate MODEL.npz --dtype {text}'")
+    raise argparse.ArgumentTypeError(f"expected float32 or float64, got {text!r}")
+
+
+def fraction(text):
+    value = _convert(text, float)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1 such as 0.1, got {text}")
+    return value
+
+
+def augment_spec(text):
+    from .augment import parse_augment  # numba's kernels: only when --augment is given (--help stays light)
+    try:
+        return parse_augment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def nonneg_float(text):
@@ -133,10 +159,9 @@ def net_from_params_file(path, name: str, dtype=None, image_hint: str = "give th
     ``image_hint``: how a wrong image size of a conv net is fixed on this
     command's line.
     """
-    import numpy as np
+    import numpy as np  # NumPy and the file reader: when a command runs (--help stays light)
 
     from .io import read_params
-    from .nets import build_net, recipe_from_params, registry
 
     params = read_params(path)
     if dtype is None:
@@ -152,7 +177,7 @@ def net_from_params_file(path, name: str, dtype=None, image_hint: str = "give th
 
 def load_data(name, data_home, flatten, dtype, source="--data"):
     """Load data set ``name`` (None: the best one here); ``source`` names where the name came from."""
-    from .datasets import DATASETS, best_dataset
+    from .datasets import DATASETS, best_dataset  # the loaders import NumPy: when a command runs
 
     if name is None:
         name = best_dataset()

@@ -22,6 +22,11 @@
 A ``numpy.random.RandomState`` is accepted (and kept as it is) only where
 ``legacy=True``; elsewhere it is refused, since those objects save the
 ``Generator``'s state.
+
+The state of a generator, as JSON-able values, is here too:
+``generator_state(gen)`` (what ``state_dict()`` methods hold and a file
+keeps), ``check_generator_state(gen, state)`` (refuses, touching nothing) and
+``set_generator_state(gen, state)``; ``None`` stands for NumPy's global one.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_generator", "global_random_state", "is_global_random_state"]
+__all__ = ["as_generator", "global_random_state", "is_global_random_state", "generator_state",
+           "check_generator_state", "set_generator_state"]
 
 
 def global_random_state() -> np.random.RandomState:
@@ -81,3 +87,65 @@ def as_generator(seed, name: str = "seed", *, legacy: bool = False):
             raise ValueError(f"{name} must be a non-negative integer, got {seed}")
         return np.random.default_rng(int(seed))
     raise TypeError(f"{name} must be None, a non-negative int or a numpy.random.Generator, got {seed!r}")
+
+
+# -- a generator's state as JSON-able values (what state_dict() holds and a file keeps) ----------
+
+def _to_json(obj):
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": obj.tolist(), "dtype": obj.dtype.str}
+    if isinstance(obj, dict):
+        return {k: _to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_json(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _from_json(obj):
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj:
+            dtype = np.dtype(obj["dtype"])
+            if dtype.kind not in "iu":
+                raise ValueError(f"a generator state holds integers, got dtype {dtype}")
+            return np.array(obj["__ndarray__"], dtype=dtype)
+        return {k: _from_json(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_json(v) for v in obj]
+    return obj
+
+
+def generator_state(gen) -> dict:
+    """The state of ``gen`` (a ``Generator``, ``RandomState``, or None for NumPy's global one) as JSON-able values."""
+    if gen is None:
+        return _to_json(np.random.get_state(legacy=False))
+    if isinstance(gen, np.random.Generator):
+        return _to_json(gen.bit_generator.state)
+    return _to_json(gen.get_state(legacy=False))
+
+
+def check_generator_state(gen, state, what: str = "generator state") -> None:
+    """Raise ``ValueError`` unless ``state`` (from ``generator_state``) can be set on ``gen``; ``gen`` is not touched."""
+    try:
+        value = _from_json(state)
+        if isinstance(gen, np.random.Generator):
+            probe = type(gen.bit_generator)()
+            if not isinstance(value, dict) or value.get("bit_generator") != type(probe).__name__:
+                raise ValueError(f"it is not a {type(probe).__name__} state")
+            probe.state = value
+        else:
+            np.random.RandomState().set_state(value)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise ValueError(f"{what} is not a valid random generator state ({exc})") from None
+
+
+def set_generator_state(gen, state) -> None:
+    """Put ``state`` (from ``generator_state``) into ``gen`` (None: NumPy's global generator)."""
+    value = _from_json(state)
+    if gen is None:
+        np.random.set_state(value)
+    elif isinstance(gen, np.random.Generator):
+        gen.bit_generator.state = value
+    else:
+        gen.set_state(value)

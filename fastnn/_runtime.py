@@ -75,6 +75,10 @@ import warnings
 from contextlib import contextmanager
 from typing import NamedTuple
 
+# Importing this module stays cheap and NumPy-free (the command line imports it for --threads, even for
+# --help): numba, SciPy, threadpoolctl, NumPy (through _validate), ctypes, platform and the thread pool are
+# imported by the functions that act on them, when they act.
+
 __all__ = [
     "THRESHOLDS", "threads", "set_num_threads", "get_num_threads", "set_host_tuning",
     "apply_host_tuning", "elementwise_kernel", "affine_split", "split_kernel", "run_product", "split_over_threads",
@@ -795,6 +799,15 @@ def apply_host_tuning() -> None:
     if n and _blas_threads is None:
         _limit_blas(n)
     _malloc_tuned = _tune_malloc()
+
+
+def host_tuning_applied() -> bool:
+    """Whether fastnn's host changes were made in this process (applied, and not switched off).
+
+    A query for tools that report which configuration a process ran in
+    (the benchmarks' workers); it changes nothing.
+    """
+    return bool(_applied and _host_tuning_on())
 
 
 def set_host_tuning(enabled: bool) -> None:

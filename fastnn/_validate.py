@@ -20,7 +20,8 @@ _FLOAT32, _FLOAT64 = FLOAT_DTYPES
 _INTP, _UINTP = np.dtype(np.intp), np.dtype(np.uintp)
 
 
-def _describe(x) -> str:
+def describe_value(x) -> str:
+    """What ``x`` is, for an error message: "an array of shape (2, 3) and dtype float32", "a list", ..."""
     if isinstance(x, np.ndarray):
         return f"an array of shape {x.shape} and dtype {x.dtype}"
     return f"a {type(x).__name__}"
@@ -33,7 +34,11 @@ def float_dtype(dtype, name: str = "dtype") -> np.dtype:
     except TypeError as exc:
         raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from exc
     if dt not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {dt}")
+        hint = ""
+        if dt == np.float16 or dt.name == "bfloat16":
+            hint = ("; half precision is for inference: build and train the net in float32, then "
+                    f"net.half({dt.name!r}) gives an inference-only copy stored in {dt.name}")
+        raise TypeError(f"{name} must be float32 or float64, got {dt}{hint}")
     return dt
 
 
@@ -76,7 +81,7 @@ def as_float_array(x, name: str, *, dtype=None, ndim=None, min_ndim: int = 0,
     elif isinstance(x, (numbers.Number, list, tuple, np.generic)):
         arr = np.asarray(x)
     else:
-        raise TypeError(f"{name} must be a float array, got {_describe(x)}")
+        raise TypeError(f"{name} must be a float array, got {describe_value(x)}")
     kind = arr.dtype.kind
     if kind == "f":
         if arr.dtype not in FLOAT_DTYPES:  # float16, longdouble
@@ -85,7 +90,7 @@ def as_float_array(x, name: str, *, dtype=None, ndim=None, min_ndim: int = 0,
         arr = arr.astype(np.float64 if dtype is None else dtype)
     else:
         wanted = "a real numeric array" if allow_int else "a float32 or float64 array"
-        raise TypeError(f"{name} must be {wanted}, got {_describe(arr)}")
+        raise TypeError(f"{name} must be {wanted}, got {describe_value(arr)}")
     if dtype is not None and arr.dtype != dtype:
         arr = arr.astype(dtype)
     if ndim is not None:
@@ -125,7 +130,7 @@ def as_labels(t, n_samples: int, n_classes: int, name: str = "t") -> np.ndarray:
     if isinstance(t, (numbers.Integral, list, tuple, np.generic)):
         t = np.asarray(t)
     if not isinstance(t, np.ndarray):
-        raise TypeError(f"{name} must be an array of labels or one-hot rows, got {_describe(t)}")
+        raise TypeError(f"{name} must be an array of labels or one-hot rows, got {describe_value(t)}")
     if t.dtype.kind not in "iubf":
         raise TypeError(f"{name} must hold integer labels or one-hot floats, got dtype {t.dtype}")
     if t.size == n_samples * n_classes and t.ndim >= 1 and t.shape[-1] == n_classes and n_classes > 1 \

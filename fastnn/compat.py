@@ -39,6 +39,7 @@ From Python: ``with compat_imports(): ...`` or ``run_script(path, args)``.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import importlib.abc
@@ -47,6 +48,9 @@ import importlib.util
 import os
 import runpy
 import sys
+
+# Serving the book's modules is lazy: fastnn's own modules (NumPy, the layers, the data sets, the Trainer)
+# are imported when a book script imports the module that needs them, so `import fastnn.compat` stays light.
 
 __all__ = ["MODULE_MAP", "compat_imports", "install", "uninstall", "run_script", "main"]
 
@@ -94,8 +98,6 @@ class _ShimLoader(importlib.abc.Loader):
         return None  # the default module object
 
     def exec_module(self, module):
-        import collections
-
         import numpy as np
 
         ns = module.__dict__

@@ -59,7 +59,7 @@ def relu_grad(x):
 # --- softmax and losses (chapters 3 and 4) -------------------------------------------------
 
 def _softmax_kernels():
-    from .kernels import softmax as softmax_kernels  # numba-heavy: imported on first use
+    from .kernels import softmax as softmax_kernels  # its @intrinsic costs ~20 ms: imported on first use
     return softmax_kernels
 
 
@@ -98,7 +98,7 @@ def _as_rows(y, name):
     return y.reshape(1, -1) if y.ndim == 1 else y
 
 
-def _as_targets(t, n: int, c: int, dtype, name: str = "t"):
+def as_targets(t, n: int, c: int, dtype, name: str = "t"):
     """Sort the targets of N samples over C classes into labels or probability rows.
 
     Returns ``("labels", idx)`` with ``idx`` (N,) ``np.intp`` in [0, C) for
@@ -106,6 +106,8 @@ def _as_targets(t, n: int, c: int, dtype, name: str = "t"):
     rows (the book's rule: t is one-hot when it has the size of y), or
     ``("probs", T)`` with T (N, C) C-contiguous in ``dtype`` for rows that
     are probability vectors but not one-hot (soft targets, label smoothing).
+    The one reading of targets, shared with ``SoftmaxWithLoss`` (outside
+    ``__all__``: the book's star import brings the book's names only).
     """
     arr = t
     if isinstance(arr, (list, tuple, np.generic, int, float)):
@@ -138,7 +140,7 @@ def cross_entropy_error(y, t):
     if np.any(y2 < 0) or not np.all(np.isfinite(y2)):
         raise ValueError("y must hold probabilities (finite, non-negative)")
     n, c = y2.shape
-    kind, tt = _as_targets(t, n, c, y2.dtype)
+    kind, tt = as_targets(t, n, c, y2.dtype)
     sm = _softmax_kernels()
     loss = sm.cross_entropy_labels(y2, tt) if kind == "labels" else sm.cross_entropy_probs(y2, tt)
     return y2.dtype.type(loss)
@@ -154,7 +156,7 @@ def softmax_loss(X, t):
     """
     x2 = _as_rows(X, "X")
     n, c = x2.shape
-    kind, tt = _as_targets(t, n, c, x2.dtype)
+    kind, tt = as_targets(t, n, c, x2.dtype)
     sm = _softmax_kernels()
     grad = np.empty_like(x2)
     fn = sm.softmax_loss_labels if kind == "labels" else sm.softmax_loss_probs

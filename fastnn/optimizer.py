@@ -34,11 +34,13 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, MutableMapping
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _runtime
-from ._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
+from ._optimizer_names import OPTIMIZER_NAMES
+from ._validate import FLOAT_DTYPES, as_float_array, check_scalar, describe_value
 from .kernels import optim as optim_kernels
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "get_optimizer"]
@@ -63,6 +65,18 @@ class _Hyper:
 def _is_real_number(x) -> bool:
     return (isinstance(x, (numbers.Real, np.floating, np.integer))
             and not isinstance(x, (bool, np.bool_)))
+
+
+class _PlanEntry(NamedTuple):
+    """What ``update`` checked and made for one parameter, so that the next step checks it cheaply."""
+
+    key: object
+    param: np.ndarray          # the very array updated in place
+    shape: tuple
+    dtype: np.dtype
+    flat_param: np.ndarray     # param.reshape(-1), the view the kernel updates
+    stored: tuple              # ((state store, state array), ...), one pair per name in state_names
+    flat_states: tuple         # the state arrays' flat views, in state_names order
 
 
 class Optimizer:
@@ -98,8 +112,8 @@ class Optimizer:
             if flat_grads is not None:  # the same parameters as last time, every check passed
                 self._begin_step()
                 step = self._step
-                for (_, _, _, _, flat_param, _, flat_states), flat_grad in zip(plan, flat_grads):
-                    step(flat_param, flat_grad, *flat_states)
+                for entry, flat_grad in zip(plan, flat_grads):
+                    step(entry.flat_param, flat_grad, *entry.flat_states)
                 return
         jobs = self._prepare(params, grads)
         self._plan = None
@@ -124,14 +138,13 @@ class Optimizer:
     def _make_plan(self, jobs) -> list:
         """What ``update`` checked and made for these parameters, to check cheaply next time.
 
-        One entry per key: (key, param, shape, dtype, flat param view,
-        ((state store, state array), ...), flat state views).
+        One ``_PlanEntry`` per key, in the order of ``params``.
         """
         plan = []
         for key, param, grad, _ in jobs:
             stored = tuple((getattr(self, s), getattr(self, s)[key]) for s in self.state_names)
-            plan.append((key, param, param.shape, param.dtype, param.reshape(-1), stored,
-                         tuple(st.reshape(-1) for _, st in stored)))
+            plan.append(_PlanEntry(key, param, param.shape, param.dtype, param.reshape(-1), stored,
+                                   tuple(st.reshape(-1) for _, st in stored)))
         return plan
 
     def _check_against_plan(self, plan, params, grads):
@@ -151,7 +164,8 @@ class Optimizer:
         stores = [getattr(self, s) for s in self.state_names]
         flat_grads = []
         try:
-            for key, param, shape, dtype, _, stored, _ in plan:
+            for entry in plan:
+                key, param, shape, dtype, stored = entry.key, entry.param, entry.shape, entry.dtype, entry.stored
                 if params[key] is not param or param.shape != shape or param.dtype is not dtype:
                     return None
                 flags = param.flags
@@ -172,9 +186,9 @@ class Optimizer:
     def _prepare(self, params, grads) -> list:
         """Check everything; return [(key, param, grad, mode)] with grads contiguous in the param dtype."""
         if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a dict of parameter arrays, got {_describe(params)}")
+            raise TypeError(f"params must be a dict of parameter arrays, got {describe_value(params)}")
         if not isinstance(grads, Mapping):
-            raise TypeError(f"grads must be a dict of gradient arrays, got {_describe(grads)}")
+            raise TypeError(f"grads must be a dict of gradient arrays, got {describe_value(grads)}")
         missing = [k for k in params if k not in grads]
         extra = [k for k in grads if k not in params]
         if missing or extra:
@@ -189,7 +203,7 @@ class Optimizer:
             pname, gname = f"params[{key!r}]", f"grads[{key!r}]"
             if isinstance(p, np.ndarray):
                 if p.dtype not in FLOAT_DTYPES:
-                    raise TypeError(f"{pname} must be a float32 or float64 array, got {_describe(p)}")
+                    raise TypeError(f"{pname} must be a float32 or float64 array, got {describe_value(p)}")
                 if not p.flags.writeable:
                     raise ValueError(f"{pname} is read-only; the optimizer updates parameters in place")
                 dt, mode, shape = p.dtype, "inplace" if p.flags.c_contiguous else "copy", p.shape
@@ -199,7 +213,7 @@ class Optimizer:
                 dt = np.dtype(np.float32) if isinstance(p, np.float32) else np.dtype(np.float64)
                 mode, shape = "rebind", ()
             else:
-                raise TypeError(f"{pname} must be a float32/float64 array or a real number, got {_describe(p)}")
+                raise TypeError(f"{pname} must be a float32/float64 array or a real number, got {describe_value(p)}")
             g = as_float_array(grads[key], gname, dtype=dt, allow_int=(mode == "rebind"), allow_empty=True)
             if g.shape != shape:
                 raise ValueError(f"{gname} must have the shape of {pname}, {shape}, got {g.shape}")
@@ -250,7 +264,7 @@ class Optimizer:
         saved by another optimizer class or holds unknown or invalid entries.
         """
         if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+            raise TypeError(f"state must be a dict from state_dict(), got {describe_value(state)}")
         name = str(np.asarray(state.get("optimizer", "")))
         if name != type(self).__name__:
             raise ValueError(f"state was saved by optimizer {name or '(none)'!r}, not {type(self).__name__!r}")
@@ -412,15 +426,9 @@ class Adam(Optimizer):
         return {"iter": int(it)}
 
 
-#: The optimizers by lower-case name (the keys of the book's Trainer).
-OPTIMIZERS = {
-    "sgd": SGD,
-    "momentum": Momentum,
-    "nesterov": Nesterov,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSprop,
-    "adam": Adam,
-}
+#: The optimizers by lower-case name (the keys of the book's Trainer): the names are ``OPTIMIZER_NAMES``,
+#: the list the command line and ``fastnn tune`` offer too.
+OPTIMIZERS = dict(zip(OPTIMIZER_NAMES, (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam), strict=True))
 # The book's common/trainer.py spells RMSprop's key 'rmsprpo'; scripts that use it keep working.
 _ALIASES = {"rmsprpo": "rmsprop"}
 
@@ -439,7 +447,7 @@ def get_optimizer(name, **params) -> Optimizer:
     if isinstance(name, type) and issubclass(name, Optimizer):
         return name(**params)
     if not isinstance(name, str):
-        raise TypeError(f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or an Optimizer, got {_describe(name)}")
+        raise TypeError(f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or an Optimizer, got {describe_value(name)}")
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in OPTIMIZERS:

@@ -25,28 +25,60 @@ for any net with the book's interface (``params``, ``gradient``, ``loss``,
   final weights as a run never interrupted;
 - a loss or gradient that is NaN or infinite stops training with a
   ``FloatingPointError`` naming the epoch and step, before the parameters
-  are touched (``nonfinite='skip'``: warn, skip that step, go on).
+  are touched (``nonfinite='skip'``: warn, skip that step, go on);
+- ``validation`` (a fraction such as 0.1, held out of the training set per
+  class by ``fastnn.datasets.split_per_class``, the split ``fastnn tune``
+  uses; or a pair ``(x_val, t_val)``): after every epoch the validation loss
+  and accuracy go into ``val_loss_list`` and ``val_acc_list``; the test set
+  is still evaluated only where the book evaluates it;
+- ``early_stopping`` (a patience, or a ``fastnn.early_stopping.EarlyStopping``):
+  stop when the watched figure (validation loss by default) has not
+  improved for that many epochs, and put back the best epoch's parameters
+  (``restore_best``); ``stop_reason`` says when and why;
+- ``lr_schedule`` (a name — step, exponential, cosine, plateau — or a
+  ``fastnn.schedules.LRSchedule``): sets the optimizer's ``lr`` before every
+  step; ``lr_list`` records the rate of each epoch's last step;
+- ``augment`` (a ``fastnn.augment.Augment`` or a dict of its arguments):
+  applied to every training mini-batch, never to the sets it evaluates.
+
+All four are off by default: without them a run computes and prints what
+it always did. Their state (the schedule's, the early stopper's, the
+augmentation's generator) is part of ``state_dict()`` and the checkpoints.
 
 Differences from the book, on purpose: each epoch visits every training
 sample once, in a fresh random order (the book draws every mini-batch
 independently, with replacement); an epoch has ``ceil(N / batch)`` steps, the
 last one possibly smaller (the book's float iterations-per-epoch records a
-single accuracy when N is not a multiple of the batch size); the recorded
-loss is that of the forward pass the gradient came from, so no extra forward
-pass is paid (the book computes the loss again after the update).
+single accuracy when N is not a multiple of the batch size); for a net
+with ``loss_and_gradient(x, t)`` (every fastnn net: ``Sequential``) the
+recorded loss is that of the forward pass the gradient came from, so no
+extra forward pass is paid. A book-style net without that method gets the
+book's two calls: ``gradient``, the update, then ``loss`` on the same batch.
 """
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 import os
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
-from ._random import as_generator
-from ._validate import _describe, as_float_array, check_scalar
+from . import io
+from ._random import as_generator, check_generator_state, generator_state, set_generator_state
+from ._validate import as_float_array, check_scalar, describe_value
+from .augment import Augment
+from .datasets import split_per_class
+from .early_stopping import EarlyStopping
+from .io import format1
+from .nets.half import TRAINING_REFUSED
+from .nets.model_file import model_record_fields
+from .optimizer import get_optimizer
+from .schedules import make_schedule
 
 __all__ = ["Trainer"]
 
@@ -58,14 +90,14 @@ def _check_net(network) -> None:
     missing = [name for name in ("params", "gradient", "loss", "accuracy") if not hasattr(network, name)]
     if missing:
         raise TypeError(f"network must have the book's net interface (params, gradient, loss, accuracy); "
-                        f"{_describe(network)} lacks {', '.join(missing)}")
+                        f"{describe_value(network)} lacks {', '.join(missing)}")
 
 
 def _check_labels(t, n: int, name: str, x_name: str) -> np.ndarray:
     if not isinstance(t, np.ndarray):
         t = np.asarray(t)
     if t.dtype.kind not in "iubf":
-        raise TypeError(f"{name} must hold integer labels or one-hot rows, got {_describe(t)}")
+        raise TypeError(f"{name} must hold integer labels or one-hot rows, got {describe_value(t)}")
     if t.ndim == 0 or t.shape[0] != n:
         raise ValueError(f"{name} must have one label (or one-hot row) per sample of {x_name}: "
                          f"expected {n} rows, got shape {t.shape}")
@@ -83,15 +115,37 @@ def _check_data(x, t, x_name: str, t_name: str):
     return x, _check_labels(t, x.shape[0], t_name, x_name)
 
 
-def _check_same_kind(x_train, t_train, x_test, t_test) -> None:
+def _check_same_kind(x_train, t_train, x_test, t_test, x_name="x_test", t_name="t_test") -> None:
     """The test set must be shaped like the training set, so the evaluation after epoch 1 cannot fail."""
     if x_train.shape[1:] != x_test.shape[1:]:
-        raise ValueError(f"x_test must have the sample shape of x_train: x_train has samples of shape "
-                         f"{x_train.shape[1:]}, x_test of shape {x_test.shape[1:]}; reshape or flatten "
+        raise ValueError(f"{x_name} must have the sample shape of x_train: x_train has samples of shape "
+                         f"{x_train.shape[1:]}, {x_name} of shape {x_test.shape[1:]}; reshape or flatten "
                          "both the same way")
     if t_train.ndim != t_test.ndim or t_train.shape[1:] != t_test.shape[1:]:
-        raise ValueError(f"t_test must be labelled like t_train (both class numbers or both one-hot rows "
-                         f"of one width): t_train has shape {t_train.shape}, t_test {t_test.shape}")
+        raise ValueError(f"{t_name} must be labelled like t_train (both class numbers or both one-hot rows "
+                         f"of one width): t_train has shape {t_train.shape}, {t_name} {t_test.shape}")
+
+
+def _validation_sets(validation, x_train, t_train):
+    """``(x_train, t_train, x_val, t_val)``: a fraction held out per class, or the given pair checked."""
+    if isinstance(validation, tuple):
+        if len(validation) != 2:
+            raise TypeError(f"validation must be a fraction such as 0.1 or a pair (x_val, t_val), got a tuple "
+                            f"of {len(validation)}")
+        x_val, t_val = _check_data(validation[0], validation[1], "x_val", "t_val")
+        _check_same_kind(x_train, t_train, x_val, t_val, "x_val", "t_val")
+        return x_train, t_train, x_val, t_val
+    if isinstance(validation, (numbers.Real, np.floating)) and not isinstance(validation, (bool, np.bool_)):
+        kept, held = split_per_class(t_train, validation, name="validation")
+        return x_train[kept], t_train[kept], x_train[held], t_train[held]
+    raise TypeError(f"validation must be a fraction such as 0.1 or a pair (x_val, t_val), got {describe_value(validation)}")
+
+
+def _copy_net_state(net) -> dict:
+    """The net's ``state_dict()`` (or copies of ``params`` for a book-style net without one)."""
+    if hasattr(net, "state_dict"):
+        return net.state_dict()
+    return {f"param/{k}": np.array(v, copy=True) for k, v in net.params.items()}
 
 
 def _interactive(stream) -> bool:
@@ -157,11 +211,25 @@ class Trainer:
     nonfinite : 'raise' or 'skip', keyword-only
         What a NaN/inf loss or gradient does: stop with ``FloatingPointError``,
         or skip the step with a ``RuntimeWarning``.
+    validation : float in (0, 1) or (x_val, t_val), optional, keyword-only
+        A fraction of each class of the training set held out (no random
+        numbers: the same images on every machine), or a validation set.
+    early_stopping : int or EarlyStopping, optional, keyword-only
+        A patience (epochs without improvement of the validation loss), or an
+        ``EarlyStopping`` with its monitor, ``min_delta`` and ``restore_best``.
+    lr_schedule : str or LRSchedule, optional, keyword-only
+        step, exponential, cosine, plateau (their defaults) or a schedule object.
+    augment : Augment or dict, optional, keyword-only
+        Applied to every training mini-batch.
 
     Attributes
     ----------
     train_loss_list : list of float, one per step
     train_acc_list, test_acc_list : list of float, one per epoch
+    val_loss_list, val_acc_list : list of float, one per epoch (with ``validation``)
+    lr_list : list of float, the learning rate of each epoch's last step
+    stop_reason : str or None — why early stopping ended the run
+    stopped_epoch : int or None — the epoch after which it did
     test_acc : float — the final accuracy on the whole test set (after ``train()``)
     current_epoch, current_iter : int — epochs and steps done
     epoch_times : list of float — seconds per epoch (this session's epochs)
@@ -171,14 +239,20 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006 (the book's default, never mutated)
                  evaluate_sample_num_per_epoch=None, verbose=True, *,
-                 seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress"):
-        from .optimizer import get_optimizer
-
+                 seed=None, checkpoint_path=None, resume=False, nonfinite="raise", output="progress",
+                 validation=None, early_stopping=None, lr_schedule=None, augment=None):
         _check_net(network)
+        if getattr(network, "half_store", None) is not None:
+            raise TypeError("network: " + TRAINING_REFUSED.format(dtype=str(network.dtype)))
         self.network = network
+        self._fused_loss = callable(getattr(network, "loss_and_gradient", None))
         self.x_train, self.t_train = _check_data(x_train, t_train, "x_train", "t_train")
         self.x_test, self.t_test = _check_data(x_test, t_test, "x_test", "t_test")
         _check_same_kind(self.x_train, self.t_train, self.x_test, self.t_test)
+        self.x_val = self.t_val = None
+        if validation is not None:
+            self.x_train, self.t_train, self.x_val, self.t_val = _validation_sets(validation, self.x_train,
+                                                                                  self.t_train)
         self.epochs = check_scalar(epochs, "epochs", integer=True, positive=True)
         self.batch_size = check_scalar(mini_batch_size, "mini_batch_size", integer=True, positive=True)
         if evaluate_sample_num_per_epoch is not None:
@@ -198,20 +272,20 @@ class Trainer:
             self.optimizer = optimizer          # an optimizer object: its own hyperparameters
         else:
             if not isinstance(optimizer_param, dict):
-                raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {_describe(optimizer_param)}")
+                raise TypeError(f"optimizer_param must be a dict of hyperparameters, got {describe_value(optimizer_param)}")
             self.optimizer = get_optimizer(optimizer, **optimizer_param)
 
         self.rng = as_generator(seed, "seed")
+        self._setup_extras(early_stopping, lr_schedule, augment)
 
         if checkpoint_path is not None:   # writable where asked, checked before the first epoch runs
-            from .io import check_output_file
-            checkpoint_path = check_output_file(checkpoint_path, "checkpoint_path", example="run.npz")
+            checkpoint_path = io.check_output_file(checkpoint_path, "checkpoint_path", example="run.npz")
         self.checkpoint_path = checkpoint_path
         if resume and self.checkpoint_path is None:
             raise ValueError("resume=True needs a checkpoint_path to resume from")
         if self.checkpoint_path is not None and not hasattr(self.optimizer, "state_dict"):
             raise TypeError("checkpoint_path needs an optimizer with state_dict()/load_state_dict() "
-                            f"(fastnn's optimizers have them), got {_describe(self.optimizer)}")
+                            f"(fastnn's optimizers have them), got {describe_value(self.optimizer)}")
 
         self.train_size = self.x_train.shape[0]
         self.iter_per_epoch = math.ceil(self.train_size / self.batch_size)
@@ -222,6 +296,11 @@ class Trainer:
         self.train_loss_list: list = []
         self.train_acc_list: list = []
         self.test_acc_list: list = []
+        self.val_loss_list: list = []
+        self.val_acc_list: list = []
+        self.lr_list: list = []
+        self.stop_reason = None
+        self.stopped_epoch = None
         self.epoch_times: list = []
         self.test_acc = None
         self._order = None
@@ -233,29 +312,47 @@ class Trainer:
             self.load_checkpoint(self.checkpoint_path)
             self.resumed_from_epoch = self.current_epoch
 
+    def _setup_extras(self, early_stopping, lr_schedule, augment) -> None:
+        """Check and keep the optional parts: early stopping, the learning-rate schedule, augmentation."""
+        def needs_figure(monitor, what):
+            if monitor.startswith("val_") and self.x_val is None:
+                raise ValueError(f"{what} watches {monitor!r}, which needs a validation set: give validation=0.1 "
+                                 "(or validation=(x_val, t_val)), or monitor='train_loss'")
+
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                if isinstance(early_stopping, bool) or not isinstance(early_stopping, (numbers.Integral, np.integer)):
+                    raise TypeError(f"early_stopping must be a patience (an int >= 1) or an EarlyStopping, "
+                                    f"got {describe_value(early_stopping)}")
+                early_stopping = EarlyStopping(patience=early_stopping)
+            needs_figure(early_stopping.monitor, "early_stopping")
+        self.early_stopping = early_stopping
+        if lr_schedule is not None:
+            lr_schedule = make_schedule(lr_schedule)
+            if not hasattr(self.optimizer, "lr"):
+                raise TypeError(f"lr_schedule sets the optimizer's lr, but {describe_value(self.optimizer)} has none")
+            lr_schedule.start(self.optimizer.lr, self.epochs)
+            if getattr(lr_schedule, "monitor", None):
+                needs_figure(lr_schedule.monitor, "lr_schedule")
+        self.lr_schedule = lr_schedule
+        if augment is not None:
+            if isinstance(augment, dict):
+                augment = Augment(**augment)
+            elif not isinstance(augment, Augment):
+                raise TypeError(f"augment must be an Augment or a dict of its arguments (such as "
+                                f"{{'shift': 2, 'rotate': 10}}), got {describe_value(augment)}")
+            augment.check_input(self.x_train, "x_train")
+        self.augment = augment
+
     # -- one step ---------------------------------------------------------------------------------
     def _next_batch(self):
         step = self.current_iter % self.iter_per_epoch
         if step == 0 or self._order is None:
             self._order = self.rng.permutation(self.train_size)
         idx = self._order[step * self.batch_size:(step + 1) * self.batch_size]
+        if self.augment is not None:        # training batches only; the evaluation sets are never augmented
+            return self.augment(self.x_train[idx]), self.t_train[idx]
         return self.x_train[idx], self.t_train[idx]
-
-    def _forward_loss(self):
-        """The loss of the forward pass inside ``gradient``, if the net keeps it (None otherwise)."""
-        net = self.network
-        last = getattr(net, "last_layer", None)
-        value = getattr(last, "loss", None)
-        if value is None:
-            return None
-        loss = float(value)
-        lam = getattr(net, "weight_decay_lambda", 0)
-        if lam:
-            decay = getattr(net, "weight_decay_penalty", None)
-            if decay is None:
-                return None
-            loss += float(decay())
-        return loss
 
     def _nonfinite(self, what: str, epoch: int, step: int) -> bool:
         """Report a non-finite loss or gradient; True means: skip this step."""
@@ -272,20 +369,20 @@ class Trainer:
         """One mini-batch step; at the end of an epoch, evaluate (and checkpoint). Returns the loss."""
         if self.current_iter >= self.max_iter:
             raise RuntimeError(f"training is complete ({self.max_iter} steps); make a new Trainer to train more")
+        if self.stop_reason is not None:
+            raise RuntimeError(f"early stopping ended this run after epoch {self.stopped_epoch}: {self.stop_reason}")
         epoch = self.current_epoch + 1
         step = self.current_iter % self.iter_per_epoch + 1
         if step == 1:
             self._begin_epoch(epoch)
+        if self.lr_schedule is not None:
+            self.optimizer.lr = self.lr_schedule.lr_at(self.current_iter, self.iter_per_epoch)
         x_batch, t_batch = self._next_batch()
 
-        last = getattr(self.network, "last_layer", None)
-        if last is not None and hasattr(last, "loss"):
-            try:
-                last.loss = None
-            except AttributeError:
-                last = None
-        grads = self.network.gradient(x_batch, t_batch)
-        loss = self._forward_loss() if last is not None else None
+        if self._fused_loss:           # the loss of the forward pass the gradient ran, from the net itself
+            loss, grads = self.network.loss_and_gradient(x_batch, t_batch)
+        else:                          # a book-style net: the book's two calls, the loss after the update
+            loss, grads = None, self.network.gradient(x_batch, t_batch)
         skip = False
         if loss is not None and not math.isfinite(loss):
             skip = self._nonfinite(f"the loss became {loss}", epoch, step)
@@ -305,16 +402,23 @@ class Trainer:
         self.current_iter += 1
         if self._bar is not None:
             if loss is not None and math.isfinite(loss):
-                self._bar.set_postfix_str(f"loss={loss:.4f}", refresh=False)
+                self._bar.set_postfix_str(f"loss={loss:.4f}" + self._lr_text("={:.3g}"), refresh=False)
             self._bar.update(1)
         elif self.verbose and self.output == "book" and loss is not None:
             print("train loss:" + str(loss))
         elif self.verbose and self._style == "lines" and loss is not None and self._should_print_step(step):
-            print(f"  epoch {epoch} step {step}/{self.iter_per_epoch}: train loss {loss:.4f}", flush=True)
+            print(f"  epoch {epoch} step {step}/{self.iter_per_epoch}: train loss {loss:.4f}"
+                  + self._lr_text(" {:.3g}"), flush=True)
 
         if self.current_iter % self.iter_per_epoch == 0:
             self._end_epoch(epoch)
         return loss
+
+    def _lr_text(self, form: str) -> str:
+        """', lr' and the current rate in ``form`` where a schedule moves it ('' otherwise: today's output)."""
+        if self.lr_schedule is None:
+            return ""
+        return (" lr" if form.startswith("=") else ", lr") + form.format(self.optimizer.lr)
 
     def _should_print_step(self, step: int) -> bool:
         every = max(1, self.iter_per_epoch // 5)
@@ -352,6 +456,17 @@ class Trainer:
             x_tr, t_tr, x_te, t_te = x_tr[:k], t_tr[:k], x_te[:k], t_te[:k]
         return self.accuracy(x_tr, t_tr), self.accuracy(x_te, t_te)
 
+    def validate(self):
+        """``(loss, accuracy)`` of the net on the validation set (``EVAL_CHUNK`` samples at a time)."""
+        x, t = self.x_val, self.t_val
+        if x is None:
+            raise RuntimeError("this Trainer has no validation set (give validation=0.1 or (x_val, t_val))")
+        total = 0.0
+        for start in range(0, x.shape[0], EVAL_CHUNK):
+            xs, ts = x[start:start + EVAL_CHUNK], t[start:start + EVAL_CHUNK]
+            total += float(self.network.loss(xs, ts)) * xs.shape[0]
+        return total / x.shape[0], self.accuracy(x, t)
+
     def _end_epoch(self, epoch: int) -> None:
         train_acc, test_acc = self._evaluate()
         self.train_acc_list.append(train_acc)
@@ -361,14 +476,32 @@ class Trainer:
         self.epoch_times.append(elapsed)
         recent = self.train_loss_list[-self.iter_per_epoch:]
         mean_loss = float(np.mean(recent)) if recent else float("nan")
+        figures = {"train_loss": mean_loss, "train_acc": train_acc}
+        shown = []              # what the progress shows beyond today's figures: (name, value, format)
+        if self.x_val is not None:
+            val_loss, val_acc = self.validate()
+            self.val_loss_list.append(val_loss)
+            self.val_acc_list.append(val_acc)
+            figures.update(val_loss=val_loss, val_acc=val_acc)
+            shown += [("val loss", val_loss, ".4f"), ("val acc", val_acc, ".4f")]
+        lr = getattr(self.optimizer, "lr", None)
+        self.lr_list.append(float("nan") if lr is None else float(lr))
+        if self.lr_schedule is not None:
+            self.lr_schedule.epoch_end(figures)
+            shown.append(("lr", lr, ".3g"))
+        es = self.early_stopping
+        if es is not None and es.epoch_end(epoch, figures, self._best_candidate):
+            self.stop_reason, self.stopped_epoch = es.reason, epoch
         if self._bar is not None:
-            self._bar.set_postfix_str(f"loss={mean_loss:.4f} train_acc={train_acc:.4f} test_acc={test_acc:.4f}",
+            self._bar.set_postfix_str(f"loss={mean_loss:.4f} train_acc={train_acc:.4f} test_acc={test_acc:.4f}"
+                                      + "".join(f" {n.replace(' ', '_')}={v:{f}}" for n, v, f in shown),
                                       refresh=True)
             self._bar.close()
             self._bar = None
         elif self.verbose and self.output == "progress":
             print(f"epoch {epoch}/{self.epochs}: loss {mean_loss:.4f}, train acc {train_acc:.4f}, "
-                  f"test acc {test_acc:.4f} ({elapsed:.1f} s)", flush=True)
+                  f"test acc {test_acc:.4f}" + "".join(f", {n} {v:{f}}" for n, v, f in shown)
+                  + f" ({elapsed:.1f} s)", flush=True)
         if self.checkpoint_path is not None:
             self.save_checkpoint(self.checkpoint_path)
 
@@ -378,14 +511,20 @@ class Trainer:
         Returns ``self`` (so ``Trainer(...).train().test_acc`` reads well).
         """
         try:
-            while self.current_iter < self.max_iter:
+            while self.current_iter < self.max_iter and self.stop_reason is None:
                 self.train_step()
         finally:
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
+        restored = self._restore_best()
+        if self.stop_reason is not None and self.verbose:
+            print(f"early stopping after epoch {self.stopped_epoch} of {self.epochs}: {self.stop_reason}", flush=True)
+        if restored and self.verbose:
+            print(f"restored the parameters of epoch {self.early_stopping.best_epoch} (the best "
+                  f"{self.early_stopping.monitor})", flush=True)
         k = self.evaluate_sample_num_per_epoch
-        if self.test_acc_list and (k is None or k >= self.x_test.shape[0]):
+        if not restored and self.test_acc_list and (k is None or k >= self.x_test.shape[0]):
             self.test_acc = self.test_acc_list[-1]   # the last epoch's evaluation already used the whole test set
         else:
             self.test_acc = self.accuracy(self.x_test, self.t_test)
@@ -395,6 +534,18 @@ class Trainer:
         elif self.verbose:
             print(f"=============== final test accuracy: {self.test_acc:.4f} ===============", flush=True)
         return self
+
+    def _best_candidate(self) -> dict:
+        """The net's parameters and statistics now, for early stopping's best epoch."""
+        return {k: v for k, v in _copy_net_state(self.network).items() if k.startswith(("param/", "state/"))}
+
+    def _restore_best(self) -> bool:
+        """With ``restore_best``: put the best epoch's parameters back if the last epoch was not the best."""
+        es = self.early_stopping
+        if es is None or not es.restore_best or es.best_state is None or es.best_epoch in (0, self.current_epoch):
+            return False
+        _load_net_state(self.network, es.best_state)
+        return True
 
     # -- state and checkpoints ------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -406,10 +557,14 @@ class Trainer:
         ``'trainer/train_size'``, ``'trainer/mini_batch_size'``: ints;
         ``'trainer/train_loss'``, ``'trainer/train_acc'``, ``'trainer/test_acc'``:
         the histories; ``'trainer/rng'``, ``'trainer/global_rng'``: the states of
-        the mini-batch generator and of NumPy's global one.
+        the mini-batch generator and of NumPy's global one. With the optional
+        parts only: ``'trainer/val_size'``, ``'trainer/val_loss'``,
+        ``'trainer/val_acc'`` (validation); ``'trainer/lr'`` and
+        ``'schedule/...'`` (the schedule's ``state_dict()``);
+        ``'early_stopping/...'`` (its counts, and ``'early_stopping/best/...'``
+        the best epoch's net state); ``'augment/rng'`` (the augmentation's
+        generator). A run without them saves what it always saved.
         """
-        from . import io
-
         net = self.network
         net_state = net.state_dict() if hasattr(net, "state_dict") else \
             {f"param/{k}": np.array(v, copy=True) for k, v in net.params.items()}
@@ -422,22 +577,98 @@ class Trainer:
             "trainer/train_loss": np.asarray(self.train_loss_list, dtype=np.float64),
             "trainer/train_acc": np.asarray(self.train_acc_list, dtype=np.float64),
             "trainer/test_acc": np.asarray(self.test_acc_list, dtype=np.float64),
-            "trainer/rng": io.generator_state(self.rng),
-            "trainer/global_rng": io.generator_state(None),
+            "trainer/rng": generator_state(self.rng),
+            "trainer/global_rng": generator_state(None),
         })
+        out.update(self._extras_state())
         return out
+
+    def _extras_state(self) -> dict:
+        """The optional parts' entries: validation histories, ``schedule/``, ``early_stopping/``, ``augment/``."""
+        out = {}
+        if self.x_val is not None:
+            out.update({"trainer/val_size": int(self.x_val.shape[0]),
+                        "trainer/val_loss": np.asarray(self.val_loss_list, dtype=np.float64),
+                        "trainer/val_acc": np.asarray(self.val_acc_list, dtype=np.float64)})
+        if self.lr_schedule is not None:
+            out["trainer/lr"] = np.asarray(self.lr_list, dtype=np.float64)
+            out.update({f"schedule/{k}": v for k, v in self.lr_schedule.state_dict().items()})
+        if self.early_stopping is not None:
+            out.update({f"early_stopping/{k}": v for k, v in self.early_stopping.state_dict().items()})
+        if self.augment is not None:
+            out["augment/rng"] = generator_state(self.augment.rng)
+        return out
+
+    def _checked_extras(self, state, epoch: int) -> dict:
+        """The optional parts' entries of ``state``, checked on copies (``ValueError``); nothing applied."""
+        def part(prefix):
+            return {k[len(prefix):]: v for k, v in state.items() if str(k).startswith(prefix)}
+
+        checked = {}
+        self._check_same_options(state)
+        if self.x_val is not None:
+            if _counter(state, "val_size") != self.x_val.shape[0]:
+                raise ValueError(f"validation-set size is {_counter(state, 'val_size')} in the checkpoint, "
+                                 f"{self.x_val.shape[0]} here")
+            for name in ("val_loss", "val_acc"):
+                value = np.asarray(state.get(f"trainer/{name}", np.zeros(0)), dtype=np.float64)
+                if value.shape != (epoch,) or not np.all(np.isfinite(value)):
+                    raise ValueError(f"trainer/{name} must hold {epoch} finite numbers, got shape {value.shape}")
+                checked[name] = value.tolist()
+        lr = state.get("trainer/lr")
+        if lr is None:           # saved without a schedule: the optimizer's one rate throughout
+            lr = np.full(epoch, float(getattr(self.optimizer, "lr", float("nan"))))
+        checked["lr"] = np.asarray(lr, dtype=np.float64).tolist()
+        if len(checked["lr"]) != epoch:
+            raise ValueError(f"trainer/lr holds {len(checked['lr'])} rates for {epoch} epochs")
+        if self.lr_schedule is not None:
+            trial = copy.deepcopy(self.lr_schedule)
+            trial.load_state_dict(part("schedule/"))
+            checked["schedule"] = part("schedule/")
+        if self.early_stopping is not None:
+            trial = copy.deepcopy(self.early_stopping)
+            trial.load_state_dict(part("early_stopping/"))
+            if trial.best_epoch > epoch or (trial.stopped_epoch is not None and trial.stopped_epoch != epoch):
+                raise ValueError(f"the early-stopping state (best epoch {trial.best_epoch}, stopped after "
+                                 f"{trial.stopped_epoch}) does not fit the {epoch} epochs recorded")
+            if trial.best_state is not None:
+                _check_net_state(self.network, trial.best_state, "early_stopping/best")
+            checked["early_stopping"] = part("early_stopping/")
+        if self.augment is not None:
+            check_generator_state(self.augment.rng, state["augment/rng"], "augment/rng")
+            checked["augment_rng"] = state["augment/rng"]
+        return checked
+
+    def _check_same_options(self, keys) -> None:
+        """The saved run had the same optional parts as this one (``ValueError`` naming the first that differs)."""
+        keys = [str(k) for k in keys]
+        for what, prefix, ours, option in (
+                ("a validation set", "trainer/val_", self.x_val, "validation="),
+                ("a learning-rate schedule", "schedule/", self.lr_schedule, "lr_schedule="),
+                ("early stopping", "early_stopping/", self.early_stopping, "early_stopping="),
+                ("augmentation", "augment/", self.augment, "augment=")):
+            saved = any(k.startswith(prefix) for k in keys)
+            if saved != (ours is not None):
+                raise ValueError(f"the checkpoint was saved {'with' if saved else 'without'} {what}, this run is "
+                                 f"{'without' if saved else 'with'} it; resume with the same {option} as the saved run")
+
+    def _load_extras(self, checked: dict) -> None:
+        self.val_loss_list, self.val_acc_list = checked.get("val_loss", []), checked.get("val_acc", [])
+        self.lr_list = checked["lr"]
+        if self.lr_schedule is not None:
+            self.lr_schedule.load_state_dict(checked["schedule"])
+        self.stop_reason = self.stopped_epoch = None
+        if self.early_stopping is not None:
+            self.early_stopping.load_state_dict(checked["early_stopping"])
+            if self.early_stopping.stopped_epoch is not None:
+                self.stop_reason, self.stopped_epoch = self.early_stopping.reason, self.early_stopping.stopped_epoch
+        if self.augment is not None:
+            set_generator_state(self.augment.rng, checked["augment_rng"])
 
     def _checked_trainer_state(self, state) -> dict:
         """The ``trainer/`` entries of ``state``, checked against this run and each other (``ValueError``)."""
-        from . import io
-
         def count(name):
-            value = state.get(f"trainer/{name}")
-            if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
-                value = int(value)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise ValueError(f"trainer/{name} must be an integer >= 0, got {value!r}")
-            return int(value)
+            return _counter(state, name)
 
         def history(name, length=None):
             value = np.asarray(state.get(f"trainer/{name}", np.zeros(0)))
@@ -470,7 +701,7 @@ class Trainer:
         for name, gen in (("rng", self.rng), ("global_rng", np.random.RandomState())):
             if f"trainer/{name}" not in state:
                 raise ValueError(f"the state lacks trainer/{name}")
-            io.check_generator_state(gen, state[f"trainer/{name}"], f"trainer/{name}")
+            check_generator_state(gen, state[f"trainer/{name}"], f"trainer/{name}")
             checked[name] = state[f"trainer/{name}"]
         return checked
 
@@ -481,18 +712,17 @@ class Trainer:
         optimizer, training-set size and batch size, with counters that
         agree — and on ``ValueError``/``TypeError`` nothing has changed.
         """
-        from collections.abc import Mapping
-
-        from . import io
-
         if not isinstance(state, Mapping):
-            raise TypeError(f"state must be a dict from state_dict(), got {_describe(state)}")
+            raise TypeError(f"state must be a dict from state_dict(), got {describe_value(state)}")
         ours = {f"trainer/{k}" for k in ("epoch", "iteration", "skipped_steps", "train_size", "mini_batch_size",
-                                         "train_loss", "train_acc", "test_acc", "rng", "global_rng")}
-        unknown = sorted(str(k) for k in state if not (str(k).startswith(("net/", "optimizer/")) or k in ours))
+                                         "train_loss", "train_acc", "test_acc", "rng", "global_rng", "lr",
+                                         "val_size", "val_loss", "val_acc")}
+        unknown = sorted(str(k) for k in state if not (str(k).startswith(
+            ("net/", "optimizer/", "schedule/", "early_stopping/", "augment/")) or k in ours))
         if unknown:
             raise ValueError(f"the state has unknown entries {unknown}")
         checked = self._checked_trainer_state(state)
+        extras = self._checked_extras(state, checked["epoch"])
         net, optimizer = self.network, self.optimizer
         net_state = {k[len("net/"):]: v for k, v in state.items() if k.startswith("net/")}
         opt_state = {k[len("optimizer/"):]: v for k, v in state.items() if k.startswith("optimizer/")}
@@ -516,32 +746,130 @@ class Trainer:
         except BaseException:
             _load_net_state(net, before)
             raise
-        io.set_generator_state(self.rng, checked["rng"])
-        io.set_generator_state(None, checked["global_rng"])
+        set_generator_state(self.rng, checked["rng"])
+        set_generator_state(None, checked["global_rng"])
         self.current_epoch, self.current_iter = checked["epoch"], checked["iteration"]
         self.skipped_steps = checked["skipped_steps"]
         self.train_loss_list, self.train_acc_list = checked["train_loss"], checked["train_acc"]
         self.test_acc_list = checked["test_acc"]
+        self._load_extras(extras)
         self._order = None
 
     def save_checkpoint(self, path) -> None:
-        """Write ``state_dict()`` to ``path`` (one ``.npz``, atomically; see ``fastnn.io``)."""
-        from . import io
+        """Write ``state_dict()`` to ``path`` (one ``.npz``, atomically; the layout is ``fastnn.io``'s).
 
+        A registered net's name and recipe go with it (``fastnn.nets.NETS``).
+        """
         if self.current_iter % self.iter_per_epoch != 0:
             raise RuntimeError("checkpoints are taken at the end of an epoch (the mini-batch order of a "
                                "running epoch is not saved)")
-        io.save_checkpoint(self, path)
+        io.write_state(path, self.state_dict(), "checkpoint", self.network, **model_record_fields(self.network))
 
     def load_checkpoint(self, path) -> None:
         """Continue the run saved in ``path``: net, optimizer, random generators, counters, histories.
 
         Raises ``ValueError`` and changes nothing when the file is corrupt or
         belongs to another run (net, optimizer, data size or batch size).
+        What the file declares is checked before any of it is read: its
+        architecture, and every member's shape against this run's (the
+        histories' lengths bounded by the counters it records); the values
+        are then checked in full by ``load_state_dict``.
         """
-        from . import io
+        path = os.fspath(path)
+        net = self.network
+        with io.open_saved(path) as saved:
+            if saved.kind != "checkpoint":
+                raise ValueError(f"{path!r} is not a Trainer checkpoint (a {saved.kind} file)")
+            io.check_architecture(path, saved.meta.get("architecture"), net)
+            if saved.meta.get("net_class") not in (None, type(net).__name__):
+                raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: net class "
+                                 f"is {saved.meta['net_class']!r} in the checkpoint, {type(net).__name__!r} here")
+            declared = saved.declared()
+            try:
+                self._check_same_options(list(saved.values) + list(declared))
+                expected = self._checkpoint_shapes(saved.values, declared)
+            except ValueError as exc:
+                raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: "
+                                 f"{exc}") from None
+            io.check_declared(path, declared, expected, required=("net/param/",), who="this training run")
+            state = saved.read()
+        rng_names = [k for k in (net.state_dict() if hasattr(net, "state_dict") else {}) if k.startswith("rng/")]
+        state = format1.name_layer_generators(path, state, rng_names)
+        try:
+            self.load_state_dict(state)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"checkpoint {path!r} does not fit this training run and was not loaded: {exc}") from None
 
-        io.load_checkpoint(self, path)
+    def _checkpoint_shapes(self, values: dict, declared: dict) -> dict:
+        """{entry: shape or None (any)} of the arrays a checkpoint of this run may hold, given its counters.
+
+        The counters (``values``: the file's JSON entries) must be whole
+        numbers this run can continue from; they bound the histories' lengths,
+        so that no history is read longer than the run it records.
+        """
+        epoch, iteration = _counter(values, "epoch"), _counter(values, "iteration")
+        if epoch > self.epochs:
+            raise ValueError(f"the run saved there has already done {epoch} epochs; this training run has "
+                             f"{self.epochs} (give epochs={epoch} or more)")
+        if iteration > epoch * self.iter_per_epoch:
+            raise ValueError(f"the checkpoint records {epoch} epochs and {iteration} steps; this training run has "
+                             f"{self.epochs} epochs of {self.iter_per_epoch} steps")
+        shape = declared.get("trainer/train_loss", ((0,), None))[0]
+        if len(shape) != 1 or shape[0] > iteration:
+            raise ValueError(f"entry 'trainer/train_loss' has shape {shape}, more than the {iteration} steps "
+                             "recorded")
+        net = self.network
+        net_state = net.state_dict() if hasattr(net, "state_dict") else \
+            {"param/" + k: v for k, v in net.params.items()}
+        expected = {"net/" + k: v.shape for k, v in net_state.items() if isinstance(v, np.ndarray)}
+        for key, value in self.optimizer.state_dict().items():
+            expected["optimizer/" + key] = value.shape if isinstance(value, np.ndarray) and value.ndim == 0 else None
+        for s in getattr(self.optimizer, "state_names", ()):
+            for k, v in net.params.items():
+                expected[f"optimizer/{s}/{k}"] = v.shape
+        expected.update({"trainer/train_acc": (epoch,), "trainer/test_acc": (epoch,), "trainer/train_loss": None})
+        if self.lr_schedule is not None:
+            expected["trainer/lr"] = (epoch,)
+        if self.x_val is not None:
+            expected.update({"trainer/val_loss": (epoch,), "trainer/val_acc": (epoch,)})
+        if self.early_stopping is not None:    # the best epoch's parameters and statistics
+            expected.update({"early_stopping/best/" + k[len("net/"):]: v for k, v in expected.items()
+                             if k.startswith(("net/param/", "net/state/"))})
+        return expected
+
+
+def save_checkpoint(trainer, path) -> None:
+    """``trainer.save_checkpoint(path)``: write the whole run to ``path`` (also reachable as ``fastnn.io.save_checkpoint``)."""
+    trainer.save_checkpoint(path)
+
+
+def load_checkpoint(trainer, path) -> None:
+    """``trainer.load_checkpoint(path)``: put the run saved in ``path`` back, all of it or nothing (``ValueError``)."""
+    trainer.load_checkpoint(path)
+
+
+def _counter(state, name: str) -> int:
+    """``state['trainer/<name>']`` as an int >= 0 (a 0-d integer array allowed), else ``ValueError``."""
+    value = state.get(f"trainer/{name}")
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iu":
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"trainer/{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_net_state(net, state: dict, what: str) -> None:
+    """Refuse (``ValueError``) a saved net state that does not fit ``net``: its keys and shapes."""
+    ours = {k: np.shape(v) for k, v in _copy_net_state(net).items() if k.startswith(("param/", "state/"))}
+    for key, value in state.items():
+        if key not in ours or np.shape(value) != ours[key]:
+            raise ValueError(f"{what}/{key} does not fit this net"
+                             + (f": shape {np.shape(value)}, the net's {ours[key]}" if key in ours else ""))
+        if not np.all(np.isfinite(np.asarray(value, dtype=np.float64))):
+            raise ValueError(f"{what}/{key} holds NaN or infinite values")
+    missing = sorted(k for k in ours if k.startswith("param/") and k not in state)
+    if missing:
+        raise ValueError(f"{what} lacks {missing}")
 
 
 def _load_net_state(net, state: dict) -> None:

@@ -22,6 +22,9 @@ from . import _runtime
 from ._random import as_generator
 from ._validate import as_float_array, check_scalar
 
+# fastnn.kernels.conv (numba, tens of ms to import) is imported by im2col/col2im when they run: the book's
+# other utilities (shuffle_dataset, smooth_curve, ...) do not load numba.
+
 __all__ = ["im2col", "col2im", "conv_output_size", "shuffle_dataset", "smooth_curve"]
 
 
@@ -49,11 +52,13 @@ def conv_output_size(input_size, filter_size, stride=1, pad=0) -> int:
     return span // stride + 1
 
 
-def _window_geometry(in_shape, filter_h, filter_w, stride, pad, *, names=("filter_h", "filter_w"),
-                     what="filter"):
+def window_geometry(in_shape, filter_h, filter_w, stride, pad, *, names=("filter_h", "filter_w"),
+                    what="filter"):
     """Check window sizes against an input of shape (N, C, H, W); return (stride, pad, OH, OW) as ints.
 
-    OH = (H + 2*pad - filter_h) // stride + 1 (floor, as the book's im2col), likewise OW.
+    OH = (H + 2*pad - filter_h) // stride + 1 (floor, as the book's im2col), likewise OW. The one
+    check of a sliding window, shared by ``im2col``/``col2im`` and the Convolution and Pooling layers
+    (outside ``__all__``: ``from fastnn.util import *`` brings the book's names only).
     """
     filter_h = check_scalar(filter_h, names[0], integer=True, positive=True)
     filter_w = check_scalar(filter_w, names[1], integer=True, positive=True)
@@ -79,7 +84,7 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     from .kernels import conv as conv_kernels
 
     x = as_float_array(input_data, "input_data", ndim=4)
-    stride, pad, oh, ow = _window_geometry(x.shape, filter_h, filter_w, stride, pad)
+    stride, pad, oh, ow = window_geometry(x.shape, filter_h, filter_w, stride, pad)
     n, c = x.shape[:2]
     col = np.empty((n * oh * ow, c * filter_h * filter_w), dtype=x.dtype)
     _runtime.elementwise_kernel(conv_kernels, "im2col", col.size)(x, filter_h, filter_w, stride, pad, oh, ow, col)
@@ -98,7 +103,7 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
 
     col = as_float_array(col, "col", ndim=2)
     shape = _check_input_shape(input_shape)
-    stride, pad, oh, ow = _window_geometry(shape, filter_h, filter_w, stride, pad)
+    stride, pad, oh, ow = window_geometry(shape, filter_h, filter_w, stride, pad)
     n, c = shape[:2]
     expected = (n * oh * ow, c * filter_h * filter_w)
     if col.shape != expected:

@@ -379,3 +379,72 @@ def test_ctrl_c_says_where_the_finished_epochs_are(tmp_path, capsys, monkeypatch
     code, _, err = run(capsys, *DIGITS_TWO_LAYER, "--epochs", "3", "--quiet", "--checkpoint", str(ck))
     assert code == 130 and f"the run up to epoch 1 is saved in {ck}" in err and "--resume" in err
     assert "Traceback" not in err and ck.exists()
+
+
+# ------------------------------------------------- validation, early stopping, schedules, augmentation, half
+
+EXTRAS_BASE = ("train", "--net", "two_layer", "--data", "digits", "--seed", "0", "--lr", "0.01")
+
+
+def test_train_with_every_extra_saves_plots_and_evaluates_in_float16(tmp_path, capsys):
+    model, plot = tmp_path / "m.npz", tmp_path / "c.png"
+    code, out, err = run(capsys, *EXTRAS_BASE, "--epochs", "40", "--validation", "0.2", "--early-stopping", "2",
+                       "--min-delta", "0.01", "--lr-schedule", "cosine", "--warmup", "1", "--augment", "shift=1",
+                       "--save", str(model), "--plot", str(plot))
+    assert code == 0
+    assert "1,442 training (285 held out for validation)" in out
+    assert "early stopping after epoch" in out and "restored the parameters of epoch" in out
+    progress = out + err                 # tqdm's bar (stderr) or plain lines (stdout)
+    assert ("val_loss=" in progress and " lr=" in progress) or ("val loss" in progress and ", lr " in progress)
+    acc = float(out.split("test accuracy: ")[1].split()[0])
+    assert acc > 0.85 and model.exists() and plot.stat().st_size > 0     # stopped early, saved all the same
+    code, out, _ = run(capsys, "evaluate", str(model), "--dtype", "float16")
+    assert code == 0 and "(parameters stored in float16, products in float32)" in out
+    half_acc = float(out.split("accuracy ")[1].split()[0])
+    assert abs(half_acc - acc) <= 0.001 + 1e-12
+
+
+def test_train_without_extras_prints_what_it_always_did(capsys):
+    code, out, err = run(capsys, *EXTRAS_BASE, "--epochs", "1")
+    assert code == 0 and "held out" not in out
+    assert not any(w in out + err for w in ("val loss", "val_loss", ", lr ", "early stopping"))
+    assert " lr=" not in err                              # the bar shows no rate without a schedule
+
+
+def test_resume_mid_schedule_matches_an_unbroken_run(tmp_path, capsys):
+    args = (*EXTRAS_BASE, "--quiet", "--validation", "0.2", "--lr-schedule", "step", "--lr-step", "1",
+            "--lr-decay", "0.5", "--early-stopping", "5", "--augment", "shift=1,rotate=5")
+    ck = tmp_path / "ck.npz"
+    _, whole, _ = run(capsys, *args, "--epochs", "4")
+    assert run(capsys, *args, "--epochs", "2", "--checkpoint", str(ck))[0] == 0
+    code, resumed, _ = run(capsys, *args, "--epochs", "4", "--checkpoint", str(ck), "--resume")
+    assert code == 0
+    assert whole.split("(wall")[0] == resumed.split("(wall")[0]
+
+
+@pytest.mark.parametrize("argv,words", [
+    (("--early-stopping", "3"), "--early-stopping 3 watches the validation loss: give --validation"),
+    (("--early-stopping", "0"), "argument --early-stopping: expected a number >= 1"),
+    (("--validation", "1"), "argument --validation: expected a fraction strictly between 0 and 1"),
+    (("--validation", "0.001"), "--validation: validation=0.001 leaves class 0"),
+    (("--warmup", "1"), "--warmup applies to --lr-schedule cosine"),
+    (("--lr-schedule", "step", "--warmup", "1"), "--warmup applies to --lr-schedule cosine, not step"),
+    (("--lr-schedule", "linear"), "argument --lr-schedule: invalid choice: 'linear'"),
+    (("--lr-schedule", "plateau"), "--lr-schedule plateau watches the validation loss"),
+    (("--lr-schedule", "cosine", "--warmup", "1"), "--warmup 1 must be shorter than --epochs 1"),
+    (("--augment", "zoom=2"), "argument --augment: 'zoom=2': expected NAME=VALUE"),
+    (("--augment", "crop=8"), "--augment: crop=8 would crop the whole 8x8 image"),
+    (("--min-delta", "0.1"), "--min-delta applies to --early-stopping"),
+])
+def test_extra_options_refuse_bad_input_with_status_2(capsys, argv, words):
+    try:
+        code, _, err = run(capsys, *EXTRAS_BASE, "--epochs", "1", "--quiet", *argv)
+    except SystemExit as exc:          # argparse's own refusals
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and words in err, err
+
+
+def test_evaluate_dtype_choices(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", str(tmp_path / "m.npz"), "--dtype", "int8"])
+    assert info.value.code == 2

@@ -587,3 +587,41 @@ def test_download_of_unpublished_file_is_bounded(tmp_path, monkeypatch, isolated
     write_set(served, 200, 5)
     with pytest.raises(FileNotFoundError, match="larger than the 100 bytes expected; not saved"):
         _idxset.load_raw(small_spec(mirrors=(served.as_uri() + "/",)))
+
+
+def test_split_per_class_without_seed_is_the_every_kth_rule():
+    """fraction 1/k with no seed holds out every k-th sample of each class: mnist5k's, digits' and tune's sets."""
+    from fastnn.datasets import split_per_class
+    labels = np.random.default_rng(0).integers(0, 7, 503)
+    for k in (2, 5, 10):
+        kept, held = split_per_class(labels, 1 / k)
+        rank = np.array([np.count_nonzero(labels[:i] == labels[i]) for i in range(labels.size)])
+        np.testing.assert_array_equal(np.sort(held), np.flatnonzero(rank % k == k - 1))
+        assert set(kept).isdisjoint(held) and len(kept) + len(held) == labels.size
+    kept, held = split_per_class(labels, 0.1)
+    counts = np.bincount(labels, minlength=7)
+    np.testing.assert_array_equal(np.bincount(labels[held], minlength=7), counts // 10)
+
+
+def test_split_per_class_with_a_seed_is_random_per_class_and_reproducible():
+    from fastnn.datasets import split_per_class
+    labels = np.repeat(np.arange(4), 30)
+    a = split_per_class(labels, 0.2, seed=1)
+    b = split_per_class(labels, 0.2, seed=np.random.default_rng(1))
+    np.testing.assert_array_equal(a[1], b[1])
+    assert np.all(np.bincount(labels[a[1]]) == 6)
+    assert not np.array_equal(np.sort(a[1]), np.sort(split_per_class(labels, 0.2)[1]))
+    onehot = np.eye(4)[labels]
+    np.testing.assert_array_equal(split_per_class(onehot, 0.2, seed=1)[1], a[1])
+
+
+@pytest.mark.parametrize("fraction,match", [
+    (0, "validation must be a fraction strictly between 0 and 1"),
+    (1.0, "validation must be a fraction strictly between 0 and 1"),
+    ("0.1", "validation must be a fraction"),
+    (0.01, "validation=0.01 leaves class 0 .10 samples. with no held-out sample; give a larger fraction"),
+])
+def test_split_per_class_refuses_bad_fractions(fraction, match):
+    from fastnn.datasets import split_per_class
+    with pytest.raises(ValueError, match=match):
+        split_per_class(np.repeat(np.arange(3), 10), fraction)

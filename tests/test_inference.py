@@ -66,7 +66,9 @@ def test_predict_keeps_nothing_and_equals_the_full_forward(dtype, fuse):
         _assert_unchanged(objects, snap)
         assert net.accuracy(x_new, rng.integers(0, 5, 3), batch_size=2) in (0, 1 / 3, 2 / 3, 1)
         _assert_unchanged(objects, snap)
-        np.testing.assert_array_equal(y, net._forward(x_new, False, keep=True), err_msg=name)
+        np.testing.assert_array_equal(y, net.forward(x_new), err_msg=name)   # the full forward: same scores,
+        with pytest.raises(AssertionError):                                  # but it keeps this batch's caches
+            _assert_unchanged(objects, snap)
 
 
 def test_predict_after_training_forward_leaves_backward_valid():

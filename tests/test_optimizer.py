@@ -712,3 +712,16 @@ def test_kernels_flush_decaying_state_before_it_turns_subnormal(dtype):
     h2, p2 = np.zeros(1, dtype), np.zeros(1, dtype)
     optim_kernels.adagrad_update(p2, np.array([np.sqrt(tiny) * 0.5], dtype), h2, 0.01)
     assert h2[0] == 0 and p2[0] < 0
+
+
+def test_the_optimizer_names_are_one_list():
+    """fastnn.optimizer, the command line's --optimizer and fastnn tune's search all read OPTIMIZER_NAMES."""
+    from fastnn import _cli_args, optimizer
+    from fastnn._optimizer_names import OPTIMIZER_NAMES
+    from fastnn.tune import _cli as tune_cli
+    from fastnn.tune import _space
+
+    assert tuple(optimizer.OPTIMIZERS) == OPTIMIZER_NAMES
+    assert all(cls.__name__.lower() == name for name, cls in optimizer.OPTIMIZERS.items())
+    assert _cli_args.OPTIMIZERS is OPTIMIZER_NAMES and _space.OPTIMIZERS is OPTIMIZER_NAMES
+    assert "choices (" + " ".join(OPTIMIZER_NAMES) + ")" in tune_cli.TUNE_EPILOG

@@ -25,3 +25,15 @@ def test_curves_from_an_object_without_saving():
         test_acc_list = [0.2]
     fig = plot_training_curves(Run(), smooth=False)
     assert len(fig.axes[0].lines) == 1 and fig.axes[0].get_xlabel() == "step"
+
+
+def test_validation_curves_are_drawn_beside_training_and_test(tmp_path):
+    from fastnn.plot import plot_training_curves
+    run = {"train_loss_list": [2.0, 1.5, 1.0, 0.8], "train_acc_list": [0.5, 0.7], "test_acc_list": [0.45, 0.65],
+           "val_loss_list": [1.4, 0.9], "val_acc_list": [0.48, 0.66], "iter_per_epoch": 2}
+    fig = plot_training_curves(run, tmp_path / "c.png")
+    ax_loss, ax_acc = fig.axes
+    assert "validation (per epoch)" in [line.get_label() for line in ax_loss.lines]
+    assert [line.get_label() for line in ax_acc.lines] == ["train", "test", "validation"]
+    assert list(ax_acc.lines[2].get_ydata()) == [0.48, 0.66]
+    assert (tmp_path / "c.png").stat().st_size > 0

@@ -198,6 +198,45 @@ def test_seeded_real_net_bit_identical():
         np.testing.assert_array_equal(out[0][k], out[1][k])
 
 
+def test_a_fastnn_net_gives_its_loss_with_its_gradient_and_a_book_style_net_gets_the_books_two_calls():
+    """The recorded loss of a step: the net's own (``loss_and_gradient``), or for a book-style net the book's way."""
+    from fastnn.nets import MultiLayerNet
+
+    x, t = blobs(40, d=6, k=4)
+    for dtype in (np.float64, np.float32):
+        net = MultiLayerNet(6, [8], 4, weight_decay_lambda=0.1, seed=0, dtype=dtype)
+        before = float(net.loss(x[:8], t[:8], train_flg=True))     # what the step's forward pass gives
+        loss, grads = net.loss_and_gradient(x[:8], t[:8])
+        assert type(loss) is float and loss == before and net.weight_decay_penalty() > 0
+        again = net.gradient(x[:8], t[:8])
+        assert set(grads) == set(again) and all(np.array_equal(grads[k], again[k]) for k in grads)
+
+    calls = []
+
+    class Counting(MultiLayerNet):
+        def loss(self, *a, **kw):
+            calls.append("loss")
+            return super().loss(*a, **kw)
+
+    net = Counting(5, [6], 3, seed=0)
+    first = float(MultiLayerNet(5, [6], 3, seed=0).loss(*blobs(10), train_flg=True))
+    tr = make(net, n=10, epochs=1, batch=10, seed=0)   # one step of the whole set: the batch is the set
+    tr.train_step()
+    assert calls == []                                            # no second forward pass
+    after = float(net.loss(tr.x_train, tr.t_train, train_flg=True))
+    (recorded,) = tr.train_loss_list       # the loss before the update (approx: the batch is the set, reordered)
+    assert recorded == pytest.approx(first, rel=1e-12) and recorded != pytest.approx(after, rel=1e-9)
+
+    book = SoftmaxRegression(5, 3)
+    assert not hasattr(book, "loss_and_gradient")
+    tr = make(book, n=10, epochs=1, batch=10, seed=0, optimizer="sgd", optimizer_param={"lr": 0.5})
+    x10, t10 = tr.x_train, tr.t_train
+    ahead = float(SoftmaxRegression(5, 3).loss(x10, t10))
+    tr.train_step()
+    (recorded,) = tr.train_loss_list
+    assert recorded == pytest.approx(book.loss(x10, t10), rel=1e-12) and recorded < ahead     # after the update
+
+
 # ---------------------------------------------------------------- non-finite losses
 
 def test_nonfinite_gradient_stops_with_epoch_and_step():
@@ -403,11 +442,11 @@ KILL_SCRIPT = textwrap.dedent("""
     x = (3 * rng.standard_normal((4, 6)))[t] + rng.standard_normal((120, 6))
     net = MultiLayerNetExtend(6, [12, 12], 4, use_dropout=True, dropout_ration=0.2,
                               use_batchnorm=True, seed=0)
-    grad = net.gradient
-    def slow_gradient(xb, tb):            # slow the run down so that it can be killed mid-way
+    step = net.loss_and_gradient
+    def slow_step(xb, tb):                # slow the run down so that it can be killed mid-way
         time.sleep(slow)
-        return grad(xb, tb)
-    net.gradient = slow_gradient
+        return step(xb, tb)
+    net.loss_and_gradient = slow_step     # what the Trainer calls for each step
     tr = Trainer(net, x, t, x[:40], t[:40], epochs=6, mini_batch_size=16, optimizer="adam",
                  optimizer_param={"lr": 0.01}, verbose=False, seed=7,
                  checkpoint_path=None if ck == "-" else ck, resume=ck != "-")

@@ -303,3 +303,34 @@ def test_postgres_study_refuses_another_net(capsys, postgres):
     capsys.readouterr()
     err = _error(capsys, *args, "--net", "two_layer", "--hidden", "30")
     assert "has --net multi_layer; this command has --net two_layer" in err
+
+
+# ----------------------------------------------------------------------- schedule parameters
+
+def test_a_schedules_parameters_are_searched_like_any_other(tmp_path):
+    from fastnn.tune import make_setup
+    from fastnn.tune._objective import load_split, make_trainer
+    study = run(data=DATA, hidden=[30, 30], epochs=2, trials=3, seed=0, storage=str(tmp_path / "s.journal"),
+                params=["lr=1e-2:1e-1:log", "lr_schedule=cosine,step", "warmup=0:1", "lr_step=1:2"], log=None)
+    trials = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert trials and all({"lr_schedule", "warmup", "lr_step"} <= set(t.params) for t in trials)
+    setup = make_setup(net="multi_layer", hidden=[30, 30], data=DATA, epochs=2,
+                       params=["lr_schedule=step", "lr_step=1:2", "lr_decay=0.1:0.5"])
+    trainer = make_trainer(setup, {"lr": 0.05, "lr_schedule": "step", "lr_step": 1, "lr_decay": 0.5},
+                           0, load_split(setup)).trainer
+    trainer.train()
+    assert trainer.lr_list == pytest.approx([0.05, 0.025])        # the trial's schedule ran
+
+
+@pytest.mark.parametrize("spec, match", [
+    (["lr_schedule=linear"], "unknown lr_schedule 'linear'; choose from none, step, exponential, cosine"),
+    (["lr_schedule=0:1"], "lr_schedule takes choices such as lr_schedule=step,cosine"),
+    (["lr_decay=0:1"], r"a decay factor lies in \(0, 1\)"),
+    (["warmup=0:1"], "--param warmup: applies to lr_schedule cosine; add --param lr_schedule=cosine"),
+    (["lr_schedule=step", "warmup=0:1"], "--param warmup: applies to lr_schedule cosine"),
+])
+def test_bad_schedule_params_are_refused(tmp_path, capsys, spec, match):
+    import re
+    args = [a for s in spec for a in ("--param", s)]
+    err = _error(capsys, *FAST, "--storage", str(tmp_path / "s.journal"), *args)
+    assert re.search(match, err), err

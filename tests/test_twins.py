@@ -5,13 +5,15 @@ import sys
 
 import pytest
 from fastnn.kernels import activation as KA
+from fastnn.kernels import augment as KAug
 from fastnn.kernels import dropout as KD
 from fastnn.kernels import optim as KO
 
 NAMES = [(KA, n) for n in ("relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward")] + \
         [(KO, n) for n in ("sgd_update", "momentum_update", "nesterov_update", "adagrad_update",
                            "rmsprop_update", "adam_update")] + \
-        [(KD, n) for n in ("dropout_forward_train", "dropout_forward_infer", "dropout_backward")]
+        [(KD, n) for n in ("dropout_forward_train", "dropout_forward_infer", "dropout_backward")] + \
+        [(KAug, "augment_affine")]
 
 
 @pytest.mark.parametrize("module,name", NAMES, ids=[n for _, n in NAMES])

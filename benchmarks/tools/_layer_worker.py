@@ -44,7 +44,7 @@ def host_tuning_applied():
     runtime = sys.modules.get("fastnn._runtime")
     if runtime is None:
         return False
-    return bool(runtime._applied and runtime._host_tuning_on())
+    return runtime.host_tuning_applied()
 
 
 def own_threads(threads):
@@ -80,7 +80,7 @@ def setup_args(cls, impl, params):
 
 
 def config_line(impl):
-    from ._worker import _blas_threads
+    from ._worker import blas_threads
 
     tuning = "on" if host_tuning_applied() else "off"
     if impl == "fastnn":
@@ -90,11 +90,11 @@ def config_line(impl):
 
         threads = fastnn.get_num_threads()
         return (f"fastnn {fastnn.__version__}, numba {numba.__version__} {threads['numba']} threads, "
-                f"BLAS threads {_blas_threads()}, host tuning {tuning}")
+                f"BLAS threads {blas_threads()}, host tuning {tuning}")
     import numpy as np
 
     layers = "loaded" if "fastnn.layers" in sys.modules else "not loaded"
-    return (f"NumPy {np.__version__}, BLAS threads {_blas_threads()}, fastnn.layers {layers}, "
+    return (f"NumPy {np.__version__}, BLAS threads {blas_threads()}, fastnn.layers {layers}, "
             f"host tuning {tuning}")
 
 

@@ -19,7 +19,8 @@ import json
 import sys
 
 
-def _blas_threads():
+def blas_threads():
+    """The BLAS threads of this process as threadpoolctl sees them, for a worker's description."""
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
@@ -41,7 +42,7 @@ def build(impl, net, dtype, batch, threads):
         if threads is not None:
             from threadpoolctl import threadpool_limits
             threadpool_limits(limits=threads, user_api="blas")
-        return gemm_subject(np, dtype), f"np.dot 1024³, BLAS threads {_blas_threads()}"
+        return gemm_subject(np, dtype), f"np.dot 1024³, BLAS threads {blas_threads()}"
     if impl == "torch":
         try:
             import torch
@@ -68,13 +69,13 @@ def build(impl, net, dtype, batch, threads):
             fastnn.set_num_threads(threads)
         subject.step()  # the thread policy applies on first use
         return subject.step, (f"fastnn {fastnn.__version__}, numba {numba.__version__} "
-                              f"{numba.get_num_threads()} threads, BLAS threads {_blas_threads()}, "
+                              f"{numba.get_num_threads()} threads, BLAS threads {blas_threads()}, "
                               f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     if threads is not None:
         from threadpoolctl import threadpool_limits
         threadpool_limits(limits=threads, user_api="blas")
     subject.step()
-    return subject.step, f"NumPy, BLAS threads {_blas_threads()}"
+    return subject.step, f"NumPy, BLAS threads {blas_threads()}"
 
 
 def main(argv=None):
@@ -93,14 +94,14 @@ def main(argv=None):
 def serve(hello, call_for):
     """The worker's side of the protocol: ``hello`` first, then for each command read from stdin one
     untimed call of ``call_for(command)`` and ``{"seconds": s}``, the mean of ``number`` timed calls."""
-    from .report import _time_calls
+    from .report import time_calls
 
     print(json.dumps(hello), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
         call = call_for(command)
         call()
-        print(json.dumps({"seconds": _time_calls(call, int(command["number"]))}), flush=True)
+        print(json.dumps({"seconds": time_calls(call, int(command["number"]))}), flush=True)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def conv_products(np, runtime, conv, x_shape, dtype, first):
     cols = rng.random((step, k + 1, oh * ow), dtype=dtype)
     out = np.empty((n, fn_, oh * ow), dtype=dtype)
     dout = rng.random((n, fn_, oh * ow), dtype=dtype)
-    cols_first = conv_layers._weight_grad_cols_first(dtype)   # the layer's own choice of the order
+    cols_first = conv_layers.weight_grad_cols_first(dtype)   # the layer's own choice of the order
     per_image = np.empty((n, k + 1, fn_) if cols_first else (n, fn_, k + 1), dtype=dtype)
     dcols = np.empty((step, k, oh * ow), dtype=dtype)
     w_cols = np.ascontiguousarray(w_aug[:, :k]).T

@@ -191,7 +191,7 @@ def main(argv=None):
     cmd = "python -m benchmarks.tools.layer_peers " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"fastnn layers beside fastnn.reference, each in its own process: `{cmd.strip()}`")
     print()
-    print(f"- machine: {report._cpu_name()}, {report._cores()} cores; load average at start: {report._load()}")
+    print(f"- machine: {report.cpu_name()}, {report.cores()} cores; load average at start: {report.load_average()}")
     print("- each implementation in a fresh process of its own for each parameter combination, in its own "
           "default configuration" + ("" if args.threads is None else
                                      f" but {args.threads} threads set through its own API")
@@ -223,7 +223,7 @@ def main(argv=None):
     for impl, config in configs.items():
         print(f"- {impl}: {config}")
     print()
-    print(f"Load average at the end: {report._load()}; {time.perf_counter() - started:.0f} s. "
+    print(f"Load average at the end: {report.load_average()}; {time.perf_counter() - started:.0f} s. "
           "`reference / fastnn` > 1 means fastnn is faster. "
           f"fastnn slower in {len(slower)} of {rows} rows" + (": " + "; ".join(slower) if slower else "."))
 

@@ -23,7 +23,7 @@ import importlib
 import pkgutil
 import sys
 
-from .report import DTYPES, _cores, _ms, _ratio, blas_setters, check_choices, measure_config, set_thread_env
+from .report import DTYPES, blas_setters, check_choices, cores, format_ms, format_ratio, measure_config, set_thread_env
 
 #: The nets whose whole step runs in ``fastnn.kernels`` (see the module docstring).
 DENSE_NETS = ["TwoLayerNet", "MultiLayerNetExtend"]
@@ -33,7 +33,7 @@ BATCH = 100
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.tools.overhead", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
-    p.add_argument("--threads", type=int, default=_cores(), help="as in benchmarks.tools.report (default %(default)s)")
+    p.add_argument("--threads", type=int, default=cores(), help="as in benchmarks.tools.report (default %(default)s)")
     p.add_argument("--nets", default=",".join(DENSE_NETS), help="comma-separated subset of %(default)s")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated subset of %(default)s")
     args = p.parse_args(argv)
@@ -138,8 +138,8 @@ def main(argv=None):
                         "reference": make_step("reference", net, dtype, BATCH).step}
             med = measure_config(subjects, args.rounds, before=before)
             s, k, r = med["step"], med["kernels"], med["reference"]
-            print(f"| {net} | {dtype} | {len(calls)} | {_ms(s)} | {_ms(k)} | {_ms(s - k)} | {_ms(r)} "
-                  f"| {_ratio(r, s)} | {_ratio(r, k)} |")
+            print(f"| {net} | {dtype} | {len(calls)} | {format_ms(s)} | {format_ms(k)} | {format_ms(s - k)} | {format_ms(r)} "
+                  f"| {format_ratio(r, s)} | {format_ratio(r, k)} |")
             sys.stdout.flush()
 
 

@@ -46,7 +46,7 @@ def _worker(impl, net_name, batch, repeats, threads):
 
         net = getattr(nets, net_name)(seed=0, dtype=np.float32)
         # predict, and the full forward that keeps what backward needs (what predict ran before ``infer``)
-        calls = [lambda: net.predict(x), lambda: net._forward(x, False, keep=True)]
+        calls = [lambda: net.predict(x), lambda: net.forward(x)]
     else:
         import torch
         from torch import nn

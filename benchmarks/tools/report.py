@@ -48,14 +48,16 @@ IMPLS = ["fastnn", "reference", "torch"]
 DTYPES = ["float32", "float64"]
 
 
-def _cores():
+def cores():
+    """The cores this process may use (its affinity mask): the default thread count of every tool here."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
 
 
-def _cpu_name():
+def cpu_name():
+    """The CPU's model name, as a report's header states it."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -104,7 +106,7 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None,
                    help="threads for numba, PyTorch and the reference's BLAS, each set through its own API "
                         "(fastnn's BLAS follows its own policy); default: each implementation's own default "
-                        "(with --in-process: the cores this process may use, %s)" % _cores())
+                        "(with --in-process: the cores this process may use, %s)" % cores())
     p.add_argument("--in-process", action="store_true",
                    help="time every implementation in this one process (a labelled comparison table)")
     p.add_argument("--nets", default=",".join(NETS),
@@ -166,7 +168,8 @@ def gemm_flops(net, n):
 
 # -- timing ------------------------------------------------------------------------------------
 
-def _time_calls(fn, number):
+def time_calls(fn, number):
+    """Seconds per call of ``fn()`` over ``number`` calls, the garbage collector off: one sample of the report."""
     gc_was = gc.isenabled()
     gc.disable()
     try:
@@ -197,7 +200,7 @@ def gemm_rate(np, dtype, rounds):
     dot = gemm_subject(np, dtype)
     for _ in range(3):  # wake BLAS's threads, fault the pages in
         dot()
-    times = [_time_calls(dot, 3) for _ in range(max(rounds, 5))]
+    times = [time_calls(dot, 3) for _ in range(max(rounds, 5))]
     return GEMM_FLOPS / statistics.median(times) / 1e9
 
 
@@ -230,7 +233,7 @@ def measure_config(subjects, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S, b
         before.get(name, nothing)()
         step()  # warm: compile or load kernels, allocate state
         time.sleep(settle)
-        est = _time_calls(step, 1)
+        est = time_calls(step, 1)
         numbers[name] = max(1, int(min_sample / max(est, 1e-9)))
     samples = {name: [] for name in subjects}
     names = list(subjects)
@@ -240,26 +243,29 @@ def measure_config(subjects, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S, b
             before.get(name, nothing)()
             time.sleep(settle)
             subjects[name]()
-            samples[name].append(_time_calls(subjects[name], numbers[name]))
+            samples[name].append(time_calls(subjects[name], numbers[name]))
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
 # -- output ----------------------------------------------------------------------------------
 
-def _ms(t):
+def format_ms(t):
+    """Seconds ``t`` as a report's milliseconds cell ("n/a" for None)."""
     if t is None:
         return "n/a"
     ms = t * 1e3
     return f"{ms:.3g}" if ms < 100 else f"{ms:.0f}"
 
 
-def _ratio(num, den):
+def format_ratio(num, den):
+    """``num / den`` as a report's ratio cell ("1.23×"; "n/a" when either is None)."""
     if num is None or den is None:
         return "n/a"
     return f"{num / den:.2f}×"
 
 
-def _load():
+def load_average():
+    """The 1-minute load average as text, beside every figure a report prints."""
     try:
         return f"{os.getloadavg()[0]:.1f}"
     except (AttributeError, OSError):
@@ -268,7 +274,7 @@ def _load():
 
 def _footer():
     print()
-    print(f"Load average at the end: {_load()}. "
+    print(f"Load average at the end: {load_average()}. "
           "`x / fastnn` > 1 means fastnn is faster. GEMM work: the direct method's conv and affine matrix "
           "products (forward, weight gradient, input gradient but the first layer's); % of GEMM = attained "
           "rate over np.dot's (SGEMM for float32, DGEMM for float64) in the same rounds; floor = that work "
@@ -376,7 +382,7 @@ def main_separate(args, argv):
     cmd = "python -m benchmarks.tools.report " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"fastnn speed report: `{cmd.strip()}`")
     print()
-    print(f"- machine: {_cpu_name()}, {_cores()} cores; load average at start: {_load()} "
+    print(f"- machine: {cpu_name()}, {cores()} cores; load average at start: {load_average()} "
           "(a busy machine slows every column; alternating rounds keep the ratios fairer than the times)")
     print(f"- each implementation in a fresh process of its own, one per row, in its own default configuration"
           f"{'' if args.threads is None else f' but {args.threads} threads set through its own API'}; "
@@ -402,9 +408,9 @@ def main_separate(args, argv):
                 configs_seen.setdefault(name, c)
             rate = GEMM_FLOPS / med.pop("gemm") / 1e9 if "gemm" in med else None
             flops = gemm_flops(net, batch)
-            row = [net, str(batch), dt] + [_ms(med.get(i)) for i in impls]
+            row = [net, str(batch), dt] + [format_ms(med.get(i)) for i in impls]
             if "fastnn" in impls:
-                row += [_ratio(med.get(i), med.get("fastnn")) for i in impls if i != "fastnn"]
+                row += [format_ratio(med.get(i), med.get("fastnn")) for i in impls if i != "fastnn"]
             row += [f"{flops / 1e9:.3f}", "n/a" if rate is None else f"{rate:.1f}"]
             row += ["n/a" if rate is None else _pct(flops, med.get(i), rate) for i in impls if i != "reference"]
             row.append("n/a" if rate is None else f"{flops / rate / 1e9 * 1e3:.2f}")
@@ -423,7 +429,7 @@ def main(argv=None):
     if not args.in_process:
         return main_separate(args, argv)
     if args.threads is None:
-        args.threads = _cores()
+        args.threads = cores()
     set_thread_env(args.threads)
 
     import numpy as np
@@ -466,7 +472,7 @@ def main(argv=None):
           f"fastnn's OpenMP wait policy; for comparison only, the separate-process table is the fair one): "
           f"`{cmd.strip()}`")
     print()
-    print(f"- machine: {_cpu_name()}, {_cores()} cores; "
+    print(f"- machine: {cpu_name()}, {cores()} cores; "
           f"{threads} threads for numba and PyTorch; BLAS {fastnn_blas} for fastnn (its thread policy), "
           f"{threads} for the NumPy reference and np.dot")
     try:
@@ -509,10 +515,10 @@ def main(argv=None):
                 med, rate_now = {}, peak[dt]
             subjects.clear()
             gc.collect()
-            row = [net, str(batch), dt] + [_ms(med.get(i)) for i in impls]
+            row = [net, str(batch), dt] + [format_ms(med.get(i)) for i in impls]
             if "fastnn" in impls:
                 f = med.get("fastnn")
-                row += [_ratio(med.get(i), f) for i in impls if i != "fastnn"]
+                row += [format_ratio(med.get(i), f) for i in impls if i != "fastnn"]
                 flops = gemm_flops(net, batch)
                 row.append(f"{flops / 1e9:.3f}")
                 if f is None:

@@ -12,20 +12,25 @@ digits      ``load_digits``        1,442 / 355      scikit-learn (8×8 images)
 All loaders return ``((x_train, t_train), (x_test, t_test))`` and take the
 book's ``normalize``, ``flatten`` and ``one_hot_label``. ``best_dataset()``
 names the best one on this machine, in the order of the table, and
-``load_dataset(name, ...)`` loads one by name.
+``load_dataset(name, ...)`` loads one by name. ``split_per_class(labels,
+fraction, seed=None)`` holds out a fraction of each class: the one split
+behind the test sets of mnist5k and digits, ``fastnn tune``'s validation set
+and ``Trainer(..., validation=0.1)``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+from ._split import split_per_class
 from .digits import digits_available, load_digits
 from .fashion import fashion_mnist_available, load_fashion_mnist
 from .mnist import load_mnist, mnist_available
 from .mnist5k import load_mnist_5k, mnist_5k_path
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_mnist_5k", "load_digits",
-           "load_dataset", "best_dataset", "available_datasets", "DATASETS", "DatasetInfo"]
+           "load_dataset", "best_dataset", "available_datasets", "DATASETS", "DatasetInfo",
+           "split_per_class"]
 
 
 @dataclass(frozen=True)

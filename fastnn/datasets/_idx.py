@@ -17,6 +17,8 @@ import zlib
 
 import numpy as np
 
+from ._cache import atomic_write_bytes
+
 __all__ = ["read_idx", "read_idx_header", "write_idx", "IDX_DTYPES", "MAX_IDX_BYTES"]
 
 #: IDX type code -> dtype (big-endian as the format stores it).
@@ -161,5 +163,4 @@ def write_idx(path, array, *, compress: bool | None = None) -> None:
         compress = os.fspath(path).endswith(".gz")
     if compress:
         payload = gzip.compress(payload, compresslevel=6, mtime=0)
-    from ._cache import atomic_write_bytes
     atomic_write_bytes(path, payload)

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import _runtime
-from .._validate import FLOAT_DTYPES, _describe, as_float_array
+from .._validate import FLOAT_DTYPES, as_float_array, describe_value
 from ..kernels import activation as activation_kernels
 from .base import Layer
 
@@ -128,7 +128,7 @@ class Sigmoid(Layer):
         if out is None:
             raise RuntimeError("Sigmoid.backward called before forward")
         if not isinstance(out, np.ndarray) or out.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"Sigmoid.out must be the forward output, a float32 or float64 array, got {_describe(out)}")
+            raise TypeError(f"Sigmoid.out must be the forward output, a float32 or float64 array, got {describe_value(out)}")
         dout = self._check_dout(dout, out.shape, out.dtype)
         dx = np.empty_like(dout)
         _runtime.elementwise_kernel(activation_kernels, "sigmoid_backward", dout.size)(dout.ravel(), np.ascontiguousarray(out).ravel(),

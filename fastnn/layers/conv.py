@@ -8,8 +8,8 @@ import threading
 import numpy as np
 
 from .. import _runtime
-from .._validate import FLOAT_DTYPES, _describe, check_scalar
-from ..util import _window_geometry
+from .._validate import FLOAT_DTYPES, check_scalar, describe_value
+from ..util import window_geometry
 from . import conv_direct
 from .base import Layer
 
@@ -26,7 +26,7 @@ def _from_prologue(prologue, lo, hi, fn, cells, dtype):
     if not isinstance(d, np.ndarray) or d.shape != (hi - lo, fn, cells) or d.dtype != dtype \
             or not d.flags.c_contiguous:
         raise ValueError(f"the prologue must return a C-contiguous {dtype} array of shape "
-                         f"{(hi - lo, fn, cells)}, got {_describe(d)}")
+                         f"{(hi - lo, fn, cells)}, got {describe_value(d)}")
     return d
 
 
@@ -50,7 +50,7 @@ def _scratch_array(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
-def _weight_grad_cols_first(dtype) -> bool:
+def weight_grad_cols_first(dtype) -> bool:
     """Whether the weight-gradient GEMM per image runs as cols @ dout.T (K+1, FN) rather than dout @ cols.T:
     in float32 only, where it is the faster order (bench_nets' conv-net steps show it)."""
     return dtype == np.float32
@@ -167,11 +167,11 @@ class Convolution(Layer):
         """Validate W and b (they may have been replaced since __init__); return W as (FN, C*FH*FW)."""
         W, b = self.W, self.b
         if not isinstance(W, np.ndarray) or W.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"W must be a float32 or float64 array, got {_describe(W)}")
+            raise TypeError(f"W must be a float32 or float64 array, got {describe_value(W)}")
         if W.ndim != 4 or W.size == 0:
             raise ValueError(f"W must be a non-empty 4-D array (FN, C, FH, FW), got shape {W.shape}")
         if not isinstance(b, np.ndarray) or b.dtype != W.dtype:
-            raise TypeError(f"b must be an array of W's dtype {W.dtype}, got {_describe(b)}")
+            raise TypeError(f"b must be an array of W's dtype {W.dtype}, got {describe_value(b)}")
         if b.shape != (W.shape[0],):
             raise ValueError(f"b must have shape ({W.shape[0]},) (one bias per filter), got {b.shape}")
         return np.ascontiguousarray(W).reshape(W.shape[0], -1)
@@ -214,7 +214,7 @@ class Convolution(Layer):
             raise ValueError(
                 f"x has {x.shape[1]} channels but the filters W {self.W.shape} expect {c} "
                 f"(x must be (N, C, H, W))")
-        stride, pad, oh, ow = _window_geometry(x.shape, fh, fw, self.stride, self.pad)
+        stride, pad, oh, ow = window_geometry(x.shape, fh, fw, self.stride, self.pad)
         n = x.shape[0]
         k = c * fh * fw
         dtype = x.dtype
@@ -266,7 +266,7 @@ class Convolution(Layer):
         x = self._x
         if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != dtype:
             raise ValueError(f"Convolution.x must be the forward input, an array of shape {shape} and dtype "
-                             f"{dtype}, got {_describe(x)}")
+                             f"{dtype}, got {describe_value(x)}")
         return np.ascontiguousarray(x)
 
     def backward(self, dout=None, prologue=None):
@@ -307,7 +307,7 @@ class Convolution(Layer):
             return self._backward_winograd(x, dout, prologue)
         k = c * fh * fw
         x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
-        cols_first = _weight_grad_cols_first(dtype)
+        cols_first = weight_grad_cols_first(dtype)
         per_image = self._buffer("grad_per_image", (n, k + 1, fn) if cols_first else (n, fn, k + 1), dtype)
         dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
         w_cols = w_rows.T
@@ -343,7 +343,7 @@ class Convolution(Layer):
         """'direct', 'winograd' or 'im2col': how a forward of an input shaped ``x_shape`` (N, C, H, W) runs
         (``algorithm``, and for 'auto' ``fastnn._runtime.conv_algorithm``)."""
         fn, c, fh, fw = self.W.shape
-        stride, pad, oh, ow = _window_geometry(tuple(x_shape), fh, fw, self.stride, self.pad)
+        stride, pad, oh, ow = window_geometry(tuple(x_shape), fh, fw, self.stride, self.pad)
         return self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
 
     def _algorithm_for(self, c, fn, fh, fw, stride, pad, oh, ow) -> str:

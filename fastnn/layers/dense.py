@@ -11,8 +11,8 @@ import numbers
 import numpy as np
 
 from .. import _runtime
-from .._validate import FLOAT_DTYPES, _describe, check_scalar
-from ..functions import _as_targets
+from .._validate import FLOAT_DTYPES, check_scalar, describe_value
+from ..functions import as_targets
 from ..kernels import dense as dense_kernels
 from ..kernels import softmax as softmax_kernels
 from .base import Layer
@@ -136,11 +136,11 @@ class Affine(Layer):
         """
         W, b = self.W, self.b
         if not isinstance(W, np.ndarray) or W.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"Affine.W must be a float32 or float64 array, got {_describe(W)}")
+            raise TypeError(f"Affine.W must be a float32 or float64 array, got {describe_value(W)}")
         if W.ndim != 2 or W.size == 0:
             raise ValueError(f"Affine.W must be a non-empty 2-D array (D, M), got shape {W.shape}")
         if not isinstance(b, np.ndarray) or b.dtype != W.dtype:
-            raise TypeError(f"Affine.b must be an array of W's dtype {W.dtype}, got {_describe(b)}")
+            raise TypeError(f"Affine.b must be an array of W's dtype {W.dtype}, got {describe_value(b)}")
         if b.shape != (W.shape[1],):
             raise ValueError(f"Affine.b must have shape ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
         return (W if W.flags.c_contiguous else np.ascontiguousarray(W),
@@ -151,7 +151,7 @@ class Affine(Layer):
         x = self._x
         if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != W.shape[0] or x.dtype != W.dtype:
             raise ValueError(f"Affine.x must be the forward input as (N, {W.shape[0]}) of dtype {W.dtype}, "
-                             f"got {_describe(x)}")
+                             f"got {describe_value(x)}")
         return np.ascontiguousarray(x)
 
     def forward(self, x):
@@ -252,7 +252,7 @@ class SoftmaxWithLoss(Layer):
         x = self._check_input(x, ndim=(1, 2))
         x2 = x.reshape(1, -1) if x.ndim == 1 else x
         n, c = x2.shape
-        kind, tt = _as_targets(t, n, c, x2.dtype)
+        kind, tt = as_targets(t, n, c, x2.dtype)
         grad = np.empty_like(x2)
         fn = softmax_kernels.softmax_loss_labels if kind == "labels" else softmax_kernels.softmax_loss_probs
         self.loss = float(fn(x2, tt, grad))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import FLOAT_DTYPES, _describe, as_float_array, check_scalar
+from .._validate import FLOAT_DTYPES, as_float_array, check_scalar, describe_value
 from ..kernels import norm as norm_kernels
 from .base import Layer
 
@@ -113,14 +113,14 @@ class BatchNormalization(Layer):
         """
         g = self.gamma
         if not isinstance(g, np.ndarray) or g.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"BatchNormalization.gamma must be a float32 or float64 array, got {_describe(g)}")
+            raise TypeError(f"BatchNormalization.gamma must be a float32 or float64 array, got {describe_value(g)}")
         if g.ndim != 1 or g.size == 0:
             raise ValueError(f"BatchNormalization.gamma must be a non-empty 1-D array, got shape {g.shape}")
         for name in ("beta", "running_mean", "running_var"):
             v = getattr(self, name)
             if not isinstance(v, np.ndarray) or v.dtype != g.dtype:
                 raise TypeError(f"BatchNormalization.{name} must be an array of gamma's dtype {g.dtype}, "
-                                f"got {_describe(v)}")
+                                f"got {describe_value(v)}")
             if v.shape != g.shape:
                 raise ValueError(f"BatchNormalization.{name} must be an array of gamma's shape {g.shape}, "
                                  f"got shape {v.shape}")
@@ -202,7 +202,7 @@ class BatchNormalization(Layer):
         expected = (n, g.size, shape[2] * shape[3]) if self._per_channel else (n, g.size)
         if xhat.shape != expected or not xhat.flags.c_contiguous or not inv_std.flags.c_contiguous:
             raise ValueError(f"BatchNormalization.xhat must be the forward's C-contiguous {expected} array, "
-                             f"got {_describe(xhat)}")
+                             f"got {describe_value(xhat)}")
         dv = dout.reshape(xhat.shape)
         dx = np.empty_like(dv)
         self.dgamma = np.empty_like(self.gamma)

@@ -1,14 +1,43 @@
 """Pooling layers on numba kernels: max pooling (the book's Pooling) and average pooling."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import _runtime
 from .._validate import as_float_array, check_scalar
-from ..util import _window_geometry
+from ..util import window_geometry
 from .base import Layer
 
-__all__ = ["Pooling", "AvgPooling"]
+
+class PoolWindow(NamedTuple):
+    """A pooling window on one input shape, checked (``Pooling.window``): sizes, stride, pad and output size."""
+
+    ph: int
+    pw: int
+    stride: int
+    pad: int
+    oh: int
+    ow: int
+
+
+class _ForwardRecord(NamedTuple):
+    """What a forward pass ran with, kept for ``backward`` whatever the attributes become meanwhile."""
+
+    x_shape: tuple
+    dtype: np.dtype
+    mode: str
+    ph: int
+    pw: int
+    stride: int
+    pad: int
+
+
+# fastnn.kernels.pool (tens of ms to import, like every kernel module) is imported by the functions below on
+# the first pooling: ``import fastnn.layers`` does not pay for it in a net without pooling.
+
+__all__ = ["Pooling", "AvgPooling", "PoolWindow"]
 
 _MODES = ("max", "avg")
 
@@ -115,7 +144,7 @@ class Pooling(Layer):
         self.x = None
         self._argmax, self._trusted = argmax, False
         self._out_shape = (x_shape[0], x_shape[1], oh, ow)
-        self._window = (x_shape, np.dtype(dtype), "max", ph, pw, stride, pad)
+        self._window = _ForwardRecord(x_shape, np.dtype(dtype), "max", ph, pw, stride, pad)
 
     def _checked_argmax(self, out_shape, plane_size):
         """The argmax a user assigned, as int32 (N*C, OH*OW) ready for the kernel, or an error."""
@@ -133,7 +162,7 @@ class Pooling(Layer):
         return np.ascontiguousarray(a, dtype=np.int32)
 
     def window(self, shape):
-        """(PH, PW, stride, pad, OH, OW) of this pooling on input of ``shape`` (N, C, H, W), checked.
+        """The ``PoolWindow`` (PH, PW, stride, pad, OH, OW) of this pooling on input of ``shape`` (N, C, H, W), checked.
 
         Raises the errors ``forward`` raises for such an input (a window larger
         than the padded image, a pad not smaller than the window, a bad mode):
@@ -143,7 +172,7 @@ class Pooling(Layer):
         h, w = shape[2:]
         if h * w >= 2 ** 31:
             raise ValueError(f"x's image planes are too large ({h}x{w}) for int32 indices")
-        stride, pad, oh, ow = _window_geometry(
+        stride, pad, oh, ow = window_geometry(
             shape, self.pool_h, self.pool_w, self.stride, self.pad,
             names=("pool_h", "pool_w"), what="pooling window")
         ph, pw = int(self.pool_h), int(self.pool_w)
@@ -151,15 +180,14 @@ class Pooling(Layer):
             raise ValueError(f"pad must be smaller than the pool size {ph}x{pw}, got pad={pad}")
         if self.mode not in _MODES:
             raise ValueError(f"mode must be 'max' or 'avg', got {self.mode!r}")
-        return ph, pw, stride, pad, oh, ow
+        return PoolWindow(ph, pw, stride, pad, oh, ow)
 
     def _planes_and_output(self, x):
         """x checked, its (N*C, H, W) planes, an empty (N, C, OH, OW) output and the window geometry."""
         x = as_float_array(x, "x", ndim=4)
         n, c, h, w = x.shape
         geometry = self.window(x.shape)
-        oh, ow = geometry[4:]
-        return x, x.reshape(n * c, h, w), np.empty((n, c, oh, ow), dtype=x.dtype), geometry
+        return x, x.reshape(n * c, h, w), np.empty((n, c, geometry.oh, geometry.ow), dtype=x.dtype), geometry
 
     def forward(self, x):
         from ..kernels import pool as pool_kernels
@@ -175,7 +203,7 @@ class Pooling(Layer):
             _runtime.elementwise_kernel(pool_kernels, "avg_pool_forward", x.size)(planes, ph, pw, stride, pad, out.reshape(n * c, oh, ow))
         self.x = x
         self._out_shape = out.shape
-        self._window = (x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
+        self._window = _ForwardRecord(x.shape, x.dtype, self.mode, ph, pw, stride, pad)  # for backward, whatever changes later
         return out
 
     def backward(self, dout):

@@ -21,7 +21,9 @@ from collections import OrderedDict
 import numpy as np
 
 from .._random import as_generator
-from .._validate import float_dtype
+from .._validate import check_scalar, float_dtype
+from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
+from ..util import conv_output_size
 from .init import check_init_std, check_size, check_sizes, derive_seed, init_scale, normal_weights
 from .sequential import Sequential
 
@@ -34,7 +36,6 @@ _POOL = 2
 
 def _conv_param(value, defaults: dict, name: str) -> dict:
     """The book's conv_param dict, checked; keys left out take ``defaults``' values."""
-    from .._validate import check_scalar
 
     if not isinstance(value, dict):
         raise TypeError(f"{name} must be a dict with keys {', '.join(_CONV_KEYS)}, got {value!r}")
@@ -53,7 +54,6 @@ def _conv_param(value, defaults: dict, name: str) -> dict:
 
 def _conv_out(hw: tuple, p: dict, name: str) -> tuple:
     """(OH, OW) of a convolution with conv_param ``p`` on an (H, W) input."""
-    from ..util import conv_output_size
     try:
         return tuple(conv_output_size(n, p["filter_size"], p["stride"], p["pad"]) for n in hw)
     except ValueError as exc:
@@ -112,8 +112,6 @@ class SimpleConvNet(Sequential):
                  conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},  # noqa: B006 (the book's)
                  hidden_size=100, output_size=10, weight_init_std=0.01, *,
                  dtype=np.float64, seed=None):
-        from ..layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
-
         self.input_dim = _check_input_dim(input_dim)
         p = _conv_param(conv_param, {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
                         "conv_param")
@@ -216,8 +214,6 @@ class DeepConvNet(Sequential):
                  conv_param_3=DEEP_CONV_PARAMS[2], conv_param_4=DEEP_CONV_PARAMS[3],
                  conv_param_5=DEEP_CONV_PARAMS[4], conv_param_6=DEEP_CONV_PARAMS[5],
                  hidden_size=50, output_size=10, *, dtype=np.float64, seed=None):
-        from ..layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
-
         self.input_dim = _check_input_dim(input_dim)
         given = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
         conv_params = [_conv_param(p, d, f"conv_param_{i}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._random import as_generator
 from .._validate import check_scalar, float_dtype
+from ..layers import Affine, BatchNormalization, Dropout, Relu, Sigmoid, SoftmaxWithLoss
 from .init import check_init_std, check_size, check_sizes, derive_seed, init_scale, normal_weights
 from .sequential import Sequential
 
@@ -25,7 +26,6 @@ _ACTIVATIONS = ("relu", "sigmoid")
 
 
 def _activation_layer(activation: str):
-    from ..layers import Relu, Sigmoid
     return {"relu": Relu, "sigmoid": Sigmoid}[activation]()
 
 
@@ -82,8 +82,6 @@ class TwoLayerNet(Sequential):
 
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01, *,
                  dtype=np.float64, seed=None):
-        from ..layers import Affine, Relu, SoftmaxWithLoss
-
         sizes = [check_size(input_size, "input_size"), check_size(hidden_size, "hidden_size"),
                  check_size(output_size, "output_size")]
         check_init_std(weight_init_std)
@@ -147,8 +145,6 @@ class MultiLayerNet(Sequential):
     def _build(self, input_size, hidden_size_list, output_size, activation, weight_init_std,
                weight_decay_lambda, dtype, seed, use_dropout=False, dropout_ration=0.5,
                use_batchnorm=False):
-        from ..layers import Affine, SoftmaxWithLoss
-
         self.input_size = check_size(input_size, "input_size")
         self.hidden_size_list = check_sizes(hidden_size_list, "hidden_size_list")
         self.output_size = check_size(output_size, "output_size")
@@ -169,13 +165,11 @@ class MultiLayerNet(Sequential):
         for idx, (W, b) in enumerate(affine[:-1], start=1):
             layers[f"Affine{idx}"] = Affine(W, b)
             if self.use_batchnorm:
-                from ..layers import BatchNormalization
                 size = sizes[idx]
                 layers[f"BatchNorm{idx}"] = BatchNormalization(np.ones(size, dtype=dtype),
                                                                np.zeros(size, dtype=dtype))
             layers[f"Activation_function{idx}"] = _activation_layer(activation)
             if self.use_dropout:
-                from ..layers import Dropout
                 layers[f"Dropout{idx}"] = Dropout(dropout_ration, seed=derive_seed(rng))
         W, b = affine[-1]
         layers[f"Affine{len(affine)}"] = Affine(W, b)

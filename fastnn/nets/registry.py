@@ -14,6 +14,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 
+# The registry is what the command line's --help lists: it imports neither NumPy nor the nets' modules
+# (which load the layers and numba); the functions below import them when a net is asked for.
+
 __all__ = ["NETS", "build_net", "param_shapes", "net_name", "recipe_from_params"]
 
 _EXTEND_KEYS = ("use_dropout", "dropout_ration", "use_batchnorm")

@@ -1,14 +1,20 @@
 """Sequential: a chain of layers and a loss layer — the container all of the book's nets are built on."""
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections import OrderedDict
+from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
+from .. import io
+from .._random import check_generator_state, generator_state, is_global_random_state, set_generator_state
 from .._validate import as_float_array, as_labels, check_scalar
 from ..gradient import numerical_gradient as _numerical_gradient
 from ..layers.fused import fuse_stages
+from .half import TRAINING_REFUSED, float32_params, half_infer, make_half
 
 __all__ = ["Sequential", "ParamDict", "layer_prefix", "layer_generator"]
 
@@ -26,6 +32,30 @@ def layer_prefix(layer) -> str:
     """The name stem the book gives a layer of this class ('Conv' for Convolution, 'Affine' for Affine, ...)."""
     name = type(layer).__name__
     return _PREFIXES.get(name, name)
+
+
+class _Stage(NamedTuple):
+    """One step of a forward pass: a layer (or a fused stage) and whether its ``forward`` takes ``train_flg``."""
+
+    layer: object
+    takes_train_flg: bool
+
+
+class _ParamSlot(NamedTuple):
+    """Where a net's parameter lives: its key in ``params`` (``'W1'``), its layer's name and the layer's attribute."""
+
+    key: str
+    layer_name: str
+    layer: object
+    param_name: str
+
+
+class _Plan(NamedTuple):
+    """What ``Sequential`` derives from its ``layers`` once (made again when they change)."""
+
+    stages: list          # [_Stage] in layer order
+    fused_stages: list    # [_Stage], Convolution -> Relu -> Pooling fused where fuse_stages says so
+    param_index: list     # [_ParamSlot] in layer order
 
 
 class ParamDict(dict):
@@ -196,6 +226,9 @@ class Sequential:
     ``train_flg`` is passed if its ``forward`` takes it).
     """
 
+    #: With ``half()``: {id(layer): (layer, {name: stored array})} of the parameters kept in float16/bfloat16.
+    half_store = None
+
     def __init__(self, layers, loss_layer, weight_decay_lambda=0):
         _check_layer(loss_layer, "loss_layer")
         self.layers = layers
@@ -247,25 +280,25 @@ class Sequential:
                 raise TypeError(f"layer names must be non-empty strings, got {name!r}")
             _check_layer(layer, f"layers[{name!r}]")
         layers = [layer for _, layer in items]
-        plan = [(layer, _wants_train_flg(layer)) for layer in layers]
-        fused_plan = [(stage, _wants_train_flg(stage)) for stage in fuse_stages(layers)]
-        # the book's names: (net key, layer name, layer, parameter name), in layer order
+        plan = [_Stage(layer, _wants_train_flg(layer)) for layer in layers]
+        fused_plan = [_Stage(stage, _wants_train_flg(stage)) for stage in fuse_stages(layers)]
+        # the book's names (W1, b1, ...), in layer order
         counts = {}
         param_index = []
         for name, layer in items:
             for pname in _param_names(layer):
                 counts[pname] = counts.get(pname, 0) + 1
-                param_index.append((f"{pname}{counts[pname]}", name, layer, pname))
-        dtypes = {getattr(layer, pname).dtype for _, _, layer, pname in param_index}
+                param_index.append(_ParamSlot(f"{pname}{counts[pname]}", name, layer, pname))
+        dtypes = {getattr(slot.layer, slot.param_name).dtype for slot in param_index}
         if len(dtypes) > 1:
             raise ValueError(f"all parameters of a net must share one dtype, got {sorted(map(str, dtypes))}")
-        self._plan_cache = (plan, fused_plan, param_index)
+        self._plan_cache = _Plan(plan, fused_plan, param_index)
         self._plan_modes = [(layer, layer.mode) for layer in layers if hasattr(layer, "mode")]
         self._plan_version = self._layers.version
 
     @property
     def _param_index(self) -> list:
-        return self._planned()[2]
+        return self._planned().param_index
 
     # -- parameters -------------------------------------------------------------------------
     @property
@@ -280,6 +313,21 @@ class Sequential:
             return None
         _, _, layer, pname = self._param_index[0]
         return getattr(layer, pname).dtype
+
+    @property
+    def compute_dtype(self):
+        """The dtype the net computes in: ``dtype``, but float32 for a net stored in half precision."""
+        return np.dtype(np.float32) if self.half_store is not None else self.dtype
+
+    def half(self, dtype="float16"):
+        """An inference-only copy with the parameters stored in float16 (or 'bfloat16'), computing in float32.
+
+        See ``fastnn.nets.half``: ``predict`` and ``accuracy`` work as on the
+        float32 net; ``loss``, ``gradient`` and training refuse it.
+        """
+        twin = make_half(self, dtype)
+        twin._plan_version = None     # plan again: the parameters changed dtype
+        return twin
 
     def _weights(self):
         return [getattr(layer, pname) for _, _, layer, pname in self._param_index if pname == "W"]
@@ -299,20 +347,16 @@ class Sequential:
         - ``'rng/<layer>'``: the state of a layer's own random generator
           (a seeded Dropout's), as JSON-able values.
         """
-        from .. import io
-
         out = {f"param/{key}": arr.copy() for key, arr in self.params.items()}
         for (name, sname), value in self._named_state().items():
             if value is not None:
                 out[f"state/{name}/{sname}"] = np.array(value, copy=True)
         for name, gen in self._own_generators().items():
-            out[f"rng/{name}"] = io.generator_state(gen)
+            out[f"rng/{name}"] = generator_state(gen)
         return out
 
     def _own_generators(self) -> dict:
         """{layer name: generator} of the layers that own one (not NumPy's global generator, which no net owns)."""
-        from .._random import is_global_random_state
-
         gens = {name: layer_generator(layer) for name, layer in self.layers.items()}
         return {name: gen for name, gen in gens.items() if gen is not None and not is_global_random_state(gen)}
 
@@ -325,10 +369,6 @@ class Sequential:
         present: shapes, finite values, batch norm variances >= 0, valid
         generator states. Unknown entries are refused.
         """
-        from collections.abc import Mapping
-
-        from .. import io
-
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a dict from state_dict(), got {type(state).__name__}")
         params = self.params
@@ -349,7 +389,7 @@ class Sequential:
                                      "a variance is >= 0")
                 new_state[(layer, sname)] = value
             elif kind == "rng" and gens.get(rest) is not None:
-                io.check_generator_state(gens[rest], value, f"the generator state of {rest}")
+                check_generator_state(gens[rest], value, f"the generator state of {rest}")
                 new_rngs[rest] = value
             else:
                 unknown.append(key)
@@ -369,7 +409,7 @@ class Sequential:
                 dtype = current.dtype if isinstance(current, np.ndarray) else (self.dtype or value.dtype)
                 setattr(layer, sname, np.array(value, dtype=dtype))
         for name, value in new_rngs.items():
-            io.set_generator_state(gens[name], value)
+            set_generator_state(gens[name], value)
 
     def architecture(self) -> list:
         """``[[layer name, class name, [[param, shape], ...]], ...]``, the loss layer last: what save/load compare."""
@@ -382,8 +422,8 @@ class Sequential:
     # -- forward ----------------------------------------------------------------------------
     def _stages(self) -> list:
         """(stage, takes train_flg) in order: the layers, fused where ``fuse`` says so."""
-        plan, fused_plan, _ = self._planned()
-        return fused_plan if self.fuse else plan
+        plan = self._planned()
+        return plan.fused_stages if self.fuse else plan.stages
 
     def predict(self, x, train_flg=False):
         """Scores before the loss layer, shape (N, output_size); ``train_flg`` goes to Dropout/BatchNorm.
@@ -398,9 +438,23 @@ class Sequential:
         """
         return self._forward(x, bool(train_flg), keep=bool(train_flg))
 
+    def forward(self, x, train_flg=False):
+        """Scores as ``predict`` gives them, by the full forward pass: every stage's ``forward``, keeping what
+        backward needs (ReLU masks, pooling argmax, inputs), as ``loss`` and ``gradient`` run it.
+
+        ``predict`` is the lighter path for inference (each stage's ``infer``);
+        this one is what a training step's forward costs, the layers' state
+        then holding this batch's caches.
+        """
+        return self._forward(x, bool(train_flg), keep=True)
+
     def _forward(self, x, train_flg: bool, keep: bool):
         """Run the stages in order: ``forward`` (keeping what backward needs) or, without ``keep``, ``infer``
         where a stage has one (a book-style layer without it runs its ``forward``)."""
+        if self.half_store is not None:
+            if keep:
+                raise TypeError(TRAINING_REFUSED.format(dtype=str(self.dtype)))
+            return half_infer(self._stages(), self.half_store, as_float_array(x, "x", dtype=np.float32))
         for layer, wants_flag in self._stages():
             if not keep and hasattr(layer, "infer"):
                 x = layer.infer(x)
@@ -434,16 +488,20 @@ class Sequential:
         one-hot (N, classes). Returns a Python float.
         """
         batch_size = check_scalar(batch_size, "batch_size", integer=True, positive=True)
-        x = as_float_array(x, "x", dtype=self.dtype, min_ndim=2)
+        x = as_float_array(x, "x", dtype=self.compute_dtype, min_ndim=2)
         n = x.shape[0]
         predicted = np.empty(n, dtype=np.intp)
         n_classes = None
-        for start in range(0, n, batch_size):
-            y = np.asarray(self.predict(x[start:start + batch_size], train_flg=False))
-            if y.ndim != 2:
-                raise ValueError(f"accuracy needs scores of shape (N, classes), the net gave {y.shape}")
-            n_classes = y.shape[1]
-            predicted[start:start + batch_size] = np.argmax(y, axis=1)
+        session = contextlib.nullcontext()
+        if self.half_store is not None:       # half precision: float32 copies once per call, not per batch
+            session = float32_params(self.half_store)
+        with session:
+            for start in range(0, n, batch_size):
+                y = np.asarray(self.predict(x[start:start + batch_size], train_flg=False))
+                if y.ndim != 2:
+                    raise ValueError(f"accuracy needs scores of shape (N, classes), the net gave {y.shape}")
+                n_classes = y.shape[1]
+                predicted[start:start + batch_size] = np.argmax(y, axis=1)
         labels = as_labels(t, n, n_classes, "t")
         return float(np.count_nonzero(predicted == labels)) / n
 
@@ -458,6 +516,25 @@ class Sequential:
         valid until the next backward.
         """
         self.last_layer.forward(self._forward(x, True, keep=True), t)  # the penalty's value is not needed
+        return self._backward()
+
+    def loss_and_gradient(self, x, t):
+        """``(loss, grads)`` of one training-mode forward and backward pass: ``gradient(x, t)`` and its loss.
+
+        ``loss`` is a Python float: the loss of the very forward pass the
+        gradients come from, ½λΣ‖W‖² included with weight decay -- what
+        ``loss(x, t, train_flg=True)`` returned just before ``gradient``, at
+        no second forward pass (what ``Trainer`` records for each step).
+        ``grads`` are ``gradient(x, t)``'s.
+        """
+        loss = float(self.last_layer.forward(self._forward(x, True, keep=True), t))
+        grads = self._backward()
+        if self.weight_decay_lambda:
+            loss += float(self.weight_decay_penalty())
+        return loss, grads
+
+    def _backward(self) -> dict:
+        """Backward through the loss layer and every stage after a training forward; the gradients by param key."""
         dout = self.last_layer.backward(1)
         first, *rest = (stage for stage, _ in self._stages())
         for layer in reversed(rest):
@@ -510,8 +587,6 @@ class Sequential:
         The file is written under exactly the name given. See ``fastnn.io``
         for the format.
         """
-        from .. import io
-
         io.save_params(self, file_name)
 
     def load_params(self, file_name="params.npz"):
@@ -523,8 +598,6 @@ class Sequential:
         without running code: ``fastnn.io``). A file saved in the other float
         dtype is cast.
         """
-        from .. import io
-
         io.load_params(self, file_name)
 
     def __repr__(self) -> str:

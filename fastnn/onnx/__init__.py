@@ -42,12 +42,7 @@ that current and slightly older runtimes load.
 """
 __all__ = ["export", "build_model", "DEFAULT_OPSET", "IR_VERSION", "INPUT_NAME"]
 
-DEFAULT_OPSET = 17
-#: The lowest opset whose operators have the semantics used here (Softmax over one axis, Flatten, Gemm).
-MIN_OPSET = 13
-#: IR version 8 is what opsets 17-18 need; newer opsets get the lowest IR version onnx says they need.
-IR_VERSION = 8
-INPUT_NAME = "x"
+from .versions import DEFAULT_OPSET, INPUT_NAME, IR_VERSION, MIN_OPSET  # noqa: F401 (MIN_OPSET: public, as before)
 
 
 def __getattr__(name):

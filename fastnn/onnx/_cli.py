@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from .._cli_args import dims, positive_int, ratio
+from .._cli_args import dims, net_from_params_file, positive_int, ratio
+from .._cli_errors import UserError, argument, check_output_path
+from .versions import DEFAULT_OPSET
 
 #: --net choices: the registered nets (fastnn.nets.NETS).
 NET_NAMES = ("two_layer", "multi_layer", "simple_convnet", "deep_convnet")
@@ -53,8 +55,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def _net_from_params(path, name, args):
-    from .._cli_args import net_from_params_file
-
     overrides = {}
     if args.input_dim is not None:
         overrides["input_dim"] = list(args.input_dim)
@@ -66,7 +66,7 @@ def _net_from_params(path, name, args):
 
 
 def _load_model(path):
-    from ..io import load_model
+    from ..nets.model_file import load_model  # NumPy and the layers: when the command runs
 
     try:
         return load_model(path)[0]
@@ -76,10 +76,9 @@ def _load_model(path):
 
 def run(args) -> int:
     """Carry out ``fastnn export``; returns the exit status."""
-    import numpy as np
+    import numpy as np  # NumPy, and the exporter below: when the command runs (--help stays light)
 
-    from .._cli_errors import UserError, argument, check_output_path
-    from . import DEFAULT_OPSET, export
+    from . import export
 
     check_output_path("OUT.onnx", args.out)
     if args.batch is not None and args.batch < 1:

@@ -6,12 +6,14 @@ import os
 
 import numpy as np
 
-from . import DEFAULT_OPSET, INPUT_NAME, IR_VERSION, MIN_OPSET
+from .. import __version__
+from ..layers import Affine, AvgPooling, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid, fused
+from .versions import DEFAULT_OPSET, INPUT_NAME, IR_VERSION, MIN_OPSET
 
 
 def _onnx():
     try:
-        import onnx
+        import onnx  # the optional extra: imported when an export runs
     except ImportError:
         raise ImportError("ONNX export needs the onnx package: pip install onnx "
                           "(or pip install 'fastnn[onnx]')") from None
@@ -20,7 +22,6 @@ def _onnx():
 
 def _known_layers() -> dict:
     """Exact layer class -> converter. Exact classes only: a subclass may compute something else."""
-    from ..layers import Affine, AvgPooling, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid
     return {
         Affine: _affine, Relu: _relu, Sigmoid: _sigmoid, Convolution: _convolution,
         Pooling: _pooling, AvgPooling: _pooling, BatchNormalization: _batchnorm, Dropout: _dropout,
@@ -29,8 +30,6 @@ def _known_layers() -> dict:
 
 def _stage_layers(layer):
     """The layers a fused stage runs (``fastnn.layers.fused``), or None for a plain layer."""
-    from ..layers import fused
-
     stage_class = getattr(fused, "ConvReluPool", None)
     if stage_class is not None and type(layer) is stage_class:
         return list(layer.layers)
@@ -65,7 +64,6 @@ def _input_shape(net, layers, input_shape) -> tuple:
     if input_shape is None:
         input_shape = getattr(net, "input_dim", None)
     if input_shape is None:
-        from ..layers import Affine
         first = layers[0][1]
         if type(first) is Affine:
             input_shape = (int(np.shape(first.W)[0]),)
@@ -244,7 +242,6 @@ def build_model(net, *, softmax=False, opset=DEFAULT_OPSET, batch=None, input_sh
         [helper.make_tensor_value_info(INPUT_NAME, f32, [batch_dim, *sample])],
         [helper.make_tensor_value_info(output, f32, [batch_dim, *shape])],
         initializer=g.initializers)
-    from .. import __version__
     opsets = [helper.make_opsetid("", opset)]
     ir_version = max(IR_VERSION, helper.find_min_ir_version_for(opsets))
     model = helper.make_model(graph, opset_imports=opsets, ir_version=ir_version, producer_name="fastnn",

@@ -20,27 +20,21 @@ Needs ``pip install 'fastnn[tune]'`` (Optuna and the PostgreSQL driver);
 from __future__ import annotations
 
 import os
+import sys
+import warnings
+
+from ..nets import NETS
+from ._optuna import import_optuna
+
+# fastnn --help imports this module, so it imports no more than it must: the search space (dataclasses),
+# the storage (socket), the objective (NumPy), the data sets and the workers are imported by the functions
+# that use them.
 
 __all__ = ["run", "open_study", "SAMPLERS", "PRUNERS"]
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "none")
 BOOK_HIDDEN = [100] * 6       # the book's ch. 6 search trains a 7-layer MLP: six hidden layers of 100
-
-
-def _import_optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise ImportError("fastnn tune needs Optuna: pip install 'fastnn[tune]'") from None
-    import warnings
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # The journal storage and the heartbeat are marked experimental; fastnn pins what it relies on in its tests.
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # fastnn runs the heartbeat itself around ask/tell (the budget needs ask/tell, not Study.optimize).
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used", category=UserWarning)
-    return optuna
 
 
 def _check_count(value, name, flag):
@@ -54,7 +48,6 @@ def _check_count(value, name, flag):
 def make_setup(net="multi_layer", hidden=None, data=None, data_home=None, epochs=10, batch_size=100,
                optimizer="sgd", dtype="float32", params=()):
     """Check the settings and make the ``Setup`` every trial of the study shares."""
-    from ..nets import NETS
     from ._objective import Setup, net_recipe
     from ._space import OPTIMIZERS, build_space
 
@@ -89,7 +82,7 @@ def make_sampler(kind, seed=None, stream=()):
     """A TPE or random sampler; ``seed`` with ``stream`` (worker index, trials done) seeds it reproducibly."""
     import numpy as np
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     if kind not in SAMPLERS:
         raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}; got {kind!r}")
     if seed is not None:
@@ -100,7 +93,7 @@ def make_sampler(kind, seed=None, stream=()):
 
 
 def make_pruner(kind):
-    optuna = _import_optuna()
+    optuna = import_optuna()
     if kind not in PRUNERS:
         raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}; got {kind!r}")
     return optuna.pruners.MedianPruner() if kind == "median" else optuna.pruners.NopPruner()
@@ -116,7 +109,7 @@ def open_study(store, name, setup=None, sampler=None, pruner=None):
     """
     from ._storage import describe_url
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     with store.lock(name):
         try:
             study = optuna.load_study(study_name=name, storage=store.optuna, sampler=sampler, pruner=pruner)
@@ -209,7 +202,7 @@ def run(*, net="multi_layer", hidden=None, data=None, data_home=None, epochs=10,
     """
     from ._storage import open_storage
 
-    _import_optuna()
+    import_optuna()
     _check_count(trials, "trials", "--trials")
     _check_count(jobs, "jobs", "--jobs")
     if threads is not None:
@@ -239,7 +232,7 @@ def _work(config, index, store=None, log=print):
     from ._storage import open_storage
     from ._worker import count, set_worker_threads, work
 
-    optuna = _import_optuna()
+    optuna = import_optuna()
     own_store = store is None
     if own_store:
         store = open_storage(config["storage"], heartbeat_interval=config["heartbeat"])
@@ -261,9 +254,6 @@ def _work(config, index, store=None, log=print):
 
 
 def _worker_main(config, index):
-    import sys
-    import warnings
-
     warnings.simplefilter("ignore")
     try:
         _work(config, index, log=None if config["quiet"] else (lambda line: print(line, flush=True)))

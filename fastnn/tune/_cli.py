@@ -4,6 +4,11 @@ from __future__ import annotations
 import argparse
 import time
 
+from .._cli_args import DATA_CHOICES, OPTIMIZERS, positive_int, sizes
+from .._cli_errors import check_output_path
+from ..nets import NETS
+from . import make_setup, run
+
 TUNE_DESCRIPTION = """\
 Search hyperparameters as the book's chapter 6 does: each trial trains a net on
 80% of the training images and is judged on the other 20% (the test set is not
@@ -18,13 +23,13 @@ Search space: the book's lr = 10^U(-6, -2) and, for multi_layer, weight_decay =
   --param dropout=0:0.5          uniform float (multi_layer)
   --param hidden=50:200:int      whole number (units per hidden layer)
   --param batch_size=32,64,128   choices
-  --param optimizer=sgd,adam     choices (sgd momentum nesterov adagrad rmsprop adam)
+  --param optimizer=sgd,adam     choices ({optimizers})
 
 Several machines, one study (each machine runs the same command):
   fastnn tune --storage postgresql+psycopg://USER@HOST/DB --study mlp --trials 200 --jobs 2
 
 Running a command again continues its study; --trials is the study's total.
-"""
+""".replace("{optimizers}", " ".join(OPTIMIZERS))
 
 
 def _count(text):
@@ -36,9 +41,6 @@ def _count(text):
 
 def add_parser(sub):
     """Add the ``tune`` subcommand to ``sub`` (the subparsers of ``fastnn``)."""
-    from .._cli_args import DATA_CHOICES, OPTIMIZERS, positive_int, sizes
-    from ..nets import NETS
-
     p = sub.add_parser("tune", help="search hyperparameters on a validation split (Optuna; several processes "
                                     "or machines)",
                        description=TUNE_DESCRIPTION, epilog=TUNE_EPILOG,
@@ -102,15 +104,13 @@ def main(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise ImportError("--plot needs matplotlib: pip install matplotlib (or pip install 'fastnn[plot]')")
-    from .._cli_errors import check_output_path
-    from . import make_setup, run
-    from ._report import best_table, plot_study, save_best, summary
+    # the report (NumPy, the nets' model files) and the storage (socket): when a study runs, not for --help
+    from ._report import best_table, finished_trials, plot_study, save_best, summary
+    from ._storage import describe_url
 
     for flag, path in (("--plot", args.plot), ("--save-best", args.save_best)):
         if path is not None:
             check_output_path(flag, path)      # before the search, not after it
-    from ._storage import describe_url
-
     setup = make_setup(args.net, args.hidden, args.data, args.data_home, args.epochs, args.batch_size,
                        args.optimizer, args.dtype, args.param)
     t0 = time.perf_counter()
@@ -126,7 +126,6 @@ def main(args) -> int:
                 log=None if args.quiet else (lambda line: print(line, flush=True)))
     print(summary(study, args.trials) + f" (this run: {time.perf_counter() - t0:.1f} s)")
     print(best_table(study, args.top))
-    from ._report import finished_trials
     best = finished_trials(study)
     if best:
         params = ", ".join(f"{k}={v!r}" for k, v in best[0].params.items())

@@ -1,8 +1,8 @@
 """One trial: train a net with the trial's hyperparameters on 80% of the training set, judge it on the rest.
 
-The validation split is ``fastnn.datasets._split.stratified_split`` with
-``test_every=5``: within each class every fifth training image is held out
-(20%), the same images on every machine and in every worker. The test set is
+The validation split is ``fastnn.datasets.split_per_class`` with fraction
+0.2 and no seed (the one split the Trainer's ``validation=`` uses too):
+within each class every fifth training image is held out, the same images on every machine and in every worker. The test set is
 never loaded. Each epoch's validation accuracy is reported to Optuna (the
 pruner's input) and the training accuracy is kept as a user attribute, so
 the book's figure can be drawn from the study alone.
@@ -12,10 +12,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 
-VALIDATION_EVERY = 5      # every 5th image of each class: 20% of the training set
+from .. import _cli_args
+from .._random import as_generator
+from ..datasets import split_per_class
+from ..nets import build_net
+from ._space import schedule_of, space_to_json
+
+VALIDATION_FRACTION = 0.2     # every 5th image of each class
 
 
 @dataclass
@@ -34,28 +41,40 @@ class Setup:
 
     def study_record(self) -> dict:
         """The settings a study is tied to: a later command must use the same ones to add trials."""
-        from ._space import space_to_json
-
         return {"net": self.net, "hidden": self.hidden, "data": self.data, "epochs": self.epochs,
                 "batch_size": self.batch_size, "optimizer": self.optimizer, "dtype": self.dtype,
                 "space": space_to_json(self.space)}
 
 
-def load_split(setup: Setup):
-    """``(x_train, t_train, x_val, t_val, info)``: the training set cut 80/20, stratified by class."""
-    from .._cli_args import load_data
-    from ..datasets._split import stratified_split
+class Split(NamedTuple):
+    """A study's data: the training set cut 80/20 (stratified by class) and the data set's record."""
 
+    x_train: np.ndarray
+    t_train: np.ndarray
+    x_val: np.ndarray
+    t_val: np.ndarray
+    info: object          # the fastnn.datasets.DATASETS entry
+
+
+class TrialRun(NamedTuple):
+    """One trial's net (its registered name and recipe) and the Trainer that trains it."""
+
+    net: object
+    name: str
+    recipe: dict
+    trainer: object
+
+
+def load_split(setup: Setup) -> Split:
+    """The ``Split`` of the study's training set: 80/20, stratified by class."""
     flatten = setup.net in ("two_layer", "multi_layer")
-    _, info, ((x, t), _) = load_data(setup.data, setup.data_home, flatten, setup.dtype)
-    train_idx, val_idx = stratified_split(t, test_every=VALIDATION_EVERY)
-    return x[train_idx], t[train_idx], x[val_idx], t[val_idx], info
+    _, info, ((x, t), _) = _cli_args.load_data(setup.data, setup.data_home, flatten, setup.dtype)
+    train_idx, val_idx = split_per_class(t, VALIDATION_FRACTION)
+    return Split(x[train_idx], t[train_idx], x[val_idx], t[val_idx], info)
 
 
 def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
     """Registered net name and constructor kwargs for one trial's ``params``."""
-    from .._cli_args import net_recipe
-
     hidden = setup.hidden
     if "hidden" in params:
         count = len(hidden) if hidden else (2 if setup.net == "multi_layer" else 1)
@@ -63,21 +82,18 @@ def net_recipe(setup: Setup, params: dict, info) -> tuple[str, dict]:
     args = SimpleNamespace(net=setup.net, hidden=hidden, weight_init="he",
                            weight_decay=float(params.get("weight_decay", 0.0)),
                            dropout=params.get("dropout"), batchnorm=False)
-    return net_recipe(args, info)
+    return _cli_args.net_recipe(args, info)
 
 
 def trial_seeds(seed: int):
     """Generators for the net's weights and the batch order of a trial seeded ``seed`` (as ``fastnn train``)."""
-    from .._random import as_generator
-
     net_seq, batch_seq = np.random.SeedSequence(seed).spawn(2)
     return as_generator(net_seq, name="seed"), as_generator(batch_seq, name="seed")
 
 
-def make_trainer(setup: Setup, params: dict, seed: int, data):
-    """The net and Trainer of one trial (also used to rebuild the best trial's model)."""
-    from ..nets import build_net
-    from ..trainer import Trainer
+def make_trainer(setup: Setup, params: dict, seed: int, data: Split) -> TrialRun:
+    """The ``TrialRun`` of one trial: its net and Trainer (also used to rebuild the best trial's model)."""
+    from ..trainer import Trainer  # numba and the layers: a study's report and --help need neither
 
     x_tr, t_tr, x_val, t_val, info = data
     name, kwargs = net_recipe(setup, params, info)
@@ -87,8 +103,8 @@ def make_trainer(setup: Setup, params: dict, seed: int, data):
                       mini_batch_size=int(params.get("batch_size", setup.batch_size)),
                       optimizer=params.get("optimizer", setup.optimizer),
                       optimizer_param={"lr": float(params["lr"])}, evaluate_sample_num_per_epoch=None,
-                      verbose=False, seed=batch_rng)
-    return net, name, kwargs, trainer
+                      verbose=False, seed=batch_rng, lr_schedule=schedule_of(params, setup.epochs))
+    return TrialRun(net, name, kwargs, trainer)
 
 
 class Diverged(Exception):
@@ -107,7 +123,7 @@ def run_trial(trial, setup: Setup, data, seed: int) -> float:
     """
     params = {name: p.suggest(trial) for name, p in setup.space.items()}
     trial.set_user_attr("seed", int(seed))
-    _, _, _, trainer = make_trainer(setup, params, seed, data)
+    trainer = make_trainer(setup, params, seed, data).trainer
     train_acc = []
     try:
         while trainer.current_iter < trainer.max_iter:

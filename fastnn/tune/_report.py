@@ -1,6 +1,12 @@
 """What a study found: a table of the best trials, the book's figure, the best model as a file."""
 from __future__ import annotations
 
+from ..nets.model_file import save_model
+from ..plot import new_figure, save_figure
+from ._objective import load_split, make_trainer
+
+# Optuna and matplotlib, optional extras, are imported by the functions that use them.
+
 
 def finished_trials(study):
     """COMPLETE trials, best first (ties: the earlier trial first)."""
@@ -54,8 +60,6 @@ def plot_study(study, path, top=8, title=None) -> None:
     import optuna
     from matplotlib.ticker import MaxNLocator
 
-    from ..plot import new_figure, save_figure
-
     best = finished_trials(study)[:top]
     cols = max(1, min(4, len(best)))
     rows = -(-len(best) // cols) if best else 0
@@ -106,15 +110,13 @@ def save_best(study, setup, path) -> dict:
     to keep model files and the best trial may have run on another machine.
     Returns the record written with the model.
     """
-    from ..io import save_model
-    from ._objective import load_split, make_trainer
-
     best = finished_trials(study)
     if not best:
         raise ValueError(f"study {study.study_name!r} has no complete trial to save")
     trial = best[0]
     data = load_split(setup)
-    net, _, _, trainer = make_trainer(setup, trial.params, trial.user_attrs["seed"], data)
+    run = make_trainer(setup, trial.params, trial.user_attrs["seed"], data)
+    net, trainer = run.net, run.trainer
     trainer.train()
     info = {"data": setup.data, "flatten": setup.net in ("two_layer", "multi_layer"),
             "val_acc": float(trainer.test_acc_list[-1]), "epochs": trainer.current_epoch,

@@ -10,23 +10,34 @@ so that a later command can check it searches the same space).
     dropout=0:0.5           a float, drawn uniformly
     hidden=50:200:int       a whole number (``:int:log`` for log-uniform)
     optimizer=sgd,adam      one of the listed choices
+    lr_schedule=cosine      a learning-rate schedule (one, fixed, or several to choose from)
+    warmup=0:2              the cosine schedule's warm-up epochs (with lr_schedule=cosine)
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+from .._optimizer_names import OPTIMIZER_NAMES
+
 #: What each searchable name sets, and the nets it applies to (None: every net).
 PARAM_HELP = {
     "lr": ("learning rate of the optimizer", None),
     "weight_decay": ("L2 weight decay (lambda)", ("multi_layer",)),
     "dropout": ("dropout ratio after each hidden layer", ("multi_layer",)),
-    "optimizer": ("update rule: sgd, momentum, nesterov, adagrad, rmsprop, adam", None),
+    "optimizer": ("update rule: " + ", ".join(OPTIMIZER_NAMES), None),
     "batch_size": ("mini-batch size (a whole number)", None),
     "hidden": ("units of each hidden layer (a whole number)", None),
+    "lr_schedule": ("learning-rate schedule: none, step, exponential, cosine (one or several)", None),
+    "warmup": ("cosine schedule: epochs of warm-up", None),
+    "lr_decay": ("step/exponential schedule: the factor, in (0, 1)", None),
+    "lr_step": ("step schedule: epochs between decays (a whole number)", None),
 }
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-_INT_ONLY = {"batch_size", "hidden"}
+SCHEDULES = ("none", "step", "exponential", "cosine")
+#: The schedules each schedule parameter applies to.
+SCHEDULE_PARAMS = {"warmup": ("cosine",), "lr_decay": ("step", "exponential"), "lr_step": ("step",)}
+OPTIMIZERS = OPTIMIZER_NAMES    # what a search may choose from: fastnn.optimizer.OPTIMIZERS' names
+_INT_ONLY = {"batch_size", "hidden", "lr_step"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,13 @@ def parse_param(spec: str) -> Param:
     value = value.strip()
     if ":" not in value:
         items = [v.strip() for v in value.split(",")]
+        if name == "lr_schedule":      # one schedule (fixed for the study) or several to choose from
+            items = [v.lower() for v in items]
+            bad = [v for v in items if v not in SCHEDULES]
+            if bad or not all(items):
+                raise ValueError(f"--param {spec!r}: unknown lr_schedule {bad[0] if bad else ''!r}; choose from "
+                                 f"{', '.join(SCHEDULES)}")
+            return Param(name, choices=tuple(dict.fromkeys(items)))
         if len(items) < 2 or not all(items):
             raise ValueError(f"--param {spec!r}: give a range LOW:HIGH or at least two choices A,B; {form}")
         if name == "optimizer":
@@ -102,8 +120,9 @@ def parse_param(spec: str) -> Param:
                 raise ValueError(f"--param {spec!r}: {name} takes whole numbers >= 1")
             numbers = [int(n) for n in numbers]
         return Param(name, choices=tuple(dict.fromkeys(numbers)))
-    if name == "optimizer":
-        raise ValueError(f"--param {spec!r}: the optimizer takes choices such as optimizer=sgd,adam, not a range")
+    if name in ("optimizer", "lr_schedule"):
+        raise ValueError(f"--param {spec!r}: {name} takes choices such as "
+                         f"{'optimizer=sgd,adam' if name == 'optimizer' else 'lr_schedule=step,cosine'}, not a range")
     parts = value.split(":")
     low, high = _number(parts[0], spec), _number(parts[1], spec)
     flags = [p.strip().lower() for p in parts[2:]]
@@ -122,6 +141,10 @@ def parse_param(spec: str) -> Param:
         raise ValueError(f"--param {spec!r}: the weight decay must be >= 0, got LOW {low:g}")
     if name == "dropout" and not (0 <= low and high < 1):
         raise ValueError(f"--param {spec!r}: a dropout ratio lies in [0, 1), got {low:g}:{high:g}")
+    if name == "lr_decay" and not (0 < low and high < 1):
+        raise ValueError(f"--param {spec!r}: a decay factor lies in (0, 1), got {low:g}:{high:g}")
+    if name == "warmup" and low < 0:
+        raise ValueError(f"--param {spec!r}: warm-up epochs must be >= 0, got LOW {low:g}")
     if name in _INT_ONLY and low < 1:
         raise ValueError(f"--param {spec!r}: {name} must be >= 1, got LOW {low:g}")
     if integer:
@@ -138,7 +161,26 @@ def build_space(net: str, specs=()) -> dict:
         if nets is not None and net not in nets:
             raise ValueError(f"--param {param.name}: applies to --net {' or '.join(nets)} only, not {net}")
         space[param.name] = param
+    schedules = set(space["lr_schedule"].choices) if "lr_schedule" in space else set()
+    for name, fits in SCHEDULE_PARAMS.items():
+        if name in space and not schedules & set(fits):
+            raise ValueError(f"--param {name}: applies to lr_schedule {' or '.join(fits)}; add --param "
+                             f"lr_schedule={fits[0]}")
     return space
+
+
+def schedule_of(params: dict, epochs: int):
+    """The ``LRSchedule`` one trial's ``params`` ask for (None: no schedule)."""
+    name = params.get("lr_schedule", "none")
+    if name == "none":
+        return None
+    from ..schedules import make_schedule  # NumPy: when a trial runs (fastnn --help imports this module)
+
+    keys = {"warmup": "warmup", "lr_decay": "gamma", "lr_step": "step_size"}
+    kwargs = {keys[k]: params[k] for k in keys if k in params and name in SCHEDULE_PARAMS[k]}
+    if "warmup" in kwargs:              # a warm-up as long as the trial leaves no epoch for the cosine
+        kwargs["warmup"] = min(float(kwargs["warmup"]), epochs - 0.5)
+    return make_schedule(name, **kwargs)
 
 
 def space_to_json(space: dict) -> dict:

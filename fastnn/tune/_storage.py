@@ -20,10 +20,16 @@ must not race on: creating the study, and reserving a trial of the budget.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import os
 import socket
+import warnings
 import zlib
+
+from ._optuna import import_optuna
+
+# Optuna and psycopg, optional extras, are imported by the functions that use them.
 
 DEFAULT_JOURNAL = "fastnn-tune.journal"
 CONNECT_TIMEOUT = 5          # seconds before an unreachable database is reported
@@ -121,8 +127,6 @@ class Store:
         trial whose worker died between creating it and recording itself
         (no ``worker`` attribute after ``UNCLAIMED_AFTER`` seconds).
         """
-        import datetime
-
         import optuna
 
         stale = {}
@@ -187,11 +191,7 @@ def connect_postgres(libpq_url: str, shown_url: str):
 
 def open_storage(url: str | None = None, *, heartbeat_interval: int = 10, grace_period: int | None = None) -> Store:
     """Open the storage named by ``url`` (see the module docstring); ``StorageError`` if it cannot be."""
-    import warnings
-
-    from . import _import_optuna
-
-    optuna = _import_optuna()
+    optuna = import_optuna()
     if grace_period is None:
         grace_period = min(MAX_GRACE, 3 * heartbeat_interval)
     if not 1 <= heartbeat_interval <= grace_period <= MAX_GRACE:

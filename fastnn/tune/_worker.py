@@ -18,6 +18,12 @@ import time
 
 import numpy as np
 
+from .._runtime import set_num_threads
+from ._objective import Diverged, Pruned, run_trial
+from ._storage import worker_tag
+
+# Optuna, an optional extra, is imported by the functions that use it (after fastnn.tune.import_optuna).
+
 POLL_SECONDS = 0.5          # how often a waiting worker looks at the study again
 
 
@@ -56,10 +62,8 @@ def count(study):
     return done, states.count(optuna.trial.TrialState.RUNNING), states.count(optuna.trial.TrialState.FAIL)
 
 
-def _reserve(store, study, budget, heartbeat_interval):
+def reserve_trial(store, study, budget, heartbeat_interval):
     """A new trial, or None to wait, or False when the budget is met."""
-    from ._storage import worker_tag
-
     with store.lock(study.study_name):
         store.fail_stale_trials(study)
         done, running, _ = count(study)
@@ -78,11 +82,9 @@ def work(store, study, setup, data, budget, seed=None, heartbeat_interval=10, lo
     """Run trials of ``study`` until its budget of finished trials is met. Returns how many this worker ran."""
     import optuna
 
-    from ._objective import Diverged, Pruned, run_trial
-
     ran = 0
     while True:
-        trial = _reserve(store, study, budget, heartbeat_interval)
+        trial = reserve_trial(store, study, budget, heartbeat_interval)
         if trial is False:
             return ran
         if trial is None:
@@ -101,15 +103,15 @@ def work(store, study, setup, data, budget, seed=None, heartbeat_interval=10, lo
             state, outcome = optuna.trial.TrialState.PRUNED, "pruned: the loss diverged (NaN/inf)"
             state = _note(trial, "pruned_reason", f"diverged: {exc}", state)
         except optuna.exceptions.UpdateFinishedTrialError:
-            state = None                      # failed by another worker while it ran: see _tell
+            state = None                      # failed by another worker while it ran: see tell_trial
         except BaseException as exc:
             if _note(trial, "fail_reason", f"{type(exc).__name__}: {exc}", True):
-                _tell(study, trial, optuna.trial.TrialState.FAIL, None)
+                tell_trial(study, trial, optuna.trial.TrialState.FAIL, None)
             raise
         finally:
             if beat is not None:
                 beat.stop()
-        if state is None or not _tell(study, trial, state, value):
+        if state is None or not tell_trial(study, trial, state, value):
             outcome = "failed meanwhile by another worker (no heartbeat within the grace period)"
         ran += 1
         params = "  ".join(f"{k} {_fmt(v)}" for k, v in trial.params.items())
@@ -127,7 +129,7 @@ def _note(trial, key, text, state):
     return state
 
 
-def _tell(study, trial, state, value) -> bool:
+def tell_trial(study, trial, state, value) -> bool:
     """Finish ``trial``; False if another worker has failed it meanwhile (its heartbeat was late)."""
     import optuna
 
@@ -146,9 +148,7 @@ def _fmt(v):
 
 def set_worker_threads(jobs, threads=None):
     """This worker's threads: ``threads``, else its share of the cores, ``max(1, cores // jobs)``."""
-    import fastnn
-
     if threads is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         threads = max(1, cores // jobs)
-    fastnn.set_num_threads(threads)
+    set_num_threads(threads)
