@@ -45,17 +45,29 @@ __all__ = ["to_blocked", "stack_rows", "forward_rows", "weight_grad", "forward_r
 
 @njit(nogil=True, cache=True)
 def to_blocked(x, top, left, out):
-    """out (N, CB, HP, WP, CX) = x (N, C, H, W) placed at rows top.., columns left.., zeros elsewhere."""
+    """out (N, CB, HP, WP, CX) = x (N, C, H, W) placed at rows top.., columns left.., zeros elsewhere.
+
+    Written in out's order (each pixel's CX lanes together, read from CX
+    planes of x at once); only the halo and the lanes past C are zeroed.
+    """
     n_, c_, h_, w_ = x.shape
-    cx = out.shape[4]
-    out[...] = 0
+    _, cb, hp, wp, cx = out.shape
+    zero = out.dtype.type(0)
     for n in range(n_):
-        for c in range(c_):
-            ib = c // cx
-            ci = c - ib * cx
-            for h in range(h_):
+        for ib in range(cb):
+            lanes = min(cx, c_ - ib * cx)
+            for hh in range(hp):
+                h = hh - top
+                if h < 0 or h >= h_:
+                    out[n, ib, hh, :, :] = zero
+                    continue
+                out[n, ib, hh, :left, :] = zero
+                out[n, ib, hh, left + w_:, :] = zero
                 for w in range(w_):
-                    out[n, ib, top + h, left + w, ci] = x[n, c, h, w]
+                    for ci in range(lanes):
+                        out[n, ib, hh, left + w, ci] = x[n, ib * cx + ci, h, w]
+                    for ci in range(lanes, cx):
+                        out[n, ib, hh, left + w, ci] = zero
 
 
 @njit(nogil=True, cache=True)

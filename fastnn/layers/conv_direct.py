@@ -126,15 +126,18 @@ def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch, keep: b
     kfh = 1 if stacked else fh
     work = n * fn * c * fh * fw * oh * ow
     if epilogue is None or n >= _runtime.threads():
-        step = 1 if epilogue is None else _runtime.conv_chunk(fn * oh * ow * dtype.itemsize)
+        # a few images at a time: their blocked copy is still in cache when the kernel reads it, their output
+        # when the epilogue does
+        image_bytes = (xb[0].size + fn * oh * ow) * dtype.itemsize
+        step = _runtime.conv_chunk(image_bytes)
 
         def by_images(lo, hi):
-            fill_blocked(x[lo:hi], pad, fh, xb[lo:hi], stacked)
-            if epilogue is None:
-                _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, lo * oh, hi * oh)
-                return
             for s in range(lo, hi, step):
                 e = min(s + step, hi)
+                fill_blocked(x[s:e], pad, fh, xb[s:e], stacked)
+                if epilogue is None:
+                    _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, s * oh, e * oh)
+                    continue
                 chunk = scratch("conv", (e - s, fn, oh, ow), dtype)
                 _run_rows(xb, wb, bias, chunk, kfh, rw, ob, lanes, s, s * oh, e * oh)
                 epilogue(s, e, chunk.reshape(e - s, fn, oh * ow))
@@ -179,24 +182,29 @@ def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue,
     dw = max(ow + 2 * qw, _tile_width(w, dx_rw) + fw - 1)
     db = np.empty((n, fnb, oh + 2 * qh, dw, lanes), dtype=dtype)
     bias_parts = np.empty((n, fn), dtype=dtype)
-    step = _runtime.conv_chunk(fn * oh * ow * dtype.itemsize)
+    step = _runtime.conv_chunk((db[0].size + c * h * w) * dtype.itemsize)
+
+    dx = np.empty(x_shape, dtype=dtype) if input_grad else None
+    if dx is not None:
+        flipped = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+        wbt = pack_filters(flipped, lanes, lanes, dx_ob)
+        zero_bias = np.zeros(_blocks(c, lanes) * lanes, dtype=dtype)
 
     def gradients_in(lo, hi):
+        # a few images at a time: blocked, their bias gradient summed, and (backward-data) their dx computed
+        # while the blocked gradient is in cache
         for s in range(lo, hi, step):
             e = min(s + step, hi)
             d = dout[s:e] if prologue is None else _checked_chunk(prologue, s, e, fn, oh * ow, dtype)
             direct_kernels.to_blocked(d.reshape(e - s, fn, oh, ow), qh, qw, db[s:e])
             np.sum(d, axis=2, out=bias_parts[s:e])
+            if dx_by_images:
+                _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, s * h, e * h)
 
-    _runtime.split_over_threads(n, n * fn * oh * ow * 64, gradients_in)
     work = n * fn * c * fh * fw * oh * ow
-
-    dx = None
-    if input_grad:
-        dx = np.empty(x_shape, dtype=dtype)
-        flipped = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
-        wbt = pack_filters(flipped, lanes, lanes, dx_ob)
-        zero_bias = np.zeros(_blocks(c, lanes) * lanes, dtype=dtype)
+    dx_by_images = dx is not None and n >= _runtime.threads()
+    _runtime.split_over_threads(n, work, gradients_in)
+    if dx is not None and not dx_by_images:   # fewer images than threads: dx's rows over the threads
         _runtime.split_over_threads(
             n * h, work, lambda lo, hi: _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, lo, hi))
 
