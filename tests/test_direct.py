@@ -117,7 +117,7 @@ def test_kernels_match_their_twins(geometry, dtype):
     for rw, ob in {_runtime.direct_weight_tile(fnb, taps, dtype), (1, 1)}:
         dwb = np.full((fnb // ob, -(-c // cx), fh, taps, ob * lanes), np.nan, dtype=dtype)
         direct_kernels.weight_grad(rw, ob, cx, lanes)(xb, db, 1, 2, oh, ow, dwb, 0,
-                                                      dwb.shape[0] * dwb.shape[1] * fh * (taps // rw))
+                                                      dwb.shape[0] * dwb.shape[1] * fh * (taps // rw), 2)
         expected = np.empty_like(dwb)
         ref_direct.weight_grad(xb, db, 1, 2, oh, ow, expected)
         assert _relative(dwb, expected) < TOLERANCE[dtype]

@@ -177,9 +177,10 @@ def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue,
     dtype = kept.xb.dtype
     lanes = _runtime.vector_lanes(dtype)
     fnb = _blocks(fn, lanes)
-    qh, qw = fh - 1 - pad, fw - 1 - pad
+    # backward-data reads the gradient padded by FH-1-pad; the weight gradient alone needs no halo
+    qh, qw = (fh - 1 - pad, fw - 1 - pad) if input_grad else (0, 0)
     dx_rw, dx_ob = _runtime.direct_forward_tile(_blocks(c, lanes), w, dtype)
-    dw = max(ow + 2 * qw, _tile_width(w, dx_rw) + fw - 1)
+    dw = max(ow + 2 * qw, _tile_width(w, dx_rw) + fw - 1) if input_grad else ow
     db = np.empty((n, fnb, oh + 2 * qh, dw, lanes), dtype=dtype)
     bias_parts = np.empty((n, fn), dtype=dtype)
     step = _runtime.conv_chunk((db[0].size + c * h * w) * dtype.itemsize)
@@ -217,9 +218,10 @@ def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue,
     items = (fnb // ob) * cb * kfh * (taps // rw)
 
     grad = direct_kernels.weight_grad(rw, ob, cx, lanes)
+    images = _runtime.conv_chunk((xb[0].size + db[0].size) * dtype.itemsize)
 
     def weights(lo, hi):
-        grad(xb, db, qh, qw, oh, ow, dwb, lo, hi)
+        grad(xb, db, qh, qw, oh, ow, dwb, lo, hi, images)
 
     _runtime.split_over_threads(items, work, weights)
     if kept.stacked:
