@@ -150,25 +150,26 @@ def forward_rows_body(xb, wb, bias, out, n_base, lo, hi, fh, rw, ob, cx, lanes):
 
 @functools.cache
 def weight_grad(rw, ob, cx, lanes):
-    """The weight-gradient kernel ``grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images)`` of one tile shape;
+    """The weight-gradient kernel ``grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate)`` of one tile shape;
     items are (filter group, input block, filter row, run of ``rw`` taps), see below."""
 
     @njit(nogil=True, cache=True)
-    def grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images):
-        weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, rw, ob, cx, lanes)
+    def grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate):
+        weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate, rw, ob, cx, lanes)
 
     return grad
 
 
 @njit(nogil=True, cache=True)
-def weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, rw, ob, cx, lanes):
+def weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate, rw, ob, cx, lanes):
     """dwb[g, ib, kh, j, o*L + l] = sum over (n, oh, ow) of db[n, g*OB + o, top + oh, left + ow, l]
     * xb[n, ib, oh + kh, ow*... + j] for the items in [lo, hi) (``weight_grad_items``).
 
     xb (N, CB, HP, WP, CX) the padded forward input; db (N, FNB, DH, DW, L)
     the blocked output gradient whose (OH, OW) interior starts at row
     ``top``, column ``left``; dwb (G, CB, FH, FW*CX, OB*L), each item's part
-    fully overwritten. Tap j = kw*CX + ci of an output pixel ow is
+    overwritten, or added to with ``accumulate`` (the caller hands the batch
+    over in blocks of images). Tap j = kw*CX + ci of an output pixel ow is
     xb[..., ow*CX + j] along the input row (stride 1). The images are taken
     ``images`` at a time, every item of [lo, hi) over one block before the
     next (the block's input and gradient stay in cache), each item's partial
@@ -194,7 +195,7 @@ def weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, rw, ob,
             ib = rest % cb
             g = rest // cb
             j0 = run * rw
-            if n0 == 0:
+            if n0 == 0 and not accumulate:
                 acc[:] = zero
             else:
                 for r in range(rw):

@@ -96,7 +96,7 @@ def test_kernels_match_their_twins(geometry, dtype):
     cx = min(c, lanes)
     fnb = -(-fn // lanes)
     for rw, ob in {_runtime.direct_forward_tile(fnb, ow, dtype), (3, 1), (5, 2 if fnb % 2 == 0 else 1)}:
-        xb = conv_direct.blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked=False)
+        xb = conv_direct.blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, False)
         direct_kernels.to_blocked(x, pad, pad, xb)
         twin = np.empty_like(xb)
         ref_direct.to_blocked(x, pad, pad, twin)
@@ -117,7 +117,7 @@ def test_kernels_match_their_twins(geometry, dtype):
     for rw, ob in {_runtime.direct_weight_tile(fnb, taps, dtype), (1, 1)}:
         dwb = np.full((fnb // ob, -(-c // cx), fh, taps, ob * lanes), np.nan, dtype=dtype)
         direct_kernels.weight_grad(rw, ob, cx, lanes)(xb, db, 1, 2, oh, ow, dwb, 0,
-                                                      dwb.shape[0] * dwb.shape[1] * fh * (taps // rw), 2)
+                                                      dwb.shape[0] * dwb.shape[1] * fh * (taps // rw), 2, False)
         expected = np.empty_like(dwb)
         ref_direct.weight_grad(xb, db, 1, 2, oh, ow, expected)
         assert _relative(dwb, expected) < TOLERANCE[dtype]

@@ -148,7 +148,6 @@ class Convolution(Layer):
         self.db = None
         self.input_grad = True   # False: backward skips dx (for a net's first layer)
         self.algorithm = "auto"  # 'auto' (_runtime.conv_algorithm decides), 'direct', 'winograd' or 'im2col'
-        self._direct = None      # what the last direct forward kept for backward (conv_direct.Kept)
         self._x = None           # the last forward input (as the book keeps it), a view fastnn owns
         self._x_trusted = True   # False: ``x`` was assigned by a user, checked by backward
         self._geometry = None    # what the last forward saw, for backward
@@ -224,9 +223,9 @@ class Convolution(Layer):
             out, result = None, epilogue.start((n, fn, oh, ow), dtype)
         ran = self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
         if ran == "direct":
-            kept = conv_direct.forward(self.W, self.b, x, pad, oh, ow, out, epilogue, _scratch_array, keep)
+            conv_direct.forward(self.W, self.b, x, pad, oh, ow, out, epilogue, _scratch_array)
             if keep:
-                self._x, self._x_trusted, self._direct = x.view(), True, kept
+                self._x, self._x_trusted = x.view(), True
                 self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
             return result
         if ran == "winograd":
@@ -296,11 +295,8 @@ class Convolution(Layer):
             raise TypeError("Convolution.backward takes dout or prologue, not both")
         ran = self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
         if ran == "direct":
-            kept = self._direct
-            if not self._x_trusted or kept is None or kept.xb.dtype != dtype:
-                kept = conv_direct.keep_input(self.W, self._checked_x(x_shape, dtype), pad, oh, ow)
-            dx, self.dW, self.db = conv_direct.backward(self.W, kept, x_shape, pad, oh, ow, dout, prologue,
-                                                        self.input_grad)
+            x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
+            dx, self.dW, self.db = conv_direct.backward(self.W, x, pad, oh, ow, dout, prologue, self.input_grad)
             return dx
         if ran == "winograd":
             x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)

@@ -10,14 +10,16 @@ the thread split, and hands NCHW results back, so that the layer's public
 contract (NCHW in, NCHW out, the book's (FN, C, FH, FW) weights) does not
 move.
 
-- forward: x -> blocked, padded ``xb`` (kept for backward); the output rows
-  in parallel; with an epilogue (the fused Convolution -> Relu -> Pooling
-  stage), images a few at a time, each chunk's output handed over while in
-  cache.
+- forward: a few images at a time, x -> a blocked, padded copy in cache,
+  then their output rows (over the threads by images, or by rows when the
+  batch is smaller than the threads); with an epilogue (the fused
+  Convolution -> Relu -> Pooling stage) each chunk's output is handed over
+  while in cache. Nothing is kept but the layer's own x.
 - backward: dout -> blocked ``db``, padded by FH-1-pad; dx is the forward
   kernel run on ``db`` with the filters flipped and their channel axes
   swapped; dW sums blocked taps x blocked gradients per (filter block,
-  input block, filter row, run of taps), each in a fixed order.
+  input block, filter row, run of taps), each in a fixed order, over blocks
+  of images whose blocked input is made again in cache.
 - a layer with few input channels (C*FH <= L: a net's first layer) stacks
   its FH input rows as channels (``stack_rows``), so its microkernel loops
   run over FH*FW*C taps at once.
@@ -30,6 +32,7 @@ the FMA peak, ``bench_layers.Convolution`` the layer.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -37,14 +40,8 @@ import numpy as np
 from .. import _runtime
 from ..kernels import direct as direct_kernels
 
-__all__ = ["forward", "backward", "keep_input", "Kept", "pack_filters", "unpack_filters", "stacks", "filters_for",
+__all__ = ["forward", "backward", "pack_filters", "unpack_filters", "stacks", "filters_for",
            "blocked_input", "fill_blocked"]
-
-
-class Kept(NamedTuple):
-    """What a direct forward keeps for its backward: the blocked input and how it was made."""
-    xb: np.ndarray       # (N, CB, HP, WP, CX) padded, or the stacked rows (N, 1, OH, WP, CX)
-    stacked: bool
 
 
 def _blocks(count: int, size: int) -> int:
@@ -106,77 +103,86 @@ def _run_rows(xb, wb, bias, out, fh: int, rw: int, ob: int, lanes: int, n_base: 
     direct_kernels.forward_rows(rw, ob, xb.shape[4], lanes)(xb, wb, bias, out, n_base, lo, hi, fh)
 
 
-def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch, keep: bool):
-    """The convolution of x (N, C, H, W) into ``out`` (N, FN, OH, OW), or chunk by chunk to ``epilogue``.
+class _Plan(NamedTuple):
+    """How one layer's direct pass runs on an input of a given shape."""
+    lanes: int
+    stacked: bool
+    fnb: int          # filter blocks
+    rw: int           # forward tile: pixels
+    ob: int           # forward tile: filter blocks
+    kfh: int          # filter rows the kernel sees (1 for stacked rows)
+    image: tuple      # one image's blocked, padded copy (CB, HP, WP, CX)
 
-    ``scratch(name, shape, dtype)`` gives this thread's work arrays (the
-    layer's). Returns a ``Kept`` for ``backward`` when ``keep``, else None.
-    """
-    n, c, _, _ = x.shape
+
+def _plan(W, x_shape, pad: int, oh: int, ow: int, dtype) -> _Plan:
+    _, c, h, w = x_shape
     fn, _, fh, fw = W.shape
-    dtype = x.dtype
     lanes = _runtime.vector_lanes(dtype)
     stacked = stacks(c, fh, lanes)
     fnb = _blocks(fn, lanes)
     rw, ob = _runtime.direct_forward_tile(fnb, ow, dtype)
-    xb = blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
-    wb = pack_filters(filters_for(W, stacked), xb.shape[4], lanes, ob)
-    bias = np.zeros(fnb * lanes, dtype=dtype)
+    wp = max(w + 2 * pad, _tile_width(ow, rw) + fw - 1)
+    if stacked:
+        image = (1, oh, wp, c * fh)
+    else:
+        cx = min(c, lanes)
+        image = (_blocks(c, cx), h + 2 * pad, wp, cx)
+    return _Plan(lanes, stacked, fnb, rw, ob, 1 if stacked else fh, image)
+
+
+def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch) -> None:
+    """The convolution of x (N, C, H, W) into ``out`` (N, FN, OH, OW), or chunk by chunk to ``epilogue``.
+
+    ``scratch(name, shape, dtype)`` gives this thread's work arrays. Nothing
+    is kept: backward makes the blocked copies again, a few images at a time
+    (as cheap as reading kept ones back from memory, and the net holds no
+    second copy of every activation).
+    """
+    n, c, _, _ = x.shape
+    fn, _, fh, fw = W.shape
+    dtype = x.dtype
+    p = _plan(W, x.shape, pad, oh, ow, dtype)
+    wb = pack_filters(filters_for(W, p.stacked), p.image[3], p.lanes, p.ob)
+    bias = np.zeros(p.fnb * p.lanes, dtype=dtype)
     bias[:fn] = b
-    kfh = 1 if stacked else fh
     work = n * fn * c * fh * fw * oh * ow
-    if epilogue is None or n >= _runtime.threads():
+    if n >= _runtime.threads():
         # a few images at a time: their blocked copy is still in cache when the kernel reads it, their output
         # when the epilogue does
-        image_bytes = (xb[0].size + fn * oh * ow) * dtype.itemsize
-        step = _runtime.conv_chunk(image_bytes)
+        step = _runtime.conv_chunk((math.prod(p.image) + fn * oh * ow) * dtype.itemsize)
 
         def by_images(lo, hi):
             for s in range(lo, hi, step):
                 e = min(s + step, hi)
-                fill_blocked(x[s:e], pad, fh, xb[s:e], stacked)
+                xb = scratch("direct_x", (e - s,) + p.image, dtype)
+                fill_blocked(x[s:e], pad, fh, xb, p.stacked)
                 if epilogue is None:
-                    _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, s * oh, e * oh)
+                    _run_rows(xb, wb, bias, out, p.kfh, p.rw, p.ob, p.lanes, -s, 0, (e - s) * oh)
                     continue
                 chunk = scratch("conv", (e - s, fn, oh, ow), dtype)
-                _run_rows(xb, wb, bias, chunk, kfh, rw, ob, lanes, s, s * oh, e * oh)
+                _run_rows(xb, wb, bias, chunk, p.kfh, p.rw, p.ob, p.lanes, 0, 0, (e - s) * oh)
                 epilogue(s, e, chunk.reshape(e - s, fn, oh * ow))
 
-        if n >= _runtime.threads():
-            _runtime.split_over_threads(n, work, by_images)
-            return Kept(xb, stacked) if keep else None
-        fill_blocked(x, pad, fh, xb, stacked)
-        _runtime.split_over_threads(n * oh, work,
-                                    lambda lo, hi: _run_rows(xb, wb, bias, out, kfh, rw, ob, lanes, 0, lo, hi))
-        return Kept(xb, stacked) if keep else None
-    # fewer images than threads, fused: the rows of the few images over the threads, then the epilogue once
-    fill_blocked(x, pad, fh, xb, stacked)
-    whole = scratch("conv", (n, fn, oh, ow), dtype)
-    _runtime.split_over_threads(n * oh, work,
-                                lambda lo, hi: _run_rows(xb, wb, bias, whole, kfh, rw, ob, lanes, 0, lo, hi))
-    epilogue(0, n, whole.reshape(n, fn, oh * ow))
-    return Kept(xb, stacked) if keep else None
+        _runtime.split_over_threads(n, work, by_images)
+        return
+    # fewer images than threads: their rows over the threads, then the epilogue once
+    xb = np.empty((n,) + p.image, dtype=dtype)
+    fill_blocked(x, pad, fh, xb, p.stacked)
+    whole = out if epilogue is None else scratch("conv", (n, fn, oh, ow), dtype)
+    _runtime.split_over_threads(
+        n * oh, work, lambda lo, hi: _run_rows(xb, wb, bias, whole, p.kfh, p.rw, p.ob, p.lanes, 0, lo, hi))
+    if epilogue is not None:
+        epilogue(0, n, whole.reshape(n, fn, oh * ow))
 
 
-def keep_input(W, x, pad: int, oh: int, ow: int) -> Kept:
-    """The ``Kept`` a forward of x would leave (for a backward whose input was assigned by the user)."""
-    n, c, _, _ = x.shape
+def backward(W, x, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool):
+    """(dx or None, dW, db) from the forward input x and the output gradient: ``dout`` (N, FN, OH*OW) or chunks
+    from ``prologue``."""
+    n, c, h, w = x.shape
     fn, _, fh, fw = W.shape
-    lanes = _runtime.vector_lanes(x.dtype)
-    stacked = stacks(c, fh, lanes)
-    rw, _ = _runtime.direct_forward_tile(_blocks(fn, lanes), ow, x.dtype)
-    xb = blocked_input(x, pad, oh, ow, fh, fw, rw, lanes, stacked)
-    fill_blocked(x, pad, fh, xb, stacked)
-    return Kept(xb, stacked)
-
-
-def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool):
-    """(dx or None, dW, db) from the output gradient: ``dout`` (N, FN, OH*OW) or chunks from ``prologue``."""
-    n, c, h, w = x_shape
-    fn, _, fh, fw = W.shape
-    dtype = kept.xb.dtype
-    lanes = _runtime.vector_lanes(dtype)
-    fnb = _blocks(fn, lanes)
+    dtype = x.dtype
+    p = _plan(W, x.shape, pad, oh, ow, dtype)
+    lanes, fnb = p.lanes, p.fnb
     # backward-data reads the gradient padded by FH-1-pad; the weight gradient alone needs no halo
     qh, qw = (fh - 1 - pad, fw - 1 - pad) if input_grad else (0, 0)
     dx_rw, dx_ob = _runtime.direct_forward_tile(_blocks(c, lanes), w, dtype)
@@ -184,12 +190,14 @@ def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue,
     db = np.empty((n, fnb, oh + 2 * qh, dw, lanes), dtype=dtype)
     bias_parts = np.empty((n, fn), dtype=dtype)
     step = _runtime.conv_chunk((db[0].size + c * h * w) * dtype.itemsize)
+    work = n * fn * c * fh * fw * oh * ow
 
-    dx = np.empty(x_shape, dtype=dtype) if input_grad else None
+    dx = np.empty(x.shape, dtype=dtype) if input_grad else None
     if dx is not None:
         flipped = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
         wbt = pack_filters(flipped, lanes, lanes, dx_ob)
         zero_bias = np.zeros(_blocks(c, lanes) * lanes, dtype=dtype)
+    dx_by_images = dx is not None and n >= _runtime.threads()
 
     def gradients_in(lo, hi):
         # a few images at a time: blocked, their bias gradient summed, and (backward-data) their dx computed
@@ -202,29 +210,30 @@ def backward(W, kept: Kept, x_shape, pad: int, oh: int, ow: int, dout, prologue,
             if dx_by_images:
                 _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, s * h, e * h)
 
-    work = n * fn * c * fh * fw * oh * ow
-    dx_by_images = dx is not None and n >= _runtime.threads()
     _runtime.split_over_threads(n, work, gradients_in)
     if dx is not None and not dx_by_images:   # fewer images than threads: dx's rows over the threads
         _runtime.split_over_threads(
             n * h, work, lambda lo, hi: _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, lo, hi))
 
-    xb = kept.xb
-    cx, cb = xb.shape[4], xb.shape[1]
-    kfh = 1 if kept.stacked else fh
+    cb, cx = p.image[0], p.image[3]
     taps = fw * cx
     rw, ob = _runtime.direct_weight_tile(fnb, taps, dtype)
-    dwb = np.empty((fnb // ob, cb, kfh, taps, ob * lanes), dtype=dtype)
-    items = (fnb // ob) * cb * kfh * (taps // rw)
-
+    dwb = np.empty((fnb // ob, cb, p.kfh, taps, ob * lanes), dtype=dtype)
+    items = (fnb // ob) * cb * p.kfh * (taps // rw)
     grad = direct_kernels.weight_grad(rw, ob, cx, lanes)
-    images = _runtime.conv_chunk((xb[0].size + db[0].size) * dtype.itemsize)
-
-    def weights(lo, hi):
-        grad(xb, db, qh, qw, oh, ow, dwb, lo, hi, images)
-
-    _runtime.split_over_threads(items, work, weights)
-    if kept.stacked:
+    # the batch a block of images at a time: the block's blocked input made again (in cache), every item
+    # over it, partial sums in dwb (the same order for any split over threads)
+    images = _runtime.conv_chunk((math.prod(p.image) + db[0].size) * dtype.itemsize)
+    xb_block = np.empty((min(images, n),) + p.image, dtype=dtype)
+    for n0 in range(0, n, images):
+        n1 = min(n, n0 + images)
+        xb = xb_block[:n1 - n0]
+        fill_blocked(x[n0:n1], pad, fh, xb, p.stacked)
+        d_block = db[n0:n1]
+        _runtime.split_over_threads(
+            items, work * (n1 - n0) // n,
+            lambda lo, hi: grad(xb, d_block, qh, qw, oh, ow, dwb, lo, hi, n1 - n0, n0 > 0))
+    if p.stacked:
         dW = unpack_filters(dwb, fn, c * fh, fw, cx).reshape(fn, fh, c, fw).transpose(0, 2, 1, 3)
         dW = np.ascontiguousarray(dW)
     else:
