@@ -5,6 +5,7 @@ seed, the scripts with their own training loop print the very same lines
 through ``fastnn.compat`` as with the book's code reproduced in
 ``benchmarks/book``; the book's side imports no fastnn.
 """
+import importlib.util
 import json
 import os
 import pathlib
@@ -90,3 +91,23 @@ def test_the_book_side_runs_the_book_tree_without_fastnn(tmp_path):
     assert proc.returncode == 0, proc.stderr
     imported_fastnn, layers_file = proc.stdout.splitlines()[-1].split()
     assert imported_fastnn == "False" and os.path.realpath(layers_file) == str((tree / "common" / "layers.py").resolve())
+
+
+@needs_data
+@pytest.mark.skipif(importlib.util.find_spec("pyinstrument") is None, reason="pyinstrument (the bench extra) is absent")
+def test_the_profile_splits_each_side_into_its_categories():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.tools.book_scripts", "--profile", "--scripts",
+                           "ch05/train_neuralnet", "--scale", "1e-6", "--no-warmup", "--data", "mnist5k"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = {}
+    for line in proc.stdout.splitlines()[1:-1]:
+        m = re.match(r"^ch05/train_neuralnet\s+(book|fastnn)\s+([\d.]+) s: (.*) \| load [\d. ]+$", line)
+        assert m, line
+        parts = dict(re.findall(r"([a-z-]+) ([\d.]+) s \(\d+%\)", m.group(3)))
+        assert abs(sum(map(float, parts.values())) - float(m.group(2))) < 0.02 + 0.01 * float(m.group(2))
+        rows[m.group(1)] = parts
+    assert set(rows) == {"book", "fastnn"}
+    assert "fastnn" not in rows["book"] and "common" in rows["book"]      # the book's code runs its own common/
+    assert "common" not in rows["fastnn"] and "fastnn" in rows["fastnn"]  # compat serves common.* from fastnn
+    assert "start-up" in rows["fastnn"] and "script" in rows["book"]

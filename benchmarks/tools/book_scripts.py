@@ -29,6 +29,16 @@ Prints one line per script (each round's seconds, the ratio of the medians
 book / fastnn.compat, whether both printed the same lines up to their
 numbers, the numbers' largest relative difference), the CPU and the load
 average before and after. A benchmark, never a test: timings decide nothing.
+
+``--profile`` runs each script once a side under pyinstrument (``pip
+install pyinstrument``) instead, in a fresh process, and prints where the
+wall time went: ``start-up`` (imports, and numba loading a kernel at its
+first call), ``script`` (the chapter's own lines: its loop,
+``np.random.choice``, its dict updates, the chapter's local nets, and the
+NumPy calls they make themselves), ``common`` (the book's ``common/``
+modules, book side only) and ``fastnn`` (fastnn's layers, nets, trainer and
+kernels, fastnn side only); any other frame counts for the nearest of these
+above it.
 """
 from __future__ import annotations
 
@@ -75,6 +85,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=None, help="BOOK_SEED: np.random.seed for each script run")
     p.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run of each side")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--profile", action="store_true",
+                   help="one pyinstrument-profiled run a side: where the time goes (see above); no timing rounds")
     args = p.parse_args(argv)
     scripts = [s.strip().removesuffix(".py") for s in args.scripts.split(",") if s.strip()]
     unknown = [s for s in scripts if s not in SCRIPTS]
@@ -145,6 +157,87 @@ def compare_outputs(book: str, fast: str) -> dict:
     return {"lines": [len(lb), len(lf)], "same_form": same_form, "max_rel_diff": worst}
 
 
+#: Run in the child of ``--profile``: argv = side, script, data; prints one JSON line of seconds by category.
+_PROFILE_CHILD = r"""
+import json, os, runpy, sys
+from pyinstrument import Profiler
+side, script, data = sys.argv[1:4]
+tree = os.path.realpath(os.path.join(os.getcwd(), os.pardir))
+sys.argv = [script]
+profiler = Profiler(interval=0.001)
+profiler.start()
+if side == "book":
+    sys.path.insert(0, os.getcwd())
+    runpy.run_path(script, run_name="__main__")
+else:
+    import fastnn.compat
+    fastnn.compat.main(["--data", data, script])
+profiler.stop()
+import fastnn, numba
+fastnn_dirs = tuple(os.path.realpath(os.path.dirname(m.__file__)) + os.sep
+                    for m in (fastnn, sys.modules.get("fastnn.kernels", fastnn), numba))
+common_dir = os.path.join(tree, "common") + os.sep
+totals = {}
+
+def category(frame, inherited):
+    if frame.function in ("_find_and_load", "_compile_for_args") or inherited == "start-up":
+        return "start-up"
+    path = os.path.realpath(frame.file_path) if frame.file_path and not frame.file_path.startswith("<") else ""
+    if path.startswith(common_dir):
+        return "common"
+    if path.startswith(tree + os.sep):
+        return "script"
+    if path.startswith(fastnn_dirs):
+        return "fastnn"
+    return inherited
+
+def walk(frame, inherited):
+    cat = category(frame, inherited)
+    own = frame.time - sum(c.time for c in frame.children)
+    totals[cat] = totals.get(cat, 0.0) + own
+    for child in frame.children:
+        walk(child, cat)
+
+root = profiler.last_session.root_frame()
+walk(root, "script")  # the runner above the script is part of running it
+print(json.dumps({"total": root.time, **totals}))
+"""
+PROFILE_CATEGORIES = ("start-up", "script", "common", "fastnn")
+
+
+def profile_once(tree: Path, side: str, script: str, data: str, scale: float, seed) -> dict:
+    """Seconds by category of one pyinstrument-profiled run (see the module docstring)."""
+    env = dict(os.environ, BOOK_SCALE=repr(scale), PYTHONDONTWRITEBYTECODE="1")
+    env.pop("BOOK_SEED", None)
+    if seed is not None:
+        env["BOOK_SEED"] = str(seed)
+    proc = subprocess.run([sys.executable, "-c", _PROFILE_CHILD, side, f"{Path(script).name}.py", data],
+                          cwd=tree / Path(script).parent, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"profiling {script} ({side}) exited with {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def profile_main(args, data: str, results: dict) -> None:
+    import importlib.util
+    if importlib.util.find_spec("pyinstrument") is None:
+        raise SystemExit("--profile needs pyinstrument: pip install pyinstrument")
+    with tempfile.TemporaryDirectory(prefix="book-scripts-") as tmp:
+        tree = prepare_tree(Path(tmp), data)
+        for script in args.scripts:
+            if not args.no_warmup:
+                run_once(tree, "fastnn", script, data, min(args.scale, 1e-6), args.seed)
+            entry = {}
+            for side in SIDES:
+                prof = profile_once(tree, side, script, data, args.scale, args.seed)
+                entry[side] = prof
+                total = prof["total"]
+                parts = ", ".join(f"{c} {prof.get(c, 0.0):.2f} s ({100 * prof.get(c, 0.0) / total:.0f}%)"
+                                  for c in PROFILE_CATEGORIES if prof.get(c))
+                print(f"{script:34s} {side:6s} {total:7.2f} s: {parts} | load {load()}", flush=True)
+            results["scripts"][script] = entry
+
+
 def cpu_name() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -165,8 +258,22 @@ def main(argv=None) -> int:
     data = choose_data(args.data)
     results = {"cpu": cpu_name(), "cores": os.cpu_count(), "data": data, "scale": args.scale,
                "rounds": args.rounds, "seed": args.seed, "load_before": load(), "scripts": {}}
-    print(f"# book scripts: {data}, BOOK_SCALE={args.scale}, {args.rounds} rounds, seed {args.seed}; "
+    what = "profile, 1 run a side" if args.profile else f"{args.rounds} rounds"
+    print(f"# book scripts: {data}, BOOK_SCALE={args.scale}, {what}, seed {args.seed}; "
           f"{results['cpu']}, {results['cores']} cores, load {results['load_before']}", flush=True)
+    if args.profile:
+        profile_main(args, data, results)
+    else:
+        time_main(args, data, results)
+    results["load_after"] = load()
+    print(f"# load after: {results['load_after']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+def time_main(args, data: str, results: dict) -> None:
     with tempfile.TemporaryDirectory(prefix="book-scripts-") as tmp:
         tree = prepare_tree(Path(tmp), data)
         for script in args.scripts:
@@ -191,12 +298,6 @@ def main(argv=None) -> int:
                   f"ratio {entry['ratio']:5.2f}x | same lines {'yes' if entry['same_form'] else 'no'} "
                   f"({entry['lines'][0]}/{entry['lines'][1]}) | max rel diff {diff} | load {entry['load']}",
                   flush=True)
-    results["load_after"] = load()
-    print(f"# load after: {results['load_after']}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
-    return 0
 
 
 if __name__ == "__main__":
