@@ -189,6 +189,15 @@ def test_weight_decay_adds_half_lambda_w_squared(batch):
         np.testing.assert_allclose(g1[key], g0[key] + extra, rtol=1e-12, atol=1e-15)
 
 
+
+@pytest.mark.parametrize("dtype, rel", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_weight_decay_penalty_at_the_book_sizes(dtype, rel):
+    net = MultiLayerNet(784, [100] * 6, 10, weight_decay_lambda=0.1, dtype=dtype, seed=3)
+    expected = 0.5 * 0.1 * sum(np.sum(W.astype(np.float64) ** 2) for k, W in net.params.items() if k[0] == "W")
+    got = net.weight_decay_penalty()
+    assert isinstance(got, float) and got == pytest.approx(expected, rel=rel)
+
+
 # -- accuracy ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("n, batch_size", [(7, 3), (7, 100), (1, 1), (10, 5)])

@@ -8,7 +8,11 @@
   PyTorch;
 * ``python -m benchmarks.tools.layer_peers``: every asv layer suite's
   ``fastnn`` beside its ``fastnn.reference`` twin, each in a fresh process of
-  its own.
+  its own;
+* ``python -m benchmarks.tools.book_scripts``: the book's chapter 4-7
+  training scripts (``benchmarks/book/``) with the book's own code and
+  through ``python -m fastnn.compat``, each run a fresh process; ``--profile``
+  says where each run's time goes.
 
 Run them from the repository root (they import the ``benchmarks`` package
 beside ``fastnn``).

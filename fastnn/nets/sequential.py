@@ -467,7 +467,15 @@ class Sequential:
         lam = self.weight_decay_lambda
         if not lam:
             return 0.0
-        return 0.5 * lam * sum(float(np.vdot(W, W)) for W in self._weights())
+        # einsum's own loop, not BLAS: np.vdot/np.dot would run NumPy's BLAS on its own thread count
+        # between fastnn's one-thread products, and its idle workers spinning beside them slowed the
+        # next products several-fold on two cores; np.vdot of a 2-D array is slow in itself
+        # (benchmarks/README.md, "The book's scripts")
+        total = 0.0
+        for W in self._weights():
+            w = W.reshape(-1)
+            total += float(np.einsum("i,i->", w, w))
+        return 0.5 * lam * total
 
     def loss(self, x, t, train_flg=False):
         """The loss of the batch (mean over samples), plus ½λΣ‖W‖² with weight decay.
