@@ -5,7 +5,6 @@ seed, the scripts with their own training loop print the very same lines
 through ``fastnn.compat`` as with the book's code reproduced in
 ``benchmarks/book``; the book's side imports no fastnn.
 """
-import importlib.util
 import json
 import os
 import pathlib
