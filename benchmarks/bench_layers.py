@@ -468,6 +468,29 @@ class ConvWinograd:
         self.layer.backward(self.dout)
 
 
+class DirectMicrokernel:
+    """The direct convolution's kernels alone (serial kernels: one thread), at the tiles ``fastnn._runtime`` chooses, on the conv
+    nets' layers (``benchmarks.tools.microkernel`` prints them as fractions of the FMA peak): the measurements
+    behind the ``DIRECT_*`` thresholds."""
+
+    param_names = ["layer", "kernel", "dtype"]
+    params = [["Deep conv1", "Deep conv2", "Deep conv4", "Deep conv6", "Simple conv1"],
+              ["forward", "weights", "inputs"], ["float32", "float64"]]
+    timeout = 120
+
+    def setup(self, layer, kernel, dtype):
+        microkernel = need("benchmarks.tools.microkernel", "layer_kernels")
+        layers = need("benchmarks.tools.microkernel", "LAYERS")
+        kernels = microkernel(layers[layer], 8, np.dtype(dtype), ["intrinsic"])
+        if kernel not in kernels:
+            raise NotImplementedError(f"{layer} has no {kernel} kernel (a one-channel input's dx is never asked for)")
+        self.run = kernels[kernel][0]
+        self.run()
+
+    def time_kernel(self, *args):
+        self.run()
+
+
 # -- PyTorch's column, in processes of its own -------------------------------------------------
 
 class _LayerTorch(TorchTwin):

@@ -25,9 +25,16 @@ Rules
   bits differ between one thread and several, and so under a busy
   neighbour); ``set_num_threads(n, wide_products=False)`` makes every result
   the same bits for any thread count and load.
-* A convolution's per-image GEMMs run as one slice of whole images per
-  thread, on a pool of Python threads (named ``fastnn-gemm``, started by the
-  first convolution that splits, reset in a forked child).
+* A convolution runs by the strategy ``conv_algorithm`` picks: fastnn's
+  direct kernels wherever they apply (stride 1, padding below the filter
+  size), Winograd or im2col elsewhere. Its work (direct kernels, or im2col's
+  per-image GEMMs) runs as one slice per thread on a pool of Python threads
+  (named ``fastnn-gemm``, started by the first convolution that splits,
+  reset in a forked child): whole images when the batch has at least one
+  per thread, else a small batch's output rows, so both cores work at
+  batch 1. The direct kernels' tiles come from the CPU numba compiles for
+  (``vector_lanes``, ``vector_registers``: 512-bit vectors and 32 registers
+  on AVX-512, 256-bit and 16 on AVX2) and the ``DIRECT_*`` thresholds.
 
 Host process
 ------------
@@ -167,13 +174,13 @@ THRESHOLDS = (
     Threshold("DIRECT_SPARE_REGISTERS", "vector registers",
               "a direct-convolution tile holds all but these in accumulators (the rest: filter vectors, the "
               "broadcast input value)",
-              "benchmarks/tools/microkernel.py"),
+              "bench_layers.DirectMicrokernel"),
     Threshold("DIRECT_MAX_TILE_PIXELS", "output pixels",
               "longer tiles of one filter block touch more input lines per step than L1 serves at the FMA rate",
-              "benchmarks/tools/microkernel.py"),
+              "bench_layers.DirectMicrokernel"),
     Threshold("DIRECT_TILE_OVERHEAD_PIXELS", "output pixels",
               "a tile's fixed cost (loading and storing its accumulators), for choosing the tile width",
-              "benchmarks/tools/microkernel.py"),
+              "bench_layers.DirectMicrokernel"),
     Threshold("LOAD_CHECK_SECONDS", "seconds",
               "how often threads() looks again at how busy the other processes keep the cores",
               "bench_nets.BusyNeighbour"),

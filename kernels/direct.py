@@ -33,8 +33,6 @@ constant of the microkernel: ``forward_rows(rw, ob, cx, lanes)`` and
 made once per process and cached on disk by numba like every other kernel
 (numba keys a closure's cache entry by the values it closes over).
 """
-import functools
-
 import numpy as np
 
 from ._jit import njit
@@ -95,15 +93,19 @@ def stack_rows(x, top, left, fh, out):
                             out[n, 0, oh, left + w, lane] = x[n, c, h, w]
 
 
-@functools.cache
+_made = {}   # (kind, rw, ob, cx, lanes) -> dispatcher: each tile shape's kernel made once per process
+
+
 def forward_rows(rw, ob, cx, lanes):
     """The forward kernel ``rows(xb, wb, bias, out, n_base, lo, hi, fh)`` of one tile shape (see below)."""
+    kernel = _made.get(("rows", rw, ob, cx, lanes))
+    if kernel is None:
+        @njit(nogil=True, cache=True)
+        def rows(xb, wb, bias, out, n_base, lo, hi, fh):
+            forward_rows_body(xb, wb, bias, out, n_base, lo, hi, fh, rw, ob, cx, lanes)
 
-    @njit(nogil=True, cache=True)
-    def rows(xb, wb, bias, out, n_base, lo, hi, fh):
-        forward_rows_body(xb, wb, bias, out, n_base, lo, hi, fh, rw, ob, cx, lanes)
-
-    return rows
+        kernel = _made[("rows", rw, ob, cx, lanes)] = rows
+    return kernel
 
 
 @njit(nogil=True, cache=True)
@@ -148,16 +150,18 @@ def forward_rows_body(xb, wb, bias, out, n_base, lo, hi, fh, rw, ob, cx, lanes):
                                 out[n - n_base, co, oh, ow0 + r] = acc[(r * ob + o) * lanes + lane]
 
 
-@functools.cache
 def weight_grad(rw, ob, cx, lanes):
     """The weight-gradient kernel ``grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate)`` of one tile shape;
     items are (filter group, input block, filter row, run of ``rw`` taps), see below."""
 
-    @njit(nogil=True, cache=True)
-    def grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate):
-        weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate, rw, ob, cx, lanes)
+    kernel = _made.get(("grad", rw, ob, cx, lanes))
+    if kernel is None:
+        @njit(nogil=True, cache=True)
+        def grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate):
+            weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate, rw, ob, cx, lanes)
 
-    return grad
+        kernel = _made[("grad", rw, ob, cx, lanes)] = grad
+    return kernel
 
 
 @njit(nogil=True, cache=True)

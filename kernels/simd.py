@@ -19,8 +19,6 @@ measurement (``benchmarks/tools/microkernel.py``).
 Shapes, strides and offsets are in elements; the caller guarantees every
 address in range (the kernels above trust their input).
 """
-import functools
-
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -172,7 +170,9 @@ def _independent_fmas(typingctx, buf, n, lanes):
 PEAK_CHAINS = 12
 
 
-@functools.cache
+_peaks = {}   # lanes -> the calibration kernel, made once per process
+
+
 def fma_peak(lanes):
     """The calibration kernel ``peak(buf, n)`` for ``lanes``-wide vectors: ``n`` steps of PEAK_CHAINS
     independent FMAs, n * PEAK_CHAINS * lanes multiply-adds.
@@ -182,8 +182,11 @@ def fma_peak(lanes):
     buf[(3 + i)L:(4 + i)L] (stored, so that nothing is optimised away).
     """
 
-    @njit(cache=True, nogil=True)
-    def peak(buf, n):
-        _independent_fmas(buf, n, lanes)
+    kernel = _peaks.get(lanes)
+    if kernel is None:
+        @njit(cache=True, nogil=True)
+        def peak(buf, n):
+            _independent_fmas(buf, n, lanes)
 
-    return peak
+        kernel = _peaks[lanes] = peak
+    return kernel

@@ -68,6 +68,11 @@ def test_kernel_modules_follow_the_rules(path):
             for alias in node.names:
                 assert alias.name.split(".")[0] in allowed, alias.name
         elif isinstance(node, ast.ImportFrom):
+            # simd holds the microkernel intrinsics, inlined into the kernels that call them: safe from the
+            # stale-cache trap because _jit keys every cache folder by a hash of all the kernel files
+            if node.level == 1 and node.module == "simd":
+                assert {a.name for a in node.names} <= {"tile_fma"}, path.name
+                continue
             if node.level == 1 and node.module in ("_twins", "_jit"):
                 want = {"_twins": ["serial_and_parallel"], "_jit": ["njit"]}[node.module]
                 assert [a.name for a in node.names] == want, path.name

@@ -94,14 +94,14 @@ def main(argv=None):
 def serve(hello, call_for):
     """The worker's side of the protocol: ``hello`` first, then for each command read from stdin one
     untimed call of ``call_for(command)`` and ``{"seconds": s}``, the mean of ``number`` timed calls."""
-    from .report import time_calls
+    from .report import timed_calls
 
     print(json.dumps(hello), flush=True)
     for line in sys.stdin:
         command = json.loads(line)
         call = call_for(command)
         call()
-        print(json.dumps({"seconds": time_calls(call, int(command["number"]))}), flush=True)
+        print(json.dumps({"seconds": timed_calls(call, int(command["number"]))}), flush=True)
 
 
 if __name__ == "__main__":

@@ -264,7 +264,7 @@ def main(argv=None) -> int:
     if args.profile:
         profile_main(args, data, results)
     else:
-        time_main(args, data, results)
+        run_rounds(args, data, results)
     results["load_after"] = load()
     print(f"# load after: {results['load_after']}")
     if args.json:
@@ -273,7 +273,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def time_main(args, data: str, results: dict) -> None:
+def run_rounds(args, data: str, results: dict) -> None:
     with tempfile.TemporaryDirectory(prefix="book-scripts-") as tmp:
         tree = prepare_tree(Path(tmp), data)
         for script in args.scripts:

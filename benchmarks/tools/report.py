@@ -168,7 +168,7 @@ def gemm_flops(net, n):
 
 # -- timing ------------------------------------------------------------------------------------
 
-def time_calls(fn, number):
+def timed_calls(fn, number):
     """Seconds per call of ``fn()`` over ``number`` calls, the garbage collector off: one sample of the report."""
     gc_was = gc.isenabled()
     gc.disable()
@@ -200,7 +200,7 @@ def gemm_rate(np, dtype, rounds):
     dot = gemm_subject(np, dtype)
     for _ in range(3):  # wake BLAS's threads, fault the pages in
         dot()
-    times = [time_calls(dot, 3) for _ in range(max(rounds, 5))]
+    times = [timed_calls(dot, 3) for _ in range(max(rounds, 5))]
     return GEMM_FLOPS / statistics.median(times) / 1e9
 
 
@@ -233,7 +233,7 @@ def measure_config(subjects, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S, b
         before.get(name, nothing)()
         step()  # warm: compile or load kernels, allocate state
         time.sleep(settle)
-        est = time_calls(step, 1)
+        est = timed_calls(step, 1)
         numbers[name] = max(1, int(min_sample / max(est, 1e-9)))
     samples = {name: [] for name in subjects}
     names = list(subjects)
@@ -243,7 +243,7 @@ def measure_config(subjects, rounds, min_sample=MIN_SAMPLE_S, settle=SETTLE_S, b
             before.get(name, nothing)()
             time.sleep(settle)
             subjects[name]()
-            samples[name].append(time_calls(subjects[name], numbers[name]))
+            samples[name].append(timed_calls(subjects[name], numbers[name]))
     return {name: statistics.median(s) for name, s in samples.items()}
 
 

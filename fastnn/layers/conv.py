@@ -121,14 +121,20 @@ class Convolution(Layer):
     ``backward(prologue=...)`` takes the output gradient chunk by chunk from
     ``prologue``. See ``forward`` and ``backward``.
 
-    Attribute ``algorithm`` (default 'auto'): how 3x3, stride-1 layers (pad
-    <= 2) compute. 'auto' takes Winograd F(2x2, 3x3) (``fastnn.kernels.winograd``:
-    input tiles transformed, 16 GEMMs (FN, C) @ (C, tiles) per chunk of images,
-    output transform; backward through the adjoint transforms, dx and dW
-    included) where ``winograd_pays`` says so, and im2col elsewhere;
-    'winograd' takes it wherever it applies; 'im2col' never. Both paths give
-    the convolution within rounding (``tests/test_winograd.py`` states the
-    tolerances), not bit for bit.
+    Attribute ``algorithm`` (default 'auto'; the values in ``ALGORITHMS``):
+    how the layer computes, one strategy module each. 'direct'
+    (``fastnn.layers.conv_direct``: register-tiled microkernels on
+    channel-blocked copies, no columns, no BLAS) covers stride 1 with a
+    padding below the filter size; 'winograd' F(2x2, 3x3)
+    (``fastnn.kernels.winograd``: input tiles transformed, 16 GEMMs per chunk
+    of images, output transform; backward through the adjoint transforms)
+    covers 3x3, stride 1, pad <= 2; 'im2col' (the GEMMs below) covers
+    everything. 'auto' asks ``fastnn._runtime.conv_algorithm``; a strategy
+    that does not cover the layer falls back to im2col. ``algorithm_for(x_shape)``
+    says which one runs. The strategies give the convolution within rounding
+    (``tests/test_direct.py`` and ``tests/test_winograd.py`` state the
+    tolerances), not bit for bit; each gives the same bits for any thread
+    count.
 
     Attribute ``input_grad`` (default True): set it to False on a net's first
     layer, whose dx nobody uses; ``backward`` then computes only ``dW`` and
