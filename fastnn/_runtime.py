@@ -115,6 +115,7 @@ MMAP_THRESHOLD_BYTES = 32 << 20
 TRIM_THRESHOLD_BYTES = 256 << 20
 LOAD_CHECK_SECONDS = 0.2
 DIRECT_SPARE_REGISTERS = 4
+DIRECT_MIN_TAPS = 64
 DIRECT_MAX_TILE_PIXELS = 14
 DIRECT_TILE_OVERHEAD_PIXELS = 3
 
@@ -175,6 +176,10 @@ THRESHOLDS = (
               "a direct-convolution tile holds all but these in accumulators (the rest: filter vectors, the "
               "broadcast input value)",
               "bench_layers.DirectMicrokernel"),
+    Threshold("DIRECT_MIN_TAPS", "multiply-adds per output value (C*FH*FW)",
+              "below it (a first layer of one channel) the direct tile's store into the NCHW output, one scalar "
+              "per lane and pixel, costs more than its FMAs, and im2col's GEMMs are faster",
+              "bench_layers.ConvWinograd"),
     Threshold("DIRECT_MAX_TILE_PIXELS", "output pixels",
               "longer tiles of one filter block touch more input lines per step than L1 serves at the FMA rate",
               "bench_layers.DirectMicrokernel"),
@@ -380,14 +385,15 @@ def conv_algorithm(c: int, fn: int, fh: int, fw: int, stride: int, pad: int, oh:
 
     The direct kernels (``fastnn.layers.conv_direct``: register-tiled
     microkernels on channel-blocked copies) take every convolution they
-    cover (stride 1, padding below the filter size): at 60-90% of the FMA
+    cover (stride 1, padding below the filter size) with at least
+    ``DIRECT_MIN_TAPS`` multiply-adds per output value: at 50-90% of the FMA
     peak on the book's layers they are faster than im2col's GEMMs, which
     OpenBLAS runs far below its peak on these thin shapes, and than
     Winograd's transforms plus GEMMs (``bench_layers.Convolution``,
     ``benchmarks/tools/microkernel.py``). The rest go to Winograd where
     ``winograd_pays``, else im2col.
     """
-    if direct_covers(fh, fw, stride, pad):
+    if direct_covers(fh, fw, stride, pad) and c * fh * fw >= DIRECT_MIN_TAPS:
         return "direct"
     if fh == 3 and fw == 3 and stride == 1 and pad <= 2 and winograd_pays(c, fn, oh, ow):
         return "winograd"

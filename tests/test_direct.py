@@ -211,6 +211,10 @@ def test_fused_stage_and_infer_match_the_layer(dtype):
         fused, plain = DeepConvNet(dtype=dtype, seed=0), DeepConvNet(dtype=dtype, seed=0)
         plain.fuse = False
         convs = [layer for layer in fused.layers.values() if isinstance(layer, Convolution)]
+        for conv in convs:
+            conv.algorithm = "direct"      # the first layer too ('auto' gives it to im2col: DIRECT_MIN_TAPS)
+        for conv in (layer for layer in plain.layers.values() if isinstance(layer, Convolution)):
+            conv.algorithm = "direct"
         assert [conv.algorithm_for((batch, conv.W.shape[1], 28, 28)) for conv in convs] == ["direct"] * 6
         g1, g2 = fused.gradient(x, t), plain.gradient(x, t)
         for key in g1:
@@ -232,7 +236,13 @@ def test_an_assigned_input_is_used_by_backward():
 
 def test_the_runtime_table_names_its_thresholds():
     names = {t.name for t in _runtime.THRESHOLDS}
-    assert {"DIRECT_SPARE_REGISTERS", "DIRECT_MAX_TILE_PIXELS", "DIRECT_TILE_OVERHEAD_PIXELS"} <= names
+    assert {"DIRECT_SPARE_REGISTERS", "DIRECT_MAX_TILE_PIXELS", "DIRECT_TILE_OVERHEAD_PIXELS",
+            "DIRECT_MIN_TAPS"} <= names
+    # 'auto': the direct kernels from DIRECT_MIN_TAPS multiply-adds per output on; a one-channel first layer
+    # keeps im2col
+    assert _runtime.conv_algorithm(16, 16, 3, 3, 1, 1, 28, 28) == "direct"
+    assert _runtime.conv_algorithm(1, 16, 3, 3, 1, 1, 28, 28) == "im2col"
+    assert _runtime.conv_algorithm(1, 30, 5, 5, 1, 0, 24, 24) == "im2col"
     assert _runtime.direct_covers(3, 3, 1, 2) and not _runtime.direct_covers(3, 3, 2, 1)
     assert not _runtime.direct_covers(3, 3, 1, 3)
     for fnb, ow in [(1, 28), (2, 14), (4, 8), (3, 5), (2, 1)]:
