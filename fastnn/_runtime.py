@@ -116,6 +116,7 @@ TRIM_THRESHOLD_BYTES = 256 << 20
 LOAD_CHECK_SECONDS = 0.2
 DIRECT_SPARE_REGISTERS = 4
 DIRECT_MIN_TAPS = 64
+DIRECT_SPLIT_MACS = 1 << 24
 DIRECT_MAX_TILE_PIXELS = 14
 DIRECT_TILE_OVERHEAD_PIXELS = 3
 
@@ -180,6 +181,10 @@ THRESHOLDS = (
               "below it (a first layer of one channel) the direct tile's store into the NCHW output, one scalar "
               "per lane and pixel, costs more than its FMAs, and im2col's GEMMs are faster",
               "bench_layers.ConvWinograd"),
+    Threshold("DIRECT_SPLIT_MACS", "multiply-adds of a direct convolution pass",
+              "below it the direct kernels run on the calling thread: at their FMA rate a hand-off to the pool "
+              "costs more than half the pass (a DeepConvNet layer at batch 1)",
+              "bench_inference.Predict"),
     Threshold("DIRECT_MAX_TILE_PIXELS", "output pixels",
               "longer tiles of one filter block touch more input lines per step than L1 serves at the FMA rate",
               "bench_layers.DirectMicrokernel"),
@@ -516,11 +521,12 @@ def _executor(workers: int):
         return _pool
 
 
-def split_over_threads(n: int, work: int, task) -> None:
+def split_over_threads(n: int, work: int, task, least: int = None) -> None:
     """Call ``task(lo, hi)`` on contiguous slices [lo, hi) covering range(n), one per thread.
 
     One slice per numba thread (at most ``n``), the first on the calling
-    thread; one call ``task(0, n)`` below ``GEMM_SPLIT_MACS`` of ``work``.
+    thread; one call ``task(0, n)`` below ``least`` (default
+    ``GEMM_SPLIT_MACS``) of ``work``.
     While ``threads()`` is lower (busy cores, a forked child), slices need
     ``BUSY_SPLIT_MACS`` of work: one hand-off per call, long slices, so two
     threads still get two shares of busy cores. NumPy's BLAS runs on
@@ -530,7 +536,7 @@ def split_over_threads(n: int, work: int, task) -> None:
     """
     with _numpy_blas_for_fastnn():
         count = 1
-        if work >= GEMM_SPLIT_MACS:
+        if work >= (GEMM_SPLIT_MACS if least is None else least):
             count = _numba_threads()
             if work < BUSY_SPLIT_MACS:
                 count = threads()

@@ -163,14 +163,15 @@ def forward(W, b, x, pad: int, oh: int, ow: int, out, epilogue, scratch) -> None
                 _run_rows(xb, wb, bias, chunk, p.kfh, p.rw, p.ob, p.lanes, 0, 0, (e - s) * oh)
                 epilogue(s, e, chunk.reshape(e - s, fn, oh * ow))
 
-        _runtime.split_over_threads(n, work, by_images)
+        _runtime.split_over_threads(n, work, by_images, _runtime.DIRECT_SPLIT_MACS)
         return
     # fewer images than threads: their rows over the threads, then the epilogue once
     xb = np.empty((n,) + p.image, dtype=dtype)
     fill_blocked(x, pad, fh, xb, p.stacked)
     whole = out if epilogue is None else scratch("conv", (n, fn, oh, ow), dtype)
     _runtime.split_over_threads(
-        n * oh, work, lambda lo, hi: _run_rows(xb, wb, bias, whole, p.kfh, p.rw, p.ob, p.lanes, 0, lo, hi))
+        n * oh, work, lambda lo, hi: _run_rows(xb, wb, bias, whole, p.kfh, p.rw, p.ob, p.lanes, 0, lo, hi),
+        _runtime.DIRECT_SPLIT_MACS)
     if epilogue is not None:
         epilogue(0, n, whole.reshape(n, fn, oh * ow))
 
@@ -210,10 +211,11 @@ def backward(W, x, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool)
             if dx_by_images:
                 _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, s * h, e * h)
 
-    _runtime.split_over_threads(n, work, gradients_in)
+    _runtime.split_over_threads(n, work, gradients_in, _runtime.DIRECT_SPLIT_MACS)
     if dx is not None and not dx_by_images:   # fewer images than threads: dx's rows over the threads
         _runtime.split_over_threads(
-            n * h, work, lambda lo, hi: _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, lo, hi))
+            n * h, work, lambda lo, hi: _run_rows(db, wbt, zero_bias, dx, fh, dx_rw, dx_ob, lanes, 0, lo, hi),
+            _runtime.DIRECT_SPLIT_MACS)
 
     cb, cx = p.image[0], p.image[3]
     taps = fw * cx
@@ -231,8 +233,8 @@ def backward(W, x, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool)
         fill_blocked(x[n0:n1], pad, fh, xb, p.stacked)
         d_block = db[n0:n1]
         _runtime.split_over_threads(
-            items, work * (n1 - n0) // n,
-            lambda lo, hi: grad(xb, d_block, qh, qw, oh, ow, dwb, lo, hi, n1 - n0, n0 > 0))
+            items, work,
+            lambda lo, hi: grad(xb, d_block, qh, qw, oh, ow, dwb, lo, hi, n1 - n0, n0 > 0), _runtime.DIRECT_SPLIT_MACS)
     if p.stacked:
         dW = unpack_filters(dwb, fn, c * fh, fw, cx).reshape(fn, fh, c, fw).transpose(0, 2, 1, 3)
         dW = np.ascontiguousarray(dW)
