@@ -319,3 +319,15 @@ def test_deep_convnet_learns_on_the_direct_kernels():
         batch = rng.choice(len(x_train), 64)
         opt.update(net.params, net.gradient(x_train[batch], t_train[batch]))
     assert net.accuracy(x_test, t_test) > 0.9
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "im2col"])
+def test_a_prologue_of_the_wrong_shape_is_refused(algorithm):
+    """The fusion hook's contract, checked the same way by every strategy."""
+    x, W, b, pad = _case((2, 16, 6, 6, 16, 3, 1), np.float32)
+    layer = _direct_layer(W, b, pad)
+    layer.algorithm = algorithm
+    layer.forward(x)
+    with pytest.raises(ValueError, match=r"the prologue must return a C-contiguous float32 array of shape "
+                                         r"\(\d+, 16, 36\), got"):
+        layer.backward(prologue=lambda lo, hi: np.zeros((hi - lo, 16, 35), np.float32))

@@ -26,7 +26,7 @@ import statistics
 import time
 
 
-def _timed(fn, rounds):
+def median_seconds(fn, rounds):
     """Median seconds of ``fn()`` over ``rounds`` samples, each after one untimed call."""
     fn()
     samples = []
@@ -159,7 +159,7 @@ def floor_table(net_name, batch, dtype, rounds):
                  "|---|---|---:|---:|---:|---:|"]
         fwd_total = step_total = 0.0
         for name, prods in rows:
-            times = {k: (_timed(prods[k], rounds) * 1e3 if prods[k] else 0.0)
+            times = {k: (median_seconds(prods[k], rounds) * 1e3 if prods[k] else 0.0)
                      for k in ("forward", "weights", "inputs")}
             step = sum(times.values())
             fwd_total += times["forward"]

@@ -27,8 +27,6 @@ The header names the CPU and its vector unit; figures go in
 one untimed call; the machine should be quiet.
 """
 import argparse
-import statistics
-import time
 
 import numba
 import numpy as np
@@ -37,6 +35,8 @@ from fastnn.kernels import simd
 
 from fastnn import _runtime
 from fastnn.layers import conv_direct
+
+from .gemm_floor import median_seconds
 
 #: name: (C, H, W, FN, FS, pad) of the conv nets' layers on 28x28 MNIST.
 LAYERS = {
@@ -50,22 +50,12 @@ LAYERS = {
 }
 
 
-def _median_seconds(fn, rounds):
-    fn()
-    samples = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def peak_macs_per_second(dtype, rounds=5, steps=2_000_000):
     """The core's FMA rate at this dtype's full vector width (multiply-adds a second), measured."""
     lanes = _runtime.vector_lanes(dtype)
     buf = np.full((3 + simd.PEAK_CHAINS) * lanes, 0.999, dtype=dtype)
     peak = simd.fma_peak(lanes)
-    seconds = _median_seconds(lambda: peak(buf, steps), rounds)
+    seconds = median_seconds(lambda: peak(buf, steps), rounds)
     return steps * simd.PEAK_CHAINS * lanes / seconds
 
 
@@ -182,7 +172,7 @@ def main(argv=None):
                                                                    variants).items():
                 if kernel.split(" ")[0] not in wanted:
                     continue
-                seconds = _median_seconds(fn, args.rounds)
+                seconds = median_seconds(fn, args.rounds)
                 print(f"| {name} | {kernel} | {tile} | {seconds * 1e3:.3f} | {2 * useful / seconds / 1e9:.1f} | "
                       f"{100 * useful / seconds / peak:.1f} | {100 * issued / seconds / peak:.1f} |", flush=True)
 

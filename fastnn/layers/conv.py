@@ -20,16 +20,6 @@ ALGORITHMS = ("auto", "direct", "winograd", "im2col")
 
 _scratch = threading.local()
 
-def _from_prologue(prologue, lo, hi, fn, cells, dtype):
-    """``prologue(lo, hi)``, checked: a C-contiguous array (hi - lo, FN, OH*OW) of the forward's dtype."""
-    d = prologue(lo, hi)
-    if not isinstance(d, np.ndarray) or d.shape != (hi - lo, fn, cells) or d.dtype != dtype \
-            or not d.flags.c_contiguous:
-        raise ValueError(f"the prologue must return a C-contiguous {dtype} array of shape "
-                         f"{(hi - lo, fn, cells)}, got {describe_value(d)}")
-    return d
-
-
 def _scratch_array(name, shape, dtype):
     """A work array that lives only during one call, shared by all layers of this thread.
 
@@ -322,7 +312,7 @@ class Convolution(Layer):
                 # them back from memory
                 cols = _scratch_array("cols", (e - s, k + 1, oh * ow), dtype)
                 conv_kernels.im2col_images(x[s:e], fh, fw, stride, pad, oh, ow, cols)
-                d = dout[s:e] if prologue is None else _from_prologue(prologue, s, e, fn, oh * ow, dtype)
+                d = dout[s:e] if prologue is None else conv_direct.checked_chunk(prologue, s, e, fn, oh * ow, dtype)
                 if cols_first:
                     np.matmul(cols, d.transpose(0, 2, 1), out=per_image[s:e])
                 else:
@@ -418,7 +408,7 @@ class Convolution(Layer):
             for chunk in range(lo, hi):
                 s, e = chunk * step, min(n, chunk * step + step)
                 tiles = (e - s) * th * tw
-                d = dout[s:e] if prologue is None else _from_prologue(prologue, s, e, fn, oh * ow, dtype)
+                d = dout[s:e] if prologue is None else conv_direct.checked_chunk(prologue, s, e, fn, oh * ow, dtype)
                 dm = _scratch_array("winograd_m", (16, fn, tiles), dtype)
                 winograd_kernels.dout_transform(d.reshape(e - s, fn, oh, ow), th, tw, dm, db[s:e])
                 v = _scratch_array("winograd_v", (16, c, tiles), dtype)

@@ -38,9 +38,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _runtime
+from .._validate import describe_value
 from ..kernels import direct as direct_kernels
 
-__all__ = ["forward", "backward", "pack_filters", "unpack_filters", "stacks", "filters_for",
+__all__ = ["forward", "backward", "checked_chunk", "pack_filters", "unpack_filters", "stacks", "filters_for",
            "blocked_input", "fill_blocked"]
 
 
@@ -205,7 +206,7 @@ def backward(W, x, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool)
         # while the blocked gradient is in cache
         for s in range(lo, hi, step):
             e = min(s + step, hi)
-            d = dout[s:e] if prologue is None else _checked_chunk(prologue, s, e, fn, oh * ow, dtype)
+            d = dout[s:e] if prologue is None else checked_chunk(prologue, s, e, fn, oh * ow, dtype)
             direct_kernels.to_blocked(d.reshape(e - s, fn, oh, ow), qh, qw, db[s:e])
             np.sum(d, axis=2, out=bias_parts[s:e])
             if dx_by_images:
@@ -243,10 +244,12 @@ def backward(W, x, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool)
     return dx, dW, bias_parts.sum(axis=0)
 
 
-def _checked_chunk(prologue, lo, hi, fn, cells, dtype):
+def checked_chunk(prologue, lo, hi, fn, cells, dtype):
+    """``prologue(lo, hi)``, checked: a C-contiguous array (hi - lo, FN, OH*OW) of the forward's dtype (the
+    fusion hook's contract, for every strategy of the Convolution)."""
     d = prologue(lo, hi)
     if not isinstance(d, np.ndarray) or d.shape != (hi - lo, fn, cells) or d.dtype != dtype \
             or not d.flags.c_contiguous:
         raise ValueError(f"the prologue must return a C-contiguous {dtype} array of shape "
-                         f"{(hi - lo, fn, cells)}, got {type(d).__name__} {getattr(d, 'shape', '')}")
+                         f"{(hi - lo, fn, cells)}, got {describe_value(d)}")
     return d
