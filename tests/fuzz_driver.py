@@ -159,12 +159,20 @@ def t_dropout(data):
 @target
 def t_convolution(data):
     from fastnn.layers import Convolution
+    from fastnn.layers.conv import ALGORITHMS
     dt, n, c, fn, h, w, pad, stride, fh, fw, oh, ow = draw_conv_geometry(data)
     sp = Spoiled(data)
     W, b = draw_array(data, (fn, c, fh, fw), dt, "W"), draw_array(data, (fn,), dt, "b")
     s_in, p_in = spoil_scalar("stride", stride, sp), spoil_scalar("pad", pad, sp)
     W_in = spoil("W", W, sp, p_layout=0.1, p_garbage=0.1, other_float_ok=False)   # (b would not match)
-    layer_case(data, "Convolution", lambda: Convolution(W_in, b, stride=s_in, pad=p_in),
+    algorithm = data.draw(st.sampled_from(ALGORITHMS), label="algorithm")
+
+    def make():
+        layer = Convolution(W_in, b, stride=s_in, pad=p_in)
+        layer.algorithm = algorithm
+        return layer
+
+    layer_case(data, "Convolution", make,
                draw_array(data, (n, c, h, w), dt, "x"), draw_array(data, (n, fn, oh, ow), dt, "dout"),
                (n, fn, oh, ow), extra=(W_in, b), sp=sp)
 
@@ -187,6 +195,7 @@ def t_pooling(data):
 def t_conv_relu_pool(data):
     """The fused stage: the layers' errors for bad input, and bit for bit the layers in turn for good."""
     from fastnn.layers import Convolution, Pooling, Relu
+    from fastnn.layers.conv import ALGORITHMS
     from fastnn.layers.fused import ConvReluPool
     dt, n, c, fn, h, w, pad, stride, fh, fw, oh, ow = draw_conv_geometry(data)
     window = draw_pool_window(data, oh, ow) if data.draw(st.booleans(), label="pool") else None
@@ -196,8 +205,12 @@ def t_conv_relu_pool(data):
     p_in = spoil_scalar("pad", pad, sp)
     x0, d0 = draw_array(data, (n, c, h, w), dt, "x"), draw_array(data, out_shape, dt, "dout")
 
+    algorithm = data.draw(st.sampled_from(ALGORITHMS), label="algorithm")
+
     def layers(pad=p_in):
-        return Convolution(W, b, stride=stride, pad=pad), Relu(), (Pooling(*window) if window else None)
+        conv = Convolution(W, b, stride=stride, pad=pad)
+        conv.algorithm = algorithm      # every strategy: 'direct' where it covers the geometry, else im2col
+        return conv, Relu(), (Pooling(*window) if window else None)
 
     layer_case(data, "ConvReluPool", lambda: ConvReluPool(*layers()), x0, d0, out_shape, sp=sp)
     if sp.kind == "clean":
