@@ -89,7 +89,7 @@ from typing import NamedTuple
 __all__ = [
     "THRESHOLDS", "threads", "set_num_threads", "get_num_threads", "set_host_tuning",
     "apply_host_tuning", "elementwise_kernel", "affine_split", "split_kernel", "run_product", "split_over_threads",
-    "conv_chunk", "conv_algorithm", "direct_covers", "vector_lanes", "vector_registers", "direct_forward_tile",
+    "conv_chunk", "conv_algorithm", "direct_covers", "winograd_covers", "vector_lanes", "vector_registers", "direct_forward_tile",
     "direct_weight_tile", "cpu_description",
 ]
 
@@ -400,7 +400,7 @@ def conv_algorithm(c: int, fn: int, fh: int, fw: int, stride: int, pad: int, oh:
     """
     if direct_covers(fh, fw, stride, pad) and c * fh * fw >= DIRECT_MIN_TAPS:
         return "direct"
-    if fh == 3 and fw == 3 and stride == 1 and pad <= 2 and winograd_pays(c, fn, oh, ow):
+    if winograd_covers(fh, fw, stride, pad) and winograd_pays(c, fn, oh, ow):
         return "winograd"
     return "im2col"
 
@@ -409,6 +409,11 @@ def direct_covers(fh: int, fw: int, stride: int, pad: int) -> bool:
     """Whether the direct kernels compute this convolution: stride 1, a padding below the filter size
     (backward-data pads the gradient by FH - 1 - pad)."""
     return stride == 1 and pad <= fh - 1 and pad <= fw - 1
+
+
+def winograd_covers(fh: int, fw: int, stride: int, pad: int) -> bool:
+    """Whether the Winograd F(2x2, 3x3) kernels compute this convolution: 3x3, stride 1, pad <= 2."""
+    return fh == 3 and fw == 3 and stride == 1 and pad <= 2
 
 
 _vector_shape = None

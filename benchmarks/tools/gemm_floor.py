@@ -56,7 +56,7 @@ def conv_products(np, runtime, conv, x_shape, dtype, first):
     choice = conv.algorithm_for(x_shape)
     if choice == "direct":
         # this tool measures the GEMM design's floor: a layer the direct kernels take, as that design ran it
-        winograd = fh == fw == 3 and conv.stride == 1 and conv.pad <= 2 and runtime.winograd_pays(c, fn_, oh, ow)
+        winograd = runtime.winograd_covers(fh, fw, conv.stride, conv.pad) and runtime.winograd_pays(c, fn_, oh, ow)
         choice = "winograd" if winograd else "im2col"
     if choice == "winograd":
         th, tw = (oh + 1) // 2, (ow + 1) // 2

@@ -200,8 +200,6 @@ class Convolution(Layer):
         return self._forward(x, epilogue, keep=False)
 
     def _forward(self, x, epilogue, keep):
-        from ..kernels import conv as conv_kernels
-
         w_rows = self._check_params()
         x = self._check_input(x, ndim=4)
         fn, c, fh, fw = self.W.shape
@@ -211,7 +209,6 @@ class Convolution(Layer):
                 f"(x must be (N, C, H, W))")
         stride, pad, oh, ow = window_geometry(x.shape, fh, fw, self.stride, self.pad)
         n = x.shape[0]
-        k = c * fh * fw
         dtype = x.dtype
         if epilogue is None:
             out = result = np.empty((n, fn, oh, ow), dtype=dtype)
@@ -220,16 +217,25 @@ class Convolution(Layer):
         ran = self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
         if ran == "direct":
             conv_direct.forward(self.W, self.b, x, pad, oh, ow, out, epilogue, _scratch_array)
-            if keep:
-                self._x, self._x_trusted = x.view(), True
-                self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
-            return result
-        if ran == "winograd":
+        elif ran == "winograd":
             self._forward_winograd(x, pad, oh, ow, out, epilogue)
-            if keep:
-                self._x, self._x_trusted = x.view(), True
-                self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
-            return result
+        else:
+            self._forward_im2col(x, w_rows, stride, pad, oh, ow, out, epilogue)
+        if keep:
+            # a view of our own: a caller reshaping its array in place cannot change what backward reads
+            self._x, self._x_trusted = x.view(), True
+            # everything backward needs, as forward saw it (stride, pad and W are public and may change)
+            self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
+        return result
+
+    def _forward_im2col(self, x, w_rows, stride, pad, oh, ow, out, epilogue):
+        """The forward by im2col GEMMs into ``out`` (N, FN, OH, OW), or chunk by chunk to ``epilogue``."""
+        from ..kernels import conv as conv_kernels
+
+        n, c = x.shape[:2]
+        fn, _, fh, fw = self.W.shape
+        k = c * fh * fw
+        dtype = x.dtype
         w_aug = self._buffer("w_aug", (fn, k + 1), dtype)
         w_aug[:, :k] = w_rows
         w_aug[:, k] = self.b
@@ -249,12 +255,6 @@ class Convolution(Layer):
                     epilogue(s, e, chunk)
 
         _runtime.split_over_threads(n, n * (k + 1) * oh * ow * fn, task)
-        if keep:
-            # a view of our own: a caller reshaping its array in place cannot change what backward reads
-            self._x, self._x_trusted = x.view(), True
-            # everything backward needs, as forward saw it (stride, pad and W are public and may change)
-            self._geometry = (x.shape, dtype, self.W.shape, stride, pad, oh, ow)
-        return result
 
     def _checked_x(self, shape, dtype):
         """The ``x`` a user assigned, checked against what the forward saw, C-contiguous."""
@@ -289,16 +289,14 @@ class Convolution(Layer):
             dout = self._check_dout(dout, (n, fn, oh, ow), dtype).reshape(n, fn, oh * ow)
         elif dout is not None:
             raise TypeError("Convolution.backward takes dout or prologue, not both")
+        x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
         ran = self._algorithm_for(c, fn, fh, fw, stride, pad, oh, ow)
         if ran == "direct":
-            x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
             dx, self.dW, self.db = conv_direct.backward(self.W, x, pad, oh, ow, dout, prologue, self.input_grad)
             return dx
         if ran == "winograd":
-            x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
             return self._backward_winograd(x, dout, prologue)
         k = c * fh * fw
-        x = self._x if self._x_trusted else self._checked_x(x_shape, dtype)
         cols_first = weight_grad_cols_first(dtype)
         per_image = self._buffer("grad_per_image", (n, k + 1, fn) if cols_first else (n, fn, k + 1), dtype)
         dx = np.empty(x_shape, dtype=dtype) if self.input_grad else None
@@ -347,7 +345,7 @@ class Convolution(Layer):
             return _runtime.conv_algorithm(c, fn, fh, fw, stride, pad, oh, ow)
         if algorithm == "direct" and _runtime.direct_covers(fh, fw, stride, pad):
             return "direct"
-        if algorithm == "winograd" and fh == 3 and fw == 3 and stride == 1 and pad <= 2:
+        if algorithm == "winograd" and _runtime.winograd_covers(fh, fw, stride, pad):
             return "winograd"
         return "im2col"
 
