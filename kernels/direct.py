@@ -151,34 +151,32 @@ def forward_rows_body(xb, wb, bias, out, n_base, lo, hi, fh, rw, ob, cx, lanes):
 
 
 def weight_grad(rw, ob, cx, lanes):
-    """The weight-gradient kernel ``grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate)`` of one tile shape;
-    items are (filter group, input block, filter row, run of ``rw`` taps), see below."""
+    """The weight-gradient kernel ``grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, accumulate)`` of one tile
+    shape; items are (filter group, input block, filter row, run of ``rw`` taps), see below."""
 
     kernel = _made.get(("grad", rw, ob, cx, lanes))
     if kernel is None:
         @njit(nogil=True, cache=True)
-        def grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate):
-            weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate, rw, ob, cx, lanes)
+        def grad(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, accumulate):
+            weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, accumulate, rw, ob, cx, lanes)
 
         kernel = _made[("grad", rw, ob, cx, lanes)] = grad
     return kernel
 
 
 @njit(nogil=True, cache=True)
-def weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumulate, rw, ob, cx, lanes):
-    """dwb[g, ib, kh, j, o*L + l] = sum over (n, oh, ow) of db[n, g*OB + o, top + oh, left + ow, l]
-    * xb[n, ib, oh + kh, ow*... + j] for the items in [lo, hi) (``weight_grad_items``).
+def weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, accumulate, rw, ob, cx, lanes):
+    """dwb[g, ib, kh, j, o*L + l] (+)= sum over (n, oh, ow) of db[n, g*OB + o, top + oh, left + ow, l]
+    * xb[n, ib, oh + kh, ow*CX + j] for the items in [lo, hi).
 
     xb (N, CB, HP, WP, CX) the padded forward input; db (N, FNB, DH, DW, L)
     the blocked output gradient whose (OH, OW) interior starts at row
     ``top``, column ``left``; dwb (G, CB, FH, FW*CX, OB*L), each item's part
     overwritten, or added to with ``accumulate`` (the caller hands the batch
-    over in blocks of images). Tap j = kw*CX + ci of an output pixel ow is
-    xb[..., ow*CX + j] along the input row (stride 1). The images are taken
-    ``images`` at a time, every item of [lo, hi) over one block before the
-    next (the block's input and gradient stay in cache), each item's partial
-    sum kept in ``dwb`` between blocks. Each item sums its images and rows in
-    order: the same bits however the items are split.
+    over in blocks of images small enough to stay in cache, each block's
+    partial sums kept in ``dwb``). Tap j = kw*CX + ci of an output pixel ow is
+    xb[..., ow*CX + j] along the input row (stride 1). Each item sums its
+    images and rows in order: the same bits however the items are split.
     """
     n_n, cb, hp, wp, _ = xb.shape
     fnb, dh, dw = db.shape[1], db.shape[2], db.shape[3]
@@ -189,29 +187,27 @@ def weight_grad_body(xb, db, top, left, oh_n, ow_n, dwb, lo, hi, images, accumul
     acc = np.empty(rw * ob * lanes, dtype=xb.dtype)
     zero = xb.dtype.type(0)
     plane = dh * dw * lanes
-    for n0 in range(0, n_n, images):
-        n1 = min(n_n, n0 + images)
-        for item in range(lo, hi):
-            run = item % runs
-            rest = item // runs
-            kh = rest % fh
-            rest //= fh
-            ib = rest % cb
-            g = rest // cb
-            j0 = run * rw
-            if n0 == 0 and not accumulate:
-                acc[:] = zero
-            else:
-                for r in range(rw):
-                    for o in range(ob):
-                        for lane in range(lanes):
-                            acc[(r * ob + o) * lanes + lane] = dwb[g, ib, kh, j0 + r, o * lanes + lane]
-            for n in range(n0, n1):
-                for oh in range(oh_n):
-                    xoff = ((n * cb + ib) * hp + oh + kh) * wp * cx + j0
-                    doff = ((n * fnb + g * ob) * dh + top + oh) * dw * lanes + left * lanes
-                    tile_fma(acc, xf, xoff, 1, cx, df, doff, lanes, plane, ow_n, rw, ob, lanes)
+    for item in range(lo, hi):
+        run = item % runs
+        rest = item // runs
+        kh = rest % fh
+        rest //= fh
+        ib = rest % cb
+        g = rest // cb
+        j0 = run * rw
+        if accumulate:
             for r in range(rw):
                 for o in range(ob):
                     for lane in range(lanes):
-                        dwb[g, ib, kh, j0 + r, o * lanes + lane] = acc[(r * ob + o) * lanes + lane]
+                        acc[(r * ob + o) * lanes + lane] = dwb[g, ib, kh, j0 + r, o * lanes + lane]
+        else:
+            acc[:] = zero
+        for n in range(n_n):
+            for oh in range(oh_n):
+                xoff = ((n * cb + ib) * hp + oh + kh) * wp * cx + j0
+                doff = ((n * fnb + g * ob) * dh + top + oh) * dw * lanes + left * lanes
+                tile_fma(acc, xf, xoff, 1, cx, df, doff, lanes, plane, ow_n, rw, ob, lanes)
+        for r in range(rw):
+            for o in range(ob):
+                for lane in range(lanes):
+                    dwb[g, ib, kh, j0 + r, o * lanes + lane] = acc[(r * ob + o) * lanes + lane]

@@ -134,7 +134,7 @@ def layer_kernels(geometry, batch, dtype, variants):
     items = (fnb // wob) * cb * kfh * (taps // wrw)
     grad = direct_kernels.weight_grad(wrw, wob, cx, lanes)
     issued_w = batch * fnb * lanes * cb * cx * kfh * fs * oh * ow
-    kernels["weights"] = (lambda: grad(xb, db, qh, qw, oh, ow, dwb, 0, items, batch, False), useful, issued_w, f"{wrw}x{wob}")
+    kernels["weights"] = (lambda: grad(xb, db, qh, qw, oh, ow, dwb, 0, items, False), useful, issued_w, f"{wrw}x{wob}")
     if c > 1:
         flipped = np.ascontiguousarray(W.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
         wbt = conv_direct.pack_filters(flipped, lanes, lanes, dx_ob)

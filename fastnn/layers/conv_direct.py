@@ -83,14 +83,20 @@ def _tile_width(ow: int, rw: int) -> int:
     return _blocks(ow, rw) * rw
 
 
+def _image_shape(c: int, h: int, w: int, pad: int, oh: int, ow: int, fh: int, fw: int, rw: int, lanes: int,
+                 stacked: bool) -> tuple:
+    """One image's blocked, padded copy (CB, HP, WP, CX), wide enough that every tile's reads stay inside it."""
+    wp = max(w + 2 * pad, _tile_width(ow, rw) + fw - 1)
+    if stacked:
+        return (1, oh, wp, c * fh)
+    cx = min(c, lanes)
+    return (_blocks(c, cx), h + 2 * pad, wp, cx)
+
+
 def blocked_input(x, pad: int, oh: int, ow: int, fh: int, fw: int, rw: int, lanes: int, stacked: bool):
     """An empty buffer for x's blocked copy, sized so that every tile's reads stay inside it."""
     n, c, h, w = x.shape
-    wp = max(w + 2 * pad, _tile_width(ow, rw) + fw - 1)
-    if stacked:
-        return np.empty((n, 1, oh, wp, c * fh), dtype=x.dtype)
-    cx = min(c, lanes)
-    return np.empty((n, _blocks(c, cx), h + 2 * pad, wp, cx), dtype=x.dtype)
+    return np.empty((n,) + _image_shape(c, h, w, pad, oh, ow, fh, fw, rw, lanes, stacked), dtype=x.dtype)
 
 
 def fill_blocked(x, pad: int, fh: int, xb, stacked: bool) -> None:
@@ -122,12 +128,7 @@ def _plan(W, x_shape, pad: int, oh: int, ow: int, dtype) -> _Plan:
     stacked = stacks(c, fh, lanes)
     fnb = _blocks(fn, lanes)
     rw, ob = _runtime.direct_forward_tile(fnb, ow, dtype)
-    wp = max(w + 2 * pad, _tile_width(ow, rw) + fw - 1)
-    if stacked:
-        image = (1, oh, wp, c * fh)
-    else:
-        cx = min(c, lanes)
-        image = (_blocks(c, cx), h + 2 * pad, wp, cx)
+    image = _image_shape(c, h, w, pad, oh, ow, fh, fw, rw, lanes, stacked)
     return _Plan(lanes, stacked, fnb, rw, ob, 1 if stacked else fh, image)
 
 
@@ -235,7 +236,7 @@ def backward(W, x, pad: int, oh: int, ow: int, dout, prologue, input_grad: bool)
         d_block = db[n0:n1]
         _runtime.split_over_threads(
             items, work,
-            lambda lo, hi: grad(xb, d_block, qh, qw, oh, ow, dwb, lo, hi, n1 - n0, n0 > 0), _runtime.DIRECT_SPLIT_MACS)
+            lambda lo, hi: grad(xb, d_block, qh, qw, oh, ow, dwb, lo, hi, n0 > 0), _runtime.DIRECT_SPLIT_MACS)
     if p.stacked:
         dW = unpack_filters(dwb, fn, c * fh, fw, cx).reshape(fn, fh, c, fw).transpose(0, 2, 1, 3)
         dW = np.ascontiguousarray(dW)
