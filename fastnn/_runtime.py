@@ -26,8 +26,9 @@ Rules
   neighbour); ``set_num_threads(n, wide_products=False)`` makes every result
   the same bits for any thread count and load.
 * A convolution runs by the strategy ``conv_algorithm`` picks: fastnn's
-  direct kernels wherever they apply (stride 1, padding below the filter
-  size), Winograd or im2col elsewhere. Its work (direct kernels, or im2col's
+  direct kernels wherever they apply and pay (stride 1, padding below the
+  filter size, ``DIRECT_MIN_TAPS`` multiply-adds per output), Winograd or
+  im2col elsewhere. Its work (direct kernels, or im2col's
   per-image GEMMs) runs as one slice per thread on a pool of Python threads
   (named ``fastnn-gemm``, started by the first convolution that splits,
   reset in a forked child): whole images when the batch has at least one
